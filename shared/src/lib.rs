@@ -1,0 +1,24 @@
+//! The Strangers wire protocol.
+//!
+//! Every message is one JSON object in a WebSocket text frame, tagged by a `"type"` field in
+//! `snake_case`. [`ClientMsg`] travels from a client to the signal server and [`ServerMsg`] from the
+//! server to a client. [`decode_client`] and [`decode_server`] validate as they parse and return a
+//! typed [`DecodeError`]; they never panic. [`limits`] documents every size limit.
+//!
+//! This crate does no IO and pulls in no runtime, so the server, the client engine, the tests and
+//! the fuzzers all share one definition of the protocol.
+
+mod codec;
+mod ids;
+pub mod limits;
+mod msg;
+
+pub use codec::{DecodeError, decode_client, decode_server, encode, normalize_interests};
+pub use ids::{PeerId, RoomName};
+pub use msg::{
+    ClientMsg, ErrorCode, IceServer, LeaveReason, Member, Mode, Relay, Role, ServerMsg,
+};
+
+/// The protocol version this crate speaks. A client that says `hello` with another major version
+/// gets an `error` with code `version_unsupported`.
+pub const PROTOCOL_VERSION: u32 = 1;

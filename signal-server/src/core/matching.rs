@@ -1,0 +1,210 @@
+//! Random matchmaking: per-mode FIFO queues, interest preference with a timed fallback, Next,
+//! Stop, and re-queueing of abandoned partners.
+
+use std::time::Duration;
+
+use strangers_shared::{ErrorCode, LeaveReason, Mode, PeerId, Role, ServerMsg};
+
+use super::{Core, Prefs, State, mode_index};
+
+impl Core {
+    pub(super) fn find(&mut self, peer: PeerId, mode: Mode, interests: Vec<String>) {
+        let Some(p) = self.peers.get_mut(&peer) else { return };
+        match p.state.clone() {
+            State::Idle => {}
+            State::Searching { seq, .. } => self.dequeue(peer, seq),
+            State::Paired { .. } => {
+                let text = "already in a call; send next to find someone else".to_string();
+                return self.error(peer, ErrorCode::WrongState, text);
+            }
+            State::InRoom { .. } => {
+                let text = "in a room; send leave before searching".to_string();
+                return self.error(peer, ErrorCode::WrongState, text);
+            }
+        }
+        if let Some(p) = self.peers.get_mut(&peer) {
+            p.prefs = Some(Prefs { mode, interests });
+        }
+        self.enqueue(peer);
+    }
+
+    pub(super) fn next(&mut self, peer: PeerId) {
+        let Some(p) = self.peers.get(&peer) else { return };
+        match p.state.clone() {
+            State::Paired { partner } => {
+                self.stats.skips += 1;
+                let until = self.now.mono + self.cfg.rematch_cooldown;
+                for (a, b) in [(peer, partner), (partner, peer)] {
+                    if let Some(p) = self.peers.get_mut(&a) {
+                        p.avoid = Some((b, until));
+                    }
+                }
+                // The skipped partner goes back first, so it is ahead of the skipper in the queue.
+                self.unpair(peer, partner, LeaveReason::Skipped);
+                self.enqueue(peer);
+            }
+            // Already searching: Next just keeps searching.
+            State::Searching { .. } => {}
+            State::Idle if p.prefs.is_some() => self.enqueue(peer),
+            State::Idle => self.error(peer, ErrorCode::WrongState, "send find before next".into()),
+            State::InRoom { .. } => {
+                self.error(peer, ErrorCode::WrongState, "next is for random calls; send leave to leave the room".into());
+            }
+        }
+    }
+
+    pub(super) fn stop(&mut self, peer: PeerId) {
+        let Some(p) = self.peers.get(&peer) else { return };
+        match p.state.clone() {
+            State::Idle => {}
+            State::Searching { seq, .. } => self.dequeue(peer, seq),
+            State::Paired { partner } => self.unpair(peer, partner, LeaveReason::Stopped),
+            State::InRoom { room } => self.leave_room(peer, &room, LeaveReason::Stopped),
+        }
+        if let Some(p) = self.peers.get_mut(&peer) {
+            p.state = State::Idle;
+        }
+    }
+
+    /// Break a pair: `partner` is told why and goes back to the queue; `peer` becomes idle.
+    pub(super) fn unpair(&mut self, peer: PeerId, partner: PeerId, reason: LeaveReason) {
+        if let Some(p) = self.peers.get_mut(&peer) {
+            p.state = State::Idle;
+        }
+        if let Some(q) = self.peers.get_mut(&partner) {
+            q.state = State::Idle;
+            self.send(partner, &ServerMsg::PartnerLeft { reason });
+            self.enqueue(partner);
+        }
+    }
+
+    /// Put an idle peer with preferences at the back of its queue and try to match it.
+    fn enqueue(&mut self, peer: PeerId) {
+        let seq = self.next_seq;
+        let since = self.now.mono;
+        let Some(p) = self.peers.get_mut(&peer) else { return };
+        let Some(prefs) = &p.prefs else { return };
+        let mode = prefs.mode;
+        self.next_seq += 1;
+        p.state = State::Searching { since, seq, last_waiting: since };
+        self.queues[mode_index(mode)].insert(seq, peer);
+        self.send_waiting(peer, mode);
+        self.try_match(peer);
+    }
+
+    pub(super) fn dequeue(&mut self, peer: PeerId, seq: u64) {
+        for q in &mut self.queues {
+            if q.get(&seq) == Some(&peer) {
+                q.remove(&seq);
+            }
+        }
+        if let Some(p) = self.peers.get_mut(&peer) {
+            p.state = State::Idle;
+        }
+    }
+
+    fn send_waiting(&mut self, peer: PeerId, mode: Mode) {
+        let msg = ServerMsg::Waiting {
+            mode,
+            online: self.peers.len() as u64,
+            searching: self.queues[mode_index(mode)].len() as u64,
+        };
+        self.send(peer, &msg);
+    }
+
+    /// Whether a searcher takes anyone, not only a common interest.
+    fn open_to_anyone(&self, since: Duration, prefs: &Prefs) -> bool {
+        prefs.interests.is_empty() || self.now.mono.saturating_sub(since) >= self.cfg.interest_fallback
+    }
+
+    fn avoids(&self, a: PeerId, b: PeerId) -> bool {
+        let now = self.now.mono;
+        let check = |x: PeerId, y: PeerId| {
+            self.peers.get(&x).and_then(|p| p.avoid).is_some_and(|(who, until)| who == y && now < until)
+        };
+        check(a, b) || check(b, a)
+    }
+
+    /// Pair `peer` with the best waiting candidate, if there is one: the oldest searcher with a
+    /// common interest, else (when both are open to anyone) the oldest searcher at all.
+    fn try_match(&mut self, peer: PeerId) {
+        let Some(me) = self.peers.get(&peer) else { return };
+        let (State::Searching { since, .. }, Some(prefs)) = (&me.state, &me.prefs) else { return };
+        let me_open = self.open_to_anyone(*since, prefs);
+        let mut fallback = None;
+        let mut chosen = None;
+        for (_, &cand) in self.queues[mode_index(prefs.mode)].iter() {
+            if cand == peer || self.avoids(peer, cand) {
+                continue;
+            }
+            let Some(c) = self.peers.get(&cand) else { continue };
+            let (State::Searching { since: c_since, .. }, Some(c_prefs)) = (&c.state, &c.prefs) else { continue };
+            let common: Vec<String> =
+                prefs.interests.iter().filter(|t| c_prefs.interests.contains(t)).cloned().collect();
+            if !common.is_empty() {
+                chosen = Some((cand, common));
+                break;
+            }
+            if fallback.is_none() && me_open && self.open_to_anyone(*c_since, c_prefs) {
+                fallback = Some((cand, Vec::new()));
+            }
+        }
+        if let Some((cand, common)) = chosen.or(fallback) {
+            self.pair(cand, peer, common);
+        }
+    }
+
+    /// Pair two searchers; `older` waited longer and makes the offer.
+    fn pair(&mut self, older: PeerId, newer: PeerId, common: Vec<String>) {
+        let mut mode = Mode::Video;
+        for (id, partner) in [(older, newer), (newer, older)] {
+            let Some(p) = self.peers.get(&id) else { continue };
+            if let (State::Searching { since, seq, .. }, Some(prefs)) = (p.state.clone(), &p.prefs) {
+                mode = prefs.mode;
+                self.queues[mode_index(mode)].remove(&seq);
+                self.stats.match_wait.observe(self.now.mono.saturating_sub(since));
+            }
+            if let Some(p) = self.peers.get_mut(&id) {
+                p.state = State::Paired { partner };
+            }
+        }
+        self.stats.matches += 1;
+        let matched = |role| ServerMsg::Matched { role, mode, common_interests: common.clone() };
+        self.send(older, &matched(Role::Offerer));
+        self.send(newer, &matched(Role::Answerer));
+    }
+
+    /// Timers: interest fallbacks and rematch cooldowns that expired since the last tick make
+    /// their searchers eligible for more partners; searchers get periodic `waiting` updates.
+    pub(super) fn tick_matching(&mut self) {
+        let (last, now) = (self.last_tick, self.now.mono);
+        let crossed = |t: Duration| last < t && t <= now;
+        for mode in Mode::ALL {
+            let mut retry = Vec::new();
+            let mut update = Vec::new();
+            for (_, &id) in self.queues[mode_index(mode)].iter() {
+                let Some(p) = self.peers.get(&id) else { continue };
+                let State::Searching { since, last_waiting, .. } = p.state else { continue };
+                let fallback_due = p.prefs.as_ref().is_some_and(|pr| !pr.interests.is_empty())
+                    && crossed(since + self.cfg.interest_fallback);
+                let cooldown_due = p.avoid.is_some_and(|(_, until)| crossed(until));
+                if fallback_due || cooldown_due {
+                    retry.push(id);
+                }
+                if now.saturating_sub(last_waiting) >= self.cfg.waiting_interval {
+                    update.push(id);
+                }
+            }
+            for id in retry {
+                self.try_match(id);
+            }
+            for id in update {
+                let Some(p) = self.peers.get_mut(&id) else { continue };
+                if let State::Searching { last_waiting, .. } = &mut p.state {
+                    *last_waiting = now;
+                    self.send_waiting(id, mode);
+                }
+            }
+        }
+    }
+}

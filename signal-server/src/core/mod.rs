@@ -1,0 +1,362 @@
+//! The sans-IO heart of the server: matchmaking, pairs, rooms and rate limits.
+//!
+//! [`Core`] is a plain state machine in the style of str0m and quinn-proto. The network layer feeds
+//! it [`Input`]s, each stamped with an explicit [`Now`], and drains [`Output`]s with
+//! [`Core::poll_output`]. It never reads a clock, never locks and never touches a socket, so every
+//! behaviour is unit-tested, property-tested and fuzzed without a network. One task owns it.
+
+mod matching;
+mod ratelimit;
+mod relay;
+mod rooms;
+mod stats;
+#[cfg(test)]
+mod tests;
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::time::Duration;
+
+use bytes::Bytes;
+use strangers_shared::{
+    ClientMsg, DecodeError, ErrorCode, IceServer, Mode, PROTOCOL_VERSION, PeerId, RoomName,
+    ServerMsg, encode,
+};
+
+pub use ratelimit::RateLimit;
+use ratelimit::{TokenBucket, Verdict};
+use rooms::Room;
+pub use stats::{Histogram, MATCH_WAIT_BUCKETS_SECS, Stats};
+
+/// A point in time, given to the core by its driver.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Now {
+    /// Monotonic time since an arbitrary start; drives timers and rate limits.
+    pub mono: Duration,
+    /// Wall-clock milliseconds since the Unix epoch; only used to stamp chat messages.
+    pub unix_ms: u64,
+}
+
+/// The text of one WebSocket frame, shared cheaply between recipients. Always valid UTF-8.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Frame(Bytes);
+
+impl Frame {
+    /// A frame holding `text`.
+    pub fn text(text: String) -> Self {
+        Self(Bytes::from(text))
+    }
+
+    /// A frame from bytes that must be UTF-8.
+    pub fn from_utf8(bytes: Bytes) -> Result<Self, std::str::Utf8Error> {
+        std::str::from_utf8(&bytes)?;
+        Ok(Self(bytes))
+    }
+
+    /// The frame's bytes (valid UTF-8).
+    pub fn into_bytes(self) -> Bytes {
+        self.0
+    }
+
+    /// The frame's length in bytes.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// Whether the frame is empty.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+/// Tunables of the core. [`Default`] gives the documented defaults.
+#[derive(Debug, Clone)]
+pub struct CoreConfig {
+    /// How long a searcher with interests waits for a common interest before anyone will do.
+    pub interest_fallback: Duration,
+    /// How long two peers who just parted by Next are kept apart while others wait.
+    pub rematch_cooldown: Duration,
+    /// How often a searcher gets a `waiting` update.
+    pub waiting_interval: Duration,
+    /// Capacity of a mesh room when the creator does not ask for one.
+    pub room_capacity: u8,
+    /// Largest capacity a creator may ask for.
+    pub max_room_capacity: u8,
+    /// Per-connection message rate limit.
+    pub rate: RateLimit,
+    /// STUN/TURN servers announced in `welcome`.
+    pub ice_servers: Vec<IceServer>,
+}
+
+impl Default for CoreConfig {
+    fn default() -> Self {
+        Self {
+            interest_fallback: Duration::from_secs(5),
+            rematch_cooldown: Duration::from_secs(3),
+            waiting_interval: Duration::from_secs(2),
+            room_capacity: 4,
+            max_room_capacity: strangers_shared::limits::MAX_ROOM_CAPACITY,
+            rate: RateLimit::default(),
+            ice_servers: Vec::new(),
+        }
+    }
+}
+
+/// Something that happened on the network, for the core to act on.
+#[derive(Debug, Clone)]
+pub enum Input {
+    /// A WebSocket handshake completed; the peer gets `welcome`.
+    Connected(PeerId),
+    /// A decoded message, with the frame it came in (relayed verbatim where the protocol says so).
+    Message(PeerId, ClientMsg, Frame),
+    /// A text frame that failed to decode.
+    Invalid(PeerId, DecodeError),
+    /// A binary frame, which the protocol does not use.
+    Binary(PeerId),
+    /// The connection is gone (closed, failed, timed out, or closed by the server).
+    Disconnected(PeerId),
+    /// Time passed; run timers.
+    Tick,
+}
+
+/// Something the network layer must do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Output {
+    /// Send one text frame to a peer.
+    Send {
+        /// The recipient.
+        to: PeerId,
+        /// The frame.
+        frame: Frame,
+    },
+    /// Close a peer's connection with a WebSocket close code. The core has already forgotten it.
+    Close {
+        /// The peer to close.
+        peer: PeerId,
+        /// The close code (1008 for abuse).
+        code: u16,
+        /// The close reason.
+        reason: &'static str,
+    },
+}
+
+/// What one connection is doing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum State {
+    Idle,
+    Searching { since: Duration, seq: u64, last_waiting: Duration },
+    Paired { partner: PeerId },
+    InRoom { room: RoomName },
+}
+
+/// Search preferences, kept so that a peer can be re-queued after Next or a departure.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Prefs {
+    mode: Mode,
+    interests: Vec<String>,
+}
+
+#[derive(Debug, Clone)]
+struct Peer {
+    state: State,
+    prefs: Option<Prefs>,
+    /// Do not pair with this peer again before the given time (set by Next).
+    avoid: Option<(PeerId, Duration)>,
+    bucket: TokenBucket,
+    audio: bool,
+    video: bool,
+}
+
+/// The matchmaking and room state machine. See the module docs.
+#[derive(Debug)]
+pub struct Core {
+    cfg: CoreConfig,
+    peers: HashMap<PeerId, Peer>,
+    queues: [BTreeMap<u64, PeerId>; 2],
+    next_seq: u64,
+    rooms: HashMap<RoomName, Room>,
+    out: VecDeque<Output>,
+    stats: Stats,
+    now: Now,
+    last_tick: Duration,
+}
+
+impl Core {
+    /// A core with no peers.
+    pub fn new(cfg: CoreConfig) -> Self {
+        Self {
+            cfg,
+            peers: HashMap::new(),
+            queues: [BTreeMap::new(), BTreeMap::new()],
+            next_seq: 0,
+            rooms: HashMap::new(),
+            out: VecDeque::new(),
+            stats: Stats::default(),
+            now: Now::default(),
+            last_tick: Duration::ZERO,
+        }
+    }
+
+    /// Feed one input at time `now`. Outputs queue up for [`Core::poll_output`].
+    pub fn handle(&mut self, now: Now, input: Input) {
+        self.now = now;
+        match input {
+            Input::Connected(peer) => self.connect(peer),
+            Input::Message(peer, msg, frame) => {
+                if self.admit(peer) {
+                    self.dispatch(peer, msg, frame);
+                }
+            }
+            Input::Invalid(peer, err) => {
+                if self.admit(peer) {
+                    self.error(peer, err.code(), err.to_string());
+                }
+            }
+            Input::Binary(peer) => {
+                if self.admit(peer) {
+                    self.error(peer, ErrorCode::BinaryUnsupported, "binary frames are not supported; send JSON text".into());
+                }
+            }
+            Input::Disconnected(peer) => self.remove(peer),
+            Input::Tick => self.tick(),
+        }
+    }
+
+    /// The next thing the network layer must do, if any.
+    pub fn poll_output(&mut self) -> Option<Output> {
+        self.out.pop_front()
+    }
+
+    /// Counters since start.
+    pub fn stats(&self) -> &Stats {
+        &self.stats
+    }
+
+    /// Connections the core knows.
+    pub fn online(&self) -> usize {
+        self.peers.len()
+    }
+
+    /// Searchers waiting in `mode`'s queue.
+    pub fn searching(&self, mode: Mode) -> usize {
+        self.queues[mode_index(mode)].len()
+    }
+
+    /// Random pairs in a call now.
+    pub fn pairs(&self) -> usize {
+        self.peers.values().filter(|p| matches!(p.state, State::Paired { .. })).count() / 2
+    }
+
+    /// Named rooms with at least one member.
+    pub fn rooms(&self) -> usize {
+        self.rooms.len()
+    }
+
+    /// The ICE servers announced in `welcome`.
+    pub fn config(&self) -> &CoreConfig {
+        &self.cfg
+    }
+
+    fn connect(&mut self, peer: PeerId) {
+        let bucket = TokenBucket::new(&self.cfg.rate, self.now.mono);
+        let fresh = Peer { state: State::Idle, prefs: None, avoid: None, bucket, audio: true, video: true };
+        if self.peers.insert(peer, fresh).is_some() {
+            // A reused id would be a driver bug; start the peer over rather than mix two lives.
+            tracing::warn!(%peer, "peer id connected twice");
+        }
+        let welcome = ServerMsg::Welcome {
+            peer_id: peer,
+            version: PROTOCOL_VERSION,
+            online: self.peers.len() as u64,
+            ice_servers: self.cfg.ice_servers.clone(),
+        };
+        self.send(peer, &welcome);
+    }
+
+    /// Apply the rate limit; closes abusive peers. Returns whether to process the message.
+    fn admit(&mut self, peer: PeerId) -> bool {
+        let rate = self.cfg.rate;
+        let Some(p) = self.peers.get_mut(&peer) else { return false };
+        match p.bucket.take(&rate, self.now.mono) {
+            Verdict::Allow => true,
+            Verdict::Refuse => {
+                self.error(peer, ErrorCode::RateLimited, "too many messages; this one was dropped".into());
+                false
+            }
+            Verdict::Abuse => {
+                self.stats.abuse_closes += 1;
+                self.remove(peer);
+                self.out.push_back(Output::Close { peer, code: 1008, reason: "rate limit exceeded" });
+                false
+            }
+        }
+    }
+
+    fn dispatch(&mut self, peer: PeerId, msg: ClientMsg, frame: Frame) {
+        match msg {
+            ClientMsg::Hello { version } => {
+                if version != PROTOCOL_VERSION {
+                    let text = format!("this server speaks protocol version {PROTOCOL_VERSION}, not {version}");
+                    self.error(peer, ErrorCode::VersionUnsupported, text);
+                }
+            }
+            ClientMsg::Find { mode, interests } => self.find(peer, mode, interests),
+            ClientMsg::Next => self.next(peer),
+            ClientMsg::Stop => self.stop(peer),
+            ClientMsg::Join { room, name, capacity } => self.join(peer, room, name, capacity),
+            ClientMsg::Leave => self.leave(peer),
+            ClientMsg::Offer(r) => self.relay_signal(peer, relay::Kind::Offer, r, frame),
+            ClientMsg::Answer(r) => self.relay_signal(peer, relay::Kind::Answer, r, frame),
+            ClientMsg::Candidate(r) => self.relay_signal(peer, relay::Kind::Candidate, r, frame),
+            ClientMsg::Chat { text } => self.chat(peer, text),
+            ClientMsg::Typing { active } => self.typing(peer, active),
+            ClientMsg::MediaState { audio, video } => self.media_state(peer, audio, video),
+        }
+    }
+
+    /// Forget a peer entirely, telling its partner or room. Unknown peers are ignored.
+    fn remove(&mut self, peer: PeerId) {
+        let Some(p) = self.peers.get(&peer) else { return };
+        match p.state.clone() {
+            State::Idle => {}
+            State::Searching { seq, .. } => self.dequeue(peer, seq),
+            State::Paired { partner } => {
+                self.unpair(peer, partner, strangers_shared::LeaveReason::Disconnected);
+            }
+            State::InRoom { room } => self.leave_room(peer, &room, strangers_shared::LeaveReason::Disconnected),
+        }
+        self.peers.remove(&peer);
+    }
+
+    fn tick(&mut self) {
+        self.tick_matching();
+        self.last_tick = self.now.mono;
+    }
+
+    fn send(&mut self, to: PeerId, msg: &ServerMsg) {
+        let frame = Frame::text(encode(msg));
+        self.out.push_back(Output::Send { to, frame });
+    }
+
+    fn send_frame(&mut self, to: PeerId, frame: Frame) {
+        self.stats.relayed += 1;
+        self.out.push_back(Output::Send { to, frame });
+    }
+
+    fn error(&mut self, peer: PeerId, code: ErrorCode, message: String) {
+        self.stats.count_error(code);
+        self.send(peer, &ServerMsg::Error { code, message });
+    }
+
+    /// Every peer id the core knows (for invariant checks).
+    #[cfg(test)]
+    fn peer_ids(&self) -> Vec<PeerId> {
+        self.peers.keys().copied().collect()
+    }
+}
+
+fn mode_index(mode: Mode) -> usize {
+    match mode {
+        Mode::Video => 0,
+        Mode::Text => 1,
+    }
+}

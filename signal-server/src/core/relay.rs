@@ -1,0 +1,117 @@
+//! Relaying between partners and room members: WebRTC signaling, chat, typing and media state.
+//! The server picks every recipient; nothing a client sends can reach outside its pair or room.
+
+use strangers_shared::{ErrorCode, PeerId, Relay, ServerMsg, encode};
+
+use super::rooms::RoomKind;
+use super::{Core, Frame, State};
+
+/// Which signaling message is being relayed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Kind {
+    Offer,
+    Answer,
+    Candidate,
+}
+
+/// Who a relayed message goes to.
+enum Target {
+    /// The random partner; `from` is implicit.
+    Partner(PeerId),
+    /// The other members of the sender's room.
+    Room(RoomKind, Vec<PeerId>),
+}
+
+impl Core {
+    fn target(&mut self, peer: PeerId) -> Option<Target> {
+        match self.peers.get(&peer).map(|p| &p.state) {
+            Some(State::Paired { partner }) => Some(Target::Partner(*partner)),
+            Some(State::InRoom { room }) => {
+                let r = self.rooms.get(room)?;
+                Some(Target::Room(r.kind, r.others(peer).collect()))
+            }
+            _ => None,
+        }
+    }
+
+    pub(super) fn relay_signal(&mut self, peer: PeerId, kind: Kind, relay: Relay, frame: Frame) {
+        let needs_sdp = kind != Kind::Candidate;
+        match self.target(peer) {
+            Some(Target::Partner(partner)) => {
+                if needs_sdp && relay.sdp.is_none() {
+                    return self.error(peer, ErrorCode::Malformed, "sdp is required".into());
+                }
+                self.send_frame(partner, frame);
+            }
+            Some(Target::Room(RoomKind::Simple, others)) => {
+                let in_room = match (&relay.room, self.peers.get(&peer).map(|p| &p.state)) {
+                    (Some(asked), Some(State::InRoom { room })) => asked == room,
+                    _ => true,
+                };
+                if !in_room {
+                    return self.error(peer, ErrorCode::NotInRoom, "that is not your room".into());
+                }
+                if others.is_empty() {
+                    return self.error(peer, ErrorCode::NotPaired, "nobody else is in the room yet".into());
+                }
+                for id in others {
+                    self.send_frame(id, frame.clone());
+                }
+            }
+            Some(Target::Room(RoomKind::Mesh, others)) => {
+                let Some(to) = relay.to.filter(|to| others.contains(to)) else {
+                    return self.error(peer, ErrorCode::UnknownPeer, "`to` must name another member of your room".into());
+                };
+                let from = Some(peer);
+                let msg = match (kind, relay.sdp) {
+                    (Kind::Offer, Some(sdp)) => ServerMsg::Offer { from, sdp },
+                    (Kind::Answer, Some(sdp)) => ServerMsg::Answer { from, sdp },
+                    (Kind::Candidate, _) => ServerMsg::Candidate { from, candidate: relay.candidate },
+                    (_, None) => return self.error(peer, ErrorCode::Malformed, "sdp is required".into()),
+                };
+                self.send_frame(to, Frame::text(encode(&msg)));
+            }
+            None => self.error(peer, ErrorCode::NotPaired, "no partner or room to send this to".into()),
+        }
+    }
+
+    /// Send `msg` to the partner (built with `from: None`) or the room (with `from` set).
+    fn relay_app(&mut self, peer: PeerId, build: impl Fn(Option<PeerId>) -> ServerMsg) -> bool {
+        match self.target(peer) {
+            Some(Target::Partner(partner)) => {
+                self.send_frame(partner, Frame::text(encode(&build(None))));
+                true
+            }
+            Some(Target::Room(_, others)) => {
+                let frame = Frame::text(encode(&build(Some(peer))));
+                for id in others {
+                    self.send_frame(id, frame.clone());
+                }
+                true
+            }
+            None => false,
+        }
+    }
+
+    pub(super) fn chat(&mut self, peer: PeerId, text: String) {
+        let ts = self.now.unix_ms;
+        if !self.relay_app(peer, |from| ServerMsg::Chat { from, text: text.clone(), ts }) {
+            self.error(peer, ErrorCode::NotPaired, "nobody to chat with".into());
+        }
+    }
+
+    pub(super) fn typing(&mut self, peer: PeerId, active: bool) {
+        if !self.relay_app(peer, |from| ServerMsg::Typing { from, active }) {
+            self.error(peer, ErrorCode::NotPaired, "nobody to show typing to".into());
+        }
+    }
+
+    /// Media state is remembered (rooms list it for newcomers) and relayed when there is anyone.
+    pub(super) fn media_state(&mut self, peer: PeerId, audio: bool, video: bool) {
+        if let Some(p) = self.peers.get_mut(&peer) {
+            p.audio = audio;
+            p.video = video;
+        }
+        self.relay_app(peer, |from| ServerMsg::MediaState { from, audio, video });
+    }
+}

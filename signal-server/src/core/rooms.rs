@@ -1,0 +1,128 @@
+//! Named rooms: simple two-person rooms that speak the plain `ws` room protocol (`join` → `ready`,
+//! verbatim relay) and mesh rooms with members, display names and addressed signaling.
+
+use strangers_shared::{ErrorCode, LeaveReason, Member, PeerId, RoomName, ServerMsg, encode};
+
+use super::{Core, Frame, State};
+
+/// Which protocol a room speaks; fixed by whoever creates it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum RoomKind {
+    /// Two members, `ready` when both are in, relays forwarded verbatim.
+    Simple,
+    /// Up to `capacity` members, `joined`/`peer_joined`/`peer_left`, signaling addressed `to`.
+    Mesh,
+}
+
+#[derive(Debug, Clone)]
+pub(super) struct Room {
+    pub(super) kind: RoomKind,
+    pub(super) capacity: u8,
+    /// Members in join order, with display names.
+    pub(super) members: Vec<(PeerId, String)>,
+}
+
+impl Room {
+    #[cfg(test)]
+    pub(super) fn has(&self, peer: PeerId) -> bool {
+        self.members.iter().any(|(id, _)| *id == peer)
+    }
+
+    pub(super) fn others(&self, peer: PeerId) -> impl Iterator<Item = PeerId> + '_ {
+        self.members.iter().map(|(id, _)| *id).filter(move |id| *id != peer)
+    }
+}
+
+impl Core {
+    pub(super) fn join(&mut self, peer: PeerId, room: RoomName, name: Option<String>, capacity: Option<u8>) {
+        let Some(p) = self.peers.get(&peer) else { return };
+        let refusal = match &p.state {
+            State::Idle => None,
+            State::InRoom { room: r } => Some(format!("already in room {r:?}; send leave first")),
+            State::Searching { .. } | State::Paired { .. } => {
+                Some("searching or in a call; send stop before joining a room".to_string())
+            }
+        };
+        if let Some(text) = refusal {
+            return self.error(peer, ErrorCode::WrongState, text);
+        }
+        let kind = if name.is_none() && capacity.is_none() { RoomKind::Simple } else { RoomKind::Mesh };
+        let name = name.unwrap_or_else(|| format!("Guest {}", peer.0));
+        let default_capacity = match kind {
+            RoomKind::Simple => 2,
+            RoomKind::Mesh => capacity.unwrap_or(self.cfg.room_capacity).min(self.cfg.max_room_capacity),
+        };
+        let entry = self.rooms.entry(room.clone()).or_insert_with(|| Room {
+            kind,
+            capacity: default_capacity,
+            members: Vec::new(),
+        });
+        if entry.kind != kind {
+            let text = match entry.kind {
+                RoomKind::Simple => format!("room {room:?} is a simple two-person room; join without a name"),
+                RoomKind::Mesh => format!("room {room:?} is a group room; join with a name"),
+            };
+            return self.error(peer, ErrorCode::RoomKindMismatch, text);
+        }
+        if entry.members.len() >= usize::from(entry.capacity) {
+            let text = format!("room {room:?} is full ({} of {})", entry.members.len(), entry.capacity);
+            return self.error(peer, ErrorCode::RoomFull, text);
+        }
+        entry.members.push((peer, name.clone()));
+        let (members, capacity) = (entry.members.clone(), entry.capacity);
+        if let Some(p) = self.peers.get_mut(&peer) {
+            p.state = State::InRoom { room: room.clone() };
+        }
+        match kind {
+            RoomKind::Simple => {
+                if members.len() == 2 {
+                    let frame = Frame::text(encode(&ServerMsg::Ready { room }));
+                    for (id, _) in members {
+                        self.out.push_back(super::Output::Send { to: id, frame: frame.clone() });
+                    }
+                }
+            }
+            RoomKind::Mesh => {
+                let listed: Vec<Member> =
+                    members.iter().filter(|(id, _)| *id != peer).map(|(id, n)| self.member(*id, n)).collect();
+                let me = self.member(peer, &name);
+                self.send(peer, &ServerMsg::Joined { room: room.clone(), you: peer, capacity, members: listed });
+                let frame = Frame::text(encode(&ServerMsg::PeerJoined { room, peer: me }));
+                for (id, _) in members.iter().filter(|(id, _)| *id != peer) {
+                    self.out.push_back(super::Output::Send { to: *id, frame: frame.clone() });
+                }
+            }
+        }
+    }
+
+    fn member(&self, id: PeerId, name: &str) -> Member {
+        let (audio, video) = self.peers.get(&id).map_or((true, true), |p| (p.audio, p.video));
+        Member { id, name: name.to_string(), audio, video }
+    }
+
+    pub(super) fn leave(&mut self, peer: PeerId) {
+        match self.peers.get(&peer).map(|p| p.state.clone()) {
+            Some(State::InRoom { room }) => self.leave_room(peer, &room, LeaveReason::Stopped),
+            Some(_) => self.error(peer, ErrorCode::NotInRoom, "not in a room".into()),
+            None => {}
+        }
+    }
+
+    /// Take `peer` out of `room`, telling the others; an empty room is deleted.
+    pub(super) fn leave_room(&mut self, peer: PeerId, room: &RoomName, reason: LeaveReason) {
+        if let Some(p) = self.peers.get_mut(&peer) {
+            p.state = State::Idle;
+        }
+        let Some(r) = self.rooms.get_mut(room) else { return };
+        r.members.retain(|(id, _)| *id != peer);
+        if r.members.is_empty() {
+            self.rooms.remove(room);
+            return;
+        }
+        let others: Vec<PeerId> = r.others(peer).collect();
+        let frame = Frame::text(encode(&ServerMsg::PeerLeft { room: room.clone(), peer, reason }));
+        for id in others {
+            self.out.push_back(super::Output::Send { to: id, frame: frame.clone() });
+        }
+    }
+}

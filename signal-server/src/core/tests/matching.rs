@@ -1,0 +1,249 @@
+//! Random matchmaking scenarios.
+
+use std::time::Duration;
+
+use serde_json::json;
+use strangers_shared::{Mode, PeerId};
+
+use super::{Sim, to, types};
+use crate::core::{Input, Output, State};
+
+const FIND_VIDEO: &str = r#"{"type":"find","mode":"video"}"#;
+
+#[test]
+fn welcome_carries_id_version_online_and_ice_servers() {
+    let mut cfg = crate::core::CoreConfig::default();
+    cfg.ice_servers = vec![strangers_shared::IceServer {
+        urls: vec!["stun:127.0.0.1:3478".into()],
+        username: None,
+        credential: None,
+    }];
+    let mut sim = Sim::with(cfg);
+    sim.connect(1);
+    let out = sim.input(Input::Connected(PeerId(2)));
+    let welcome = &to(&out, 2)[0];
+    assert_eq!(welcome["type"], "welcome");
+    assert_eq!(welcome["peer_id"], 2);
+    assert_eq!(welcome["version"], 1);
+    assert_eq!(welcome["online"], 2);
+    assert_eq!(welcome["ice_servers"][0]["urls"][0], "stun:127.0.0.1:3478");
+}
+
+#[test]
+fn queue_is_fifo_and_the_older_searcher_offers() {
+    let mut sim = Sim::new();
+    for n in 1..=3 {
+        sim.connect(n);
+    }
+    let out = sim.send(1, FIND_VIDEO);
+    assert_eq!(to(&out, 1), vec![json!({"type":"waiting","mode":"video","online":3,"searching":1})]);
+    let out = sim.send(2, FIND_VIDEO);
+    assert_eq!(to(&out, 1), vec![json!({"type":"matched","role":"offerer","mode":"video","common_interests":[]})]);
+    assert_eq!(types(&out, 2), ["waiting", "matched"]);
+    assert_eq!(to(&out, 2)[1]["role"], "answerer");
+    sim.send(3, FIND_VIDEO);
+    assert_eq!(sim.partner(1), Some(2));
+    assert!(matches!(sim.state(3), Some(State::Searching { .. })));
+    assert_eq!(sim.core.searching(Mode::Video), 1);
+    assert_eq!(sim.core.pairs(), 1);
+    assert_eq!(sim.core.stats().matches, 1);
+    assert_eq!(sim.core.stats().match_wait.count, 2);
+}
+
+#[test]
+fn modes_have_separate_queues() {
+    let mut sim = Sim::new();
+    sim.connect(1);
+    sim.connect(2);
+    sim.send(1, FIND_VIDEO);
+    let out = sim.send(2, r#"{"type":"find","mode":"text"}"#);
+    assert_eq!(to(&out, 2), vec![json!({"type":"waiting","mode":"text","online":2,"searching":1})]);
+    assert_eq!(sim.partner(1), None);
+    sim.connect(3);
+    let out = sim.send(3, r#"{"type":"find","mode":"text","interests":[]}"#);
+    assert_eq!(to(&out, 2)[0]["mode"], "text");
+    assert_eq!(sim.partner(3), Some(2));
+}
+
+#[test]
+fn common_interest_is_preferred_over_the_older_searcher() {
+    let mut sim = Sim::new();
+    for n in 1..=3 {
+        sim.connect(n);
+    }
+    sim.send(1, r#"{"type":"find","mode":"video","interests":["cats"]}"#);
+    sim.send(2, r#"{"type":"find","mode":"video","interests":["chess","Music"]}"#);
+    assert_eq!(sim.partner(1), None, "no common interest, nobody has waited 5 s");
+    let out = sim.send(3, r#"{"type":"find","mode":"video","interests":["music","cats"]}"#);
+    // 1 is older and shares "cats", so 1 wins over 2.
+    assert_eq!(sim.partner(3), Some(1));
+    assert_eq!(to(&out, 3)[1]["common_interests"], json!(["cats"]));
+    assert_eq!(to(&out, 1)[0]["common_interests"], json!(["cats"]));
+}
+
+#[test]
+fn interests_fall_back_to_anyone_after_the_wait() {
+    let mut sim = Sim::new();
+    sim.connect(1);
+    sim.connect(2);
+    sim.send(1, r#"{"type":"find","mode":"video","interests":["cats"]}"#);
+    sim.advance(Duration::from_secs(1));
+    sim.send(2, r#"{"type":"find","mode":"video","interests":["dogs"]}"#);
+    let out = sim.advance(Duration::from_millis(3900));
+    assert!(types(&out, 1).iter().all(|t| t != "matched"), "4.9 s: still waiting");
+    // At 5 s peer 1 is open, but peer 2 has waited only 4 s.
+    sim.advance(Duration::from_millis(100));
+    assert_eq!(sim.partner(1), None);
+    let out = sim.advance(Duration::from_secs(1));
+    assert_eq!(sim.partner(1), Some(2));
+    assert_eq!(to(&out, 1).last().map(|m| m["common_interests"].clone()), Some(json!([])));
+}
+
+#[test]
+fn a_searcher_without_interests_takes_an_open_searcher() {
+    let mut sim = Sim::new();
+    sim.connect(1);
+    sim.connect(2);
+    sim.send(1, r#"{"type":"find","mode":"video","interests":["cats"]}"#);
+    sim.send(2, FIND_VIDEO);
+    assert_eq!(sim.partner(2), None, "1 still hopes for cats");
+    sim.advance(Duration::from_secs(5));
+    assert_eq!(sim.partner(2), Some(1));
+}
+
+#[test]
+fn next_tells_the_partner_and_requeues_both_without_rematching() {
+    let mut sim = Sim::new();
+    for n in 1..=2 {
+        sim.connect(n);
+        sim.send(n, r#"{"type":"find","mode":"video","interests":["go"]}"#);
+    }
+    assert_eq!(sim.partner(1), Some(2));
+    let out = sim.send(1, r#"{"type":"next"}"#);
+    assert_eq!(to(&out, 2)[0], json!({"type":"partner_left","reason":"skipped"}));
+    assert_eq!(types(&out, 2), ["partner_left", "waiting"]);
+    assert_eq!(types(&out, 1), ["waiting"]);
+    assert_eq!(sim.partner(1), None, "not re-matched at once");
+    assert_eq!(sim.core.searching(Mode::Video), 2);
+    assert_eq!(sim.core.stats().skips, 1);
+
+    // A newcomer with the same interest meets the skipped peer first (it is ahead in the queue).
+    sim.connect(3);
+    sim.send(3, r#"{"type":"find","mode":"video","interests":["go"]}"#);
+    assert_eq!(sim.partner(3), Some(2));
+    assert!(matches!(sim.state(1), Some(State::Searching { .. })));
+}
+
+#[test]
+fn skipped_pair_may_meet_again_after_the_cooldown_when_alone() {
+    let mut sim = Sim::new();
+    for n in 1..=2 {
+        sim.connect(n);
+        sim.send(n, FIND_VIDEO);
+    }
+    sim.send(2, r#"{"type":"next"}"#);
+    sim.advance(Duration::from_secs(2));
+    assert_eq!(sim.partner(1), None);
+    sim.advance(Duration::from_secs(1));
+    assert_eq!(sim.partner(1), Some(2));
+}
+
+#[test]
+fn stop_leaves_the_queue_or_the_pair_and_requeues_the_partner() {
+    let mut sim = Sim::new();
+    sim.connect(1);
+    sim.send(1, FIND_VIDEO);
+    sim.send(1, r#"{"type":"stop"}"#);
+    assert_eq!(sim.state(1), Some(State::Idle));
+    assert_eq!(sim.core.searching(Mode::Video), 0);
+
+    sim.connect(2);
+    sim.send(1, FIND_VIDEO);
+    sim.send(2, FIND_VIDEO);
+    let out = sim.send(2, r#"{"type":"stop"}"#);
+    assert_eq!(to(&out, 1)[0], json!({"type":"partner_left","reason":"stopped"}));
+    assert_eq!(types(&out, 2), Vec::<String>::new());
+    assert_eq!(sim.state(2), Some(State::Idle));
+    assert!(matches!(sim.state(1), Some(State::Searching { .. })));
+    // Stop twice is harmless.
+    assert!(sim.send(2, r#"{"type":"stop"}"#).is_empty());
+}
+
+#[test]
+fn disconnect_notifies_requeues_and_forgets() {
+    let mut sim = Sim::new();
+    for n in 1..=2 {
+        sim.connect(n);
+        sim.send(n, FIND_VIDEO);
+    }
+    let out = sim.input(Input::Disconnected(PeerId(2)));
+    assert_eq!(to(&out, 1)[0], json!({"type":"partner_left","reason":"disconnected"}));
+    assert_eq!(sim.state(2), None);
+    assert!(matches!(sim.state(1), Some(State::Searching { .. })));
+    sim.input(Input::Disconnected(PeerId(1)));
+    assert_eq!(sim.core.online(), 0);
+    assert_eq!(sim.core.searching(Mode::Video), 0);
+    // A second disconnect of the same peer is ignored.
+    assert!(sim.input(Input::Disconnected(PeerId(1))).is_empty());
+}
+
+#[test]
+fn wrong_state_messages_get_errors() {
+    let mut sim = Sim::new();
+    sim.connect(1);
+    sim.connect(2);
+    let out = sim.send(1, r#"{"type":"next"}"#);
+    assert_eq!(to(&out, 1)[0]["code"], "wrong_state");
+    sim.send(1, FIND_VIDEO);
+    sim.send(2, FIND_VIDEO);
+    let out = sim.send(1, FIND_VIDEO);
+    assert_eq!(to(&out, 1)[0]["code"], "wrong_state");
+    let out = sim.send(1, r#"{"type":"join","room":"r"}"#);
+    assert_eq!(to(&out, 1)[0]["code"], "wrong_state");
+    assert_eq!(sim.partner(1), Some(2), "errors change nothing");
+}
+
+#[test]
+fn searchers_get_periodic_waiting_updates() {
+    let mut sim = Sim::new();
+    sim.connect(1);
+    sim.send(1, FIND_VIDEO);
+    sim.connect(2);
+    assert!(sim.advance(Duration::from_secs(1)).is_empty());
+    let out = sim.advance(Duration::from_secs(1));
+    assert_eq!(to(&out, 1), vec![json!({"type":"waiting","mode":"video","online":2,"searching":1})]);
+}
+
+#[test]
+fn rate_limit_refuses_then_closes() {
+    let mut cfg = crate::core::CoreConfig::default();
+    cfg.rate = crate::core::RateLimit { burst: 3, per_sec: 1, max_strikes: 2 };
+    let mut sim = Sim::with(cfg);
+    sim.connect(1);
+    for _ in 0..3 {
+        sim.send(1, r#"{"type":"stop"}"#);
+    }
+    let out = sim.send(1, r#"{"type":"stop"}"#);
+    assert_eq!(to(&out, 1)[0]["code"], "rate_limited");
+    // Garbage counts against the limit too.
+    let out = sim.send(1, "garbage");
+    assert_eq!(out, vec![Output::Close { peer: PeerId(1), code: 1008, reason: "rate limit exceeded" }]);
+    assert_eq!(sim.state(1), None);
+    assert_eq!(sim.core.stats().abuse_closes, 1);
+}
+
+#[test]
+fn invalid_and_binary_frames_get_errors_and_change_nothing() {
+    let mut sim = Sim::new();
+    sim.connect(1);
+    let out = sim.send(1, "{nope");
+    assert_eq!(to(&out, 1)[0]["code"], "malformed");
+    let out = sim.send(1, r#"{"type":"teleport"}"#);
+    assert_eq!(to(&out, 1)[0]["code"], "unknown_type");
+    let out = sim.input(Input::Binary(PeerId(1)));
+    assert_eq!(to(&out, 1)[0]["code"], "binary_unsupported");
+    let out = sim.send(1, r#"{"type":"hello","version":99}"#);
+    assert_eq!(to(&out, 1)[0]["code"], "version_unsupported");
+    assert!(sim.send(1, r#"{"type":"hello","version":1}"#).is_empty());
+    assert_eq!(sim.state(1), Some(State::Idle));
+}
