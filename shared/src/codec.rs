@@ -6,8 +6,8 @@ use thiserror::Error;
 
 use crate::ids::RoomName;
 use crate::limits::{
-    MAX_CANDIDATE_BYTES, MAX_CHAT_CHARS, MAX_DISPLAY_NAME_CHARS, MAX_INTEREST_CHARS, MAX_INTERESTS,
-    MAX_ROOM_CAPACITY, MAX_ROOM_NAME_CHARS, MAX_SDP_BYTES,
+    MAX_CANDIDATE_BYTES, MAX_CHAT_CHARS, MAX_DISPLAY_NAME_CHARS, MAX_INTEREST_CHARS, MAX_INTERESTS, MAX_ROOM_CAPACITY,
+    MAX_ROOM_NAME_CHARS, MAX_SDP_BYTES,
 };
 use crate::msg::{ClientMsg, ErrorCode, Relay, ServerMsg};
 
@@ -86,8 +86,7 @@ fn classify(text: &str, known: &[&'static str], err: serde_json::Error) -> Decod
 
 /// Decode and validate one client frame. Interests come back normalised.
 pub fn decode_client(text: &str) -> Result<ClientMsg, DecodeError> {
-    let mut msg: ClientMsg =
-        serde_json::from_str(text).map_err(|e| classify(text, &ClientMsg::TYPES, e))?;
+    let mut msg: ClientMsg = serde_json::from_str(text).map_err(|e| classify(text, &ClientMsg::TYPES, e))?;
     match &mut msg {
         ClientMsg::Find { interests, .. } => *interests = normalize_interests(interests)?,
         ClientMsg::Join { room, name, capacity } => {
@@ -100,13 +99,8 @@ pub fn decode_client(text: &str) -> Result<ClientMsg, DecodeError> {
                 }
                 *n = trimmed.to_owned();
             }
-            if let Some(c) = capacity {
-                if !(2..=MAX_ROOM_CAPACITY).contains(c) {
-                    return Err(DecodeError::Invalid {
-                        field: "capacity",
-                        reason: "must be between 2 and 8",
-                    });
-                }
+            if capacity.is_some_and(|c| !(2..=MAX_ROOM_CAPACITY).contains(&c)) {
+                return Err(DecodeError::Invalid { field: "capacity", reason: "must be between 2 and 8" });
             }
         }
         ClientMsg::Offer(relay) | ClientMsg::Answer(relay) => {

@@ -15,9 +15,7 @@ mod msg;
 
 pub use codec::{DecodeError, decode_client, decode_server, encode, normalize_interests};
 pub use ids::{PeerId, RoomName};
-pub use msg::{
-    ClientMsg, ErrorCode, IceServer, LeaveReason, Member, Mode, Relay, Role, ServerMsg,
-};
+pub use msg::{ClientMsg, ErrorCode, IceServer, LeaveReason, Member, Mode, Relay, Role, ServerMsg};
 
 /// The protocol version this crate speaks. A client that says `hello` with another major version
 /// gets an `error` with code `version_unsupported`.

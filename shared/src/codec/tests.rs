@@ -34,7 +34,9 @@ fn every_client_message_round_trips() {
         ClientMsg::Offer(Relay { sdp: Some("v=0".into()), ..Relay::default() }),
         ClientMsg::Answer(Relay { sdp: Some("v=0".into()), to: Some(PeerId(3)), ..Relay::default() }),
         ClientMsg::Candidate(Relay {
-            candidate: Some(json!({"candidate":"candidate:1 1 udp 1 127.0.0.1 5000 typ host","sdpMid":"0","sdpMLineIndex":0})),
+            candidate: Some(
+                json!({"candidate":"candidate:1 1 udp 1 127.0.0.1 5000 typ host","sdpMid":"0","sdpMLineIndex":0}),
+            ),
             ..Relay::default()
         }),
         ClientMsg::Chat { text: "hello".into() },

@@ -48,7 +48,11 @@ impl Core {
             State::Idle if p.prefs.is_some() => self.enqueue(peer),
             State::Idle => self.error(peer, ErrorCode::WrongState, "send find before next".into()),
             State::InRoom { .. } => {
-                self.error(peer, ErrorCode::WrongState, "next is for random calls; send leave to leave the room".into());
+                self.error(
+                    peer,
+                    ErrorCode::WrongState,
+                    "next is for random calls; send leave to leave the room".into(),
+                );
             }
         }
     }

@@ -18,8 +18,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use strangers_shared::{
-    ClientMsg, DecodeError, ErrorCode, IceServer, Mode, PROTOCOL_VERSION, PeerId, RoomName,
-    ServerMsg, encode,
+    ClientMsg, DecodeError, ErrorCode, IceServer, Mode, PROTOCOL_VERSION, PeerId, RoomName, ServerMsg, encode,
 };
 
 pub use ratelimit::RateLimit;
@@ -50,6 +49,12 @@ impl Frame {
     pub fn from_utf8(bytes: Bytes) -> Result<Self, std::str::Utf8Error> {
         std::str::from_utf8(&bytes)?;
         Ok(Self(bytes))
+    }
+
+    /// A frame from bytes the caller already knows are UTF-8 (such as a WebSocket text frame).
+    /// Nothing unsafe rests on this: the way out validates again.
+    pub(crate) fn from_trusted_utf8(bytes: Bytes) -> Self {
+        Self(bytes)
     }
 
     /// The frame's bytes (valid UTF-8).
@@ -213,7 +218,11 @@ impl Core {
             }
             Input::Binary(peer) => {
                 if self.admit(peer) {
-                    self.error(peer, ErrorCode::BinaryUnsupported, "binary frames are not supported; send JSON text".into());
+                    self.error(
+                        peer,
+                        ErrorCode::BinaryUnsupported,
+                        "binary frames are not supported; send JSON text".into(),
+                    );
                 }
             }
             Input::Disconnected(peer) => self.remove(peer),
@@ -315,8 +324,9 @@ impl Core {
 
     /// Forget a peer entirely, telling its partner or room. Unknown peers are ignored.
     fn remove(&mut self, peer: PeerId) {
-        let Some(p) = self.peers.get(&peer) else { return };
-        match p.state.clone() {
+        // Forget the peer first, so that what its partner or room hears already counts it gone.
+        let Some(p) = self.peers.remove(&peer) else { return };
+        match p.state {
             State::Idle => {}
             State::Searching { seq, .. } => self.dequeue(peer, seq),
             State::Paired { partner } => {
@@ -324,7 +334,6 @@ impl Core {
             }
             State::InRoom { room } => self.leave_room(peer, &room, strangers_shared::LeaveReason::Disconnected),
         }
-        self.peers.remove(&peer);
     }
 
     fn tick(&mut self) {

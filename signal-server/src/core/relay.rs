@@ -60,7 +60,11 @@ impl Core {
             }
             Some(Target::Room(RoomKind::Mesh, others)) => {
                 let Some(to) = relay.to.filter(|to| others.contains(to)) else {
-                    return self.error(peer, ErrorCode::UnknownPeer, "`to` must name another member of your room".into());
+                    return self.error(
+                        peer,
+                        ErrorCode::UnknownPeer,
+                        "`to` must name another member of your room".into(),
+                    );
                 };
                 let from = Some(peer);
                 let msg = match (kind, relay.sdp) {

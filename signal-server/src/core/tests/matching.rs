@@ -12,12 +12,14 @@ const FIND_VIDEO: &str = r#"{"type":"find","mode":"video"}"#;
 
 #[test]
 fn welcome_carries_id_version_online_and_ice_servers() {
-    let mut cfg = crate::core::CoreConfig::default();
-    cfg.ice_servers = vec![strangers_shared::IceServer {
-        urls: vec!["stun:127.0.0.1:3478".into()],
-        username: None,
-        credential: None,
-    }];
+    let cfg = crate::core::CoreConfig {
+        ice_servers: vec![strangers_shared::IceServer {
+            urls: vec!["stun:127.0.0.1:3478".into()],
+            username: None,
+            credential: None,
+        }],
+        ..Default::default()
+    };
     let mut sim = Sim::with(cfg);
     sim.connect(1);
     let out = sim.input(Input::Connected(PeerId(2)));
@@ -216,8 +218,10 @@ fn searchers_get_periodic_waiting_updates() {
 
 #[test]
 fn rate_limit_refuses_then_closes() {
-    let mut cfg = crate::core::CoreConfig::default();
-    cfg.rate = crate::core::RateLimit { burst: 3, per_sec: 1, max_strikes: 2 };
+    let cfg = crate::core::CoreConfig {
+        rate: crate::core::RateLimit { burst: 3, per_sec: 1, max_strikes: 2 },
+        ..Default::default()
+    };
     let mut sim = Sim::with(cfg);
     sim.connect(1);
     for _ in 0..3 {

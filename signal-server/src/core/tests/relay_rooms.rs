@@ -105,7 +105,10 @@ fn mesh_room_lists_members_and_addresses_signaling() {
     sim.send(1, r#"{"type":"media_state","audio":false,"video":true}"#);
     let out = sim.send(2, r#"{"type":"join","room":"team","name":"  Bo "}"#);
     assert_eq!(to(&out, 2)[0]["members"], json!([{"id":1,"name":"Ann","audio":false,"video":true}]));
-    assert_eq!(to(&out, 1), vec![json!({"type":"peer_joined","room":"team","peer":{"id":2,"name":"Bo","audio":true,"video":true}})]);
+    assert_eq!(
+        to(&out, 1),
+        vec![json!({"type":"peer_joined","room":"team","peer":{"id":2,"name":"Bo","audio":true,"video":true}})]
+    );
     sim.send(3, r#"{"type":"join","room":"team","name":"Cy"}"#);
     sim.send(4, r#"{"type":"join","room":"team","name":"Di"}"#);
     let out = sim.send(5, r#"{"type":"join","room":"team","name":"Ed"}"#);

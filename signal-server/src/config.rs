@@ -1,0 +1,195 @@
+//! Command-line and environment configuration (clap, with `STRANGERS_*` fallbacks).
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::Parser;
+use strangers_shared::IceServer;
+
+use crate::core::{CoreConfig, RateLimit};
+
+/// The Strangers signal server: random matchmaking, rooms and WebRTC signaling over WebSocket.
+///
+/// Every flag can also be set through the environment variable shown with it. Durations accept
+/// `500ms`, `5s`, `2m` or a plain number of seconds.
+#[derive(Debug, Clone, Parser)]
+#[command(name = "signal-server", version, about, long_about = None)]
+pub struct Config {
+    /// Address to listen on for WebSocket (at `/`) and HTTP (`/healthz`, `/metrics`).
+    #[arg(long, env = "STRANGERS_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+
+    /// STUN server URL announced to clients in `welcome` (repeat or comma-separate for several),
+    /// e.g. `stun:stun.example.org:3478`. Without one, clients use host candidates only.
+    #[arg(long = "stun", env = "STRANGERS_STUN", value_delimiter = ',')]
+    pub stun: Vec<String>,
+
+    /// Most simultaneous connections; more get HTTP 503.
+    #[arg(long, env = "STRANGERS_MAX_CONNECTIONS", default_value_t = 16_384)]
+    pub max_connections: usize,
+
+    /// Browser origins allowed to connect (comma-separated). Empty allows any; requests without
+    /// an `Origin` header (native clients) are always allowed.
+    #[arg(long, env = "STRANGERS_ALLOWED_ORIGINS", value_delimiter = ',')]
+    pub allowed_origins: Vec<String>,
+
+    /// Largest WebSocket message accepted, in bytes; larger ones close the connection (1009).
+    #[arg(long, env = "STRANGERS_MAX_MESSAGE_BYTES", default_value_t = strangers_shared::limits::MAX_FRAME_BYTES)]
+    pub max_message_bytes: usize,
+
+    /// Per-connection read buffer, in bytes. Small keeps idle connections cheap.
+    #[arg(long, env = "STRANGERS_READ_BUFFER_BYTES", default_value_t = 1024)]
+    pub read_buffer_bytes: usize,
+
+    /// Frames that may wait for one slow reader before it is disconnected (1008).
+    #[arg(long, env = "STRANGERS_OUTBOUND_FRAMES", default_value_t = 256)]
+    pub outbound_frames: usize,
+
+    /// Bytes that may wait for one slow reader before it is disconnected (1008).
+    #[arg(long, env = "STRANGERS_OUTBOUND_BYTES", default_value_t = 512 * 1024)]
+    pub outbound_bytes: usize,
+
+    /// Messages a client may send in a burst.
+    #[arg(long, env = "STRANGERS_RATE_BURST", default_value_t = 60)]
+    pub rate_burst: u32,
+
+    /// Sustained messages per second per client (relayed ICE candidates count).
+    #[arg(long, env = "STRANGERS_RATE_PER_SEC", default_value_t = 30)]
+    pub rate_per_sec: u32,
+
+    /// Consecutive rate-limited messages after which a client is disconnected (1008).
+    #[arg(long, env = "STRANGERS_RATE_MAX_STRIKES", default_value_t = 20)]
+    pub rate_max_strikes: u32,
+
+    /// Time allowed from TCP accept to a completed WebSocket (or TLS) handshake.
+    #[arg(long, env = "STRANGERS_HANDSHAKE_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
+    pub handshake_timeout: Duration,
+
+    /// How often the server pings each client.
+    #[arg(long, env = "STRANGERS_PING_INTERVAL", default_value = "20s", value_parser = parse_duration)]
+    pub ping_interval: Duration,
+
+    /// A client silent this long (no frame, no pong) is considered dead and disconnected.
+    #[arg(long, env = "STRANGERS_IDLE_TIMEOUT", default_value = "45s", value_parser = parse_duration)]
+    pub idle_timeout: Duration,
+
+    /// How long a searcher with interests waits for a common interest before anyone will do.
+    #[arg(long, env = "STRANGERS_INTEREST_FALLBACK", default_value = "5s", value_parser = parse_duration)]
+    pub interest_fallback: Duration,
+
+    /// How long two strangers who parted with Next are kept apart while they are alone.
+    #[arg(long, env = "STRANGERS_REMATCH_COOLDOWN", default_value = "3s", value_parser = parse_duration)]
+    pub rematch_cooldown: Duration,
+
+    /// Default capacity of a group (mesh) room.
+    #[arg(long, env = "STRANGERS_ROOM_CAPACITY", default_value_t = 4,
+          value_parser = clap::value_parser!(u8).range(2..=8))]
+    pub room_capacity: u8,
+
+    /// Time allowed on SIGTERM/SIGINT for clients to take their close (1001) before exit.
+    #[arg(long, env = "STRANGERS_SHUTDOWN_GRACE", default_value = "5s", value_parser = parse_duration)]
+    pub shutdown_grace: Duration,
+
+    /// PEM certificate chain; with --tls-key the server speaks wss:// and https://.
+    #[arg(long, env = "STRANGERS_TLS_CERT", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+
+    /// PEM private key for --tls-cert.
+    #[arg(long, env = "STRANGERS_TLS_KEY", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+}
+
+impl Config {
+    /// The defaults, listening on `listen` (for tests and embedding).
+    pub fn local(listen: SocketAddr) -> Self {
+        let mut cfg = Self::parse_from(["signal-server"]);
+        cfg.listen = listen;
+        cfg
+    }
+
+    /// The part of the configuration the sans-IO core needs.
+    pub fn core(&self) -> CoreConfig {
+        let ice_servers = if self.stun.is_empty() {
+            Vec::new()
+        } else {
+            vec![IceServer { urls: self.stun.clone(), username: None, credential: None }]
+        };
+        CoreConfig {
+            interest_fallback: self.interest_fallback,
+            rematch_cooldown: self.rematch_cooldown,
+            room_capacity: self.room_capacity,
+            rate: RateLimit { burst: self.rate_burst, per_sec: self.rate_per_sec, max_strikes: self.rate_max_strikes },
+            ice_servers,
+            ..CoreConfig::default()
+        }
+    }
+}
+
+/// Parse `250ms`, `5s`, `2m` or a bare number of seconds (fractions allowed).
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let s = s.trim();
+    let (num, scale) = if let Some(n) = s.strip_suffix("ms") {
+        (n, 0.001)
+    } else if let Some(n) = s.strip_suffix('s') {
+        (n, 1.0)
+    } else if let Some(n) = s.strip_suffix('m') {
+        (n, 60.0)
+    } else {
+        (s, 1.0)
+    };
+    let value: f64 = num.trim().parse().map_err(|_| format!("{s:?} is not a duration like 500ms, 5s or 2m"))?;
+    if !value.is_finite() || value < 0.0 || value * scale > 86_400.0 * 365.0 {
+        return Err(format!("{s:?} is out of range"));
+    }
+    Ok(Duration::from_secs_f64(value * scale))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_parse_with_units() {
+        assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
+        assert_eq!(parse_duration("5s"), Ok(Duration::from_secs(5)));
+        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
+        assert_eq!(parse_duration("1.5"), Ok(Duration::from_millis(1500)));
+        assert!(parse_duration("-1s").is_err());
+        assert!(parse_duration("soon").is_err());
+        assert!(parse_duration("NaN").is_err());
+    }
+
+    #[test]
+    fn defaults_match_the_documentation() {
+        let cfg = Config::local("127.0.0.1:0".parse().unwrap());
+        assert_eq!(cfg.max_message_bytes, 64 * 1024);
+        assert_eq!(cfg.handshake_timeout, Duration::from_secs(10));
+        assert_eq!(cfg.ping_interval, Duration::from_secs(20));
+        assert_eq!(cfg.idle_timeout, Duration::from_secs(45));
+        assert_eq!(cfg.interest_fallback, Duration::from_secs(5));
+        assert_eq!(cfg.room_capacity, 4);
+        assert!(cfg.core().ice_servers.is_empty());
+    }
+
+    #[test]
+    fn flags_and_stun_list_parse() {
+        let cfg = Config::try_parse_from([
+            "signal-server",
+            "--listen",
+            "0.0.0.0:9000",
+            "--stun",
+            "stun:a:3478,stun:b:3478",
+            "--idle-timeout",
+            "90s",
+        ]);
+        let cfg = cfg.map_err(|e| e.to_string());
+        assert!(cfg.is_ok(), "{cfg:?}");
+        if let Ok(cfg) = cfg {
+            assert_eq!(cfg.core().ice_servers[0].urls, ["stun:a:3478", "stun:b:3478"]);
+            assert_eq!(cfg.idle_timeout, Duration::from_secs(90));
+        }
+        assert!(Config::try_parse_from(["signal-server", "--tls-cert", "c.pem"]).is_err(), "cert needs key");
+        assert!(Config::try_parse_from(["signal-server", "--room-capacity", "9"]).is_err());
+    }
+}

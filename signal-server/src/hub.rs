@@ -1,0 +1,142 @@
+//! The hub: the one task that owns the [`Core`]. Connection tasks send it what they receive; it
+//! feeds the core, routes the core's outputs into connection mailboxes, runs the core's timers,
+//! answers metrics requests and starts the graceful shutdown.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use strangers_shared::{ClientMsg, DecodeError, PeerId};
+use tokio::sync::{mpsc, oneshot};
+use tokio_util::sync::CancellationToken;
+
+use crate::core::{Core, CoreConfig, Frame, Input, Now, Output};
+use crate::metrics::{self, NetMetrics};
+use crate::net::mailbox::Mailbox;
+
+/// How often the core's timers run (interest fallback, cooldowns, waiting updates).
+const TICK: Duration = Duration::from_millis(250);
+
+/// What a connection received, already decoded.
+#[derive(Debug)]
+pub enum Inbound {
+    /// A valid message and the frame it came in.
+    Msg(ClientMsg, Frame),
+    /// A text frame that did not decode.
+    Invalid(DecodeError),
+    /// A binary frame.
+    Binary,
+}
+
+/// Messages to the hub.
+#[derive(Debug)]
+pub enum HubMsg {
+    /// A WebSocket handshake completed.
+    Connected(PeerId, Arc<Mailbox>),
+    /// A frame from a connection.
+    Inbound(PeerId, Inbound),
+    /// A connection ended.
+    Disconnected(PeerId),
+    /// Render `/metrics`.
+    Metrics(oneshot::Sender<String>),
+}
+
+/// The hub's state; see the module docs.
+pub struct Hub {
+    core: Core,
+    mailboxes: HashMap<PeerId, Arc<Mailbox>>,
+    net: Arc<NetMetrics>,
+    start: Instant,
+    shutting_down: bool,
+}
+
+impl Hub {
+    /// A hub around a fresh core.
+    pub fn new(cfg: CoreConfig, net: Arc<NetMetrics>) -> Self {
+        Self { core: Core::new(cfg), mailboxes: HashMap::new(), net, start: Instant::now(), shutting_down: false }
+    }
+
+    /// Run until every sender of `rx` is gone. When `shutdown` fires, every connection is asked to
+    /// close with 1001 after the frames already queued for it.
+    pub async fn run(mut self, mut rx: mpsc::Receiver<HubMsg>, shutdown: CancellationToken) {
+        let mut tick = tokio::time::interval(TICK);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut batch = Vec::with_capacity(64);
+        loop {
+            tokio::select! {
+                n = rx.recv_many(&mut batch, 64) => {
+                    if n == 0 {
+                        break;
+                    }
+                    let now = self.now();
+                    for msg in batch.drain(..) {
+                        self.handle(now, msg);
+                    }
+                }
+                _ = tick.tick() => {
+                    let now = self.now();
+                    self.core.handle(now, Input::Tick);
+                    self.route(now);
+                }
+                () = shutdown.cancelled(), if !self.shutting_down => {
+                    self.shutting_down = true;
+                    for mailbox in self.mailboxes.values() {
+                        mailbox.close(1001, "server shutting down", false);
+                    }
+                }
+            }
+        }
+    }
+
+    fn now(&self) -> Now {
+        let unix_ms = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64);
+        Now { mono: self.start.elapsed(), unix_ms }
+    }
+
+    fn handle(&mut self, now: Now, msg: HubMsg) {
+        let input = match msg {
+            HubMsg::Connected(peer, mailbox) => {
+                if self.shutting_down {
+                    mailbox.close(1001, "server shutting down", false);
+                }
+                self.mailboxes.insert(peer, mailbox);
+                Input::Connected(peer)
+            }
+            HubMsg::Inbound(peer, Inbound::Msg(msg, frame)) => Input::Message(peer, msg, frame),
+            HubMsg::Inbound(peer, Inbound::Invalid(err)) => Input::Invalid(peer, err),
+            HubMsg::Inbound(peer, Inbound::Binary) => Input::Binary(peer),
+            HubMsg::Disconnected(peer) => {
+                self.mailboxes.remove(&peer);
+                Input::Disconnected(peer)
+            }
+            HubMsg::Metrics(reply) => {
+                let _ = reply.send(metrics::render(&self.core, &self.net));
+                return;
+            }
+        };
+        self.core.handle(now, input);
+        self.route(now);
+    }
+
+    /// Deliver everything the core wants sent. A mailbox that overflows closes its connection
+    /// (1008) and the core hears at once that the peer is gone, so its partner is told.
+    fn route(&mut self, now: Now) {
+        while let Some(out) = self.core.poll_output() {
+            match out {
+                Output::Send { to, frame } => {
+                    let Some(mailbox) = self.mailboxes.get(&to) else { continue };
+                    if mailbox.push(frame).is_err() {
+                        NetMetrics::inc(&self.net.slow_reader_closes);
+                        tracing::info!(peer = %to, "disconnecting slow reader");
+                        self.core.handle(now, Input::Disconnected(to));
+                    }
+                }
+                Output::Close { peer, code, reason } => {
+                    if let Some(mailbox) = self.mailboxes.get(&peer) {
+                        mailbox.close(code, reason, false);
+                    }
+                }
+            }
+        }
+    }
+}

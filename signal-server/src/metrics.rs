@@ -1,0 +1,125 @@
+//! Prometheus text exposition of the server's counters: the network layer's atomics plus the
+//! core's own statistics and gauges.
+
+use std::fmt::Write;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use strangers_shared::{ErrorCode, Mode};
+
+use crate::core::{Core, MATCH_WAIT_BUCKETS_SECS};
+
+/// Counters kept by the network layer (connection tasks and the accept loop).
+#[derive(Debug, Default)]
+pub struct NetMetrics {
+    /// WebSocket connections accepted since start.
+    pub connections_total: AtomicU64,
+    /// Connections refused with 503 because the server was at its connection cap.
+    pub rejected_at_cap: AtomicU64,
+    /// Connections refused by the origin allow-list.
+    pub rejected_origin: AtomicU64,
+    /// Handshakes (TLS, HTTP or WebSocket) that failed or timed out.
+    pub handshake_failures: AtomicU64,
+    /// Connections closed because the reader fell too far behind (1008).
+    pub slow_reader_closes: AtomicU64,
+    /// Connections closed for an oversized frame (1009).
+    pub oversize_closes: AtomicU64,
+    /// Connections dropped after missing heartbeats.
+    pub heartbeat_timeouts: AtomicU64,
+    /// Text and binary frames received.
+    pub frames_in: AtomicU64,
+    /// Frames written.
+    pub frames_out: AtomicU64,
+}
+
+impl NetMetrics {
+    /// Add one to a counter.
+    pub fn inc(counter: &AtomicU64) {
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+fn get(c: &AtomicU64) -> u64 {
+    c.load(Ordering::Relaxed)
+}
+
+fn metric(out: &mut String, name: &str, kind: &str, help: &str, value: u64) {
+    let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}");
+}
+
+/// Render every metric in the Prometheus text format.
+pub fn render(core: &Core, net: &NetMetrics) -> String {
+    let mut out = String::with_capacity(4096);
+    let m = &mut out;
+    metric(m, "strangers_connections", "gauge", "Open WebSocket connections.", core.online() as u64);
+    metric(m, "strangers_connections_total", "counter", "WebSocket connections accepted.", get(&net.connections_total));
+    metric(
+        m,
+        "strangers_rejected_at_cap_total",
+        "counter",
+        "Connections refused at the connection cap.",
+        get(&net.rejected_at_cap),
+    );
+    metric(
+        m,
+        "strangers_rejected_origin_total",
+        "counter",
+        "Connections refused by the origin allow-list.",
+        get(&net.rejected_origin),
+    );
+    metric(
+        m,
+        "strangers_handshake_failures_total",
+        "counter",
+        "Failed or timed-out handshakes.",
+        get(&net.handshake_failures),
+    );
+    let _ = writeln!(m, "# HELP strangers_queue_depth Searchers waiting, by mode.\n# TYPE strangers_queue_depth gauge");
+    for mode in Mode::ALL {
+        let _ = writeln!(m, "strangers_queue_depth{{mode=\"{}\"}} {}", mode.as_str(), core.searching(mode));
+    }
+    metric(m, "strangers_pairs", "gauge", "Random pairs in a call.", core.pairs() as u64);
+    metric(m, "strangers_rooms", "gauge", "Named rooms with members.", core.rooms() as u64);
+    let stats = core.stats();
+    metric(m, "strangers_matches_total", "counter", "Random pairs made.", stats.matches);
+    metric(m, "strangers_skips_total", "counter", "Next presses while in a call.", stats.skips);
+    let _ = writeln!(
+        m,
+        "# HELP strangers_match_wait_seconds Time searchers waited for a match.\n# TYPE strangers_match_wait_seconds histogram"
+    );
+    for (bound, n) in MATCH_WAIT_BUCKETS_SECS.iter().zip(stats.match_wait.buckets.iter()) {
+        let _ = writeln!(m, "strangers_match_wait_seconds_bucket{{le=\"{bound}\"}} {n}");
+    }
+    let h = &stats.match_wait;
+    let _ = writeln!(m, "strangers_match_wait_seconds_bucket{{le=\"+Inf\"}} {}", h.count);
+    let _ =
+        writeln!(m, "strangers_match_wait_seconds_sum {}\nstrangers_match_wait_seconds_count {}", h.sum_secs, h.count);
+    metric(
+        m,
+        "strangers_messages_relayed_total",
+        "counter",
+        "Messages relayed to a partner or room member.",
+        stats.relayed,
+    );
+    let _ = writeln!(
+        m,
+        "# HELP strangers_errors_total Error messages sent to clients, by code.\n# TYPE strangers_errors_total counter"
+    );
+    for (code, n) in ErrorCode::ALL.iter().zip(stats.errors.iter()) {
+        let _ = writeln!(m, "strangers_errors_total{{code=\"{}\"}} {n}", code.as_str());
+    }
+    let _ = writeln!(
+        m,
+        "# HELP strangers_disconnects_total Connections the server closed, by cause.\n# TYPE strangers_disconnects_total counter"
+    );
+    for (cause, n) in [
+        ("slow_reader", get(&net.slow_reader_closes)),
+        ("oversize", get(&net.oversize_closes)),
+        ("heartbeat", get(&net.heartbeat_timeouts)),
+        ("rate_limit", stats.abuse_closes),
+    ] {
+        let _ = writeln!(m, "strangers_disconnects_total{{cause=\"{cause}\"}} {n}");
+    }
+    metric(m, "strangers_frames_in_total", "counter", "WebSocket data frames received.", get(&net.frames_in));
+    metric(m, "strangers_frames_out_total", "counter", "WebSocket frames sent.", get(&net.frames_out));
+    out
+}

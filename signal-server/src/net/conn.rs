@@ -1,0 +1,185 @@
+//! One WebSocket connection: decode what arrives and hand it to the hub; write what the hub
+//! queued in the mailbox; ping, and drop peers that stop answering. A single task does all of it
+//! without splitting the stream, which keeps an idle connection down to a few kilobytes.
+
+use std::future::{Future, poll_fn};
+use std::sync::Arc;
+use std::task::Poll;
+use std::time::Duration;
+
+use futures_util::{SinkExt, StreamExt};
+use strangers_shared::{PeerId, decode_client};
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::time::{Instant, timeout};
+use tokio_tungstenite::WebSocketStream;
+use tokio_tungstenite::tungstenite::protocol::CloseFrame;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use tokio_tungstenite::tungstenite::{Bytes, Error as WsError, Message, Utf8Bytes};
+
+use super::Shared;
+use super::mailbox::{Mailbox, Outgoing};
+use crate::core::Frame;
+use crate::hub::{HubMsg, Inbound};
+use crate::metrics::NetMetrics;
+
+/// A write that makes no progress for this long means the peer is gone.
+const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long to wait for the peer's half of a close handshake.
+const CLOSE_TIMEOUT: Duration = Duration::from_secs(3);
+
+enum Event {
+    Out(Outgoing),
+    In(Option<Result<Message, WsError>>),
+    Heartbeat,
+}
+
+/// Serve one upgraded connection until it ends, then tell the hub.
+pub(super) async fn serve<S>(mut ws: WebSocketStream<S>, peer: PeerId, shared: Arc<Shared>)
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    let mailbox = Arc::new(Mailbox::new(shared.mailbox));
+    if shared.hub.send(HubMsg::Connected(peer, mailbox.clone())).await.is_err() {
+        return;
+    }
+    let close = run(&mut ws, peer, &mailbox, &shared).await;
+    if let Some((code, reason)) = close {
+        let frame = CloseFrame { code: CloseCode::from(code), reason: Utf8Bytes::from_static(reason) };
+        let _ = timeout(CLOSE_TIMEOUT, async {
+            ws.close(Some(frame)).await?;
+            // Wait for the peer's close so the handshake completes cleanly.
+            while ws.next().await.is_some() {}
+            Ok::<(), WsError>(())
+        })
+        .await;
+    }
+    let _ = shared.hub.send(HubMsg::Disconnected(peer)).await;
+}
+
+/// The connection's main loop; returns the close frame to send, if any.
+async fn run<S>(
+    ws: &mut WebSocketStream<S>,
+    peer: PeerId,
+    mailbox: &Mailbox,
+    shared: &Shared,
+) -> Option<(u16, &'static str)>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    let ping_every = shared.cfg.ping_interval;
+    let idle_limit = shared.cfg.idle_timeout;
+    let mut last_seen = Instant::now();
+    let heartbeat = tokio::time::sleep(ping_every);
+    tokio::pin!(heartbeat);
+    let mut inbound_first = false;
+    loop {
+        inbound_first = !inbound_first;
+        let event = poll_fn(|cx| {
+            if inbound_first && let Poll::Ready(item) = ws.poll_next_unpin(cx) {
+                return Poll::Ready(Event::In(item));
+            }
+            if let Poll::Ready(out) = mailbox.poll_next(cx) {
+                return Poll::Ready(Event::Out(out));
+            }
+            if !inbound_first && let Poll::Ready(item) = ws.poll_next_unpin(cx) {
+                return Poll::Ready(Event::In(item));
+            }
+            if heartbeat.as_mut().poll(cx).is_ready() {
+                return Poll::Ready(Event::Heartbeat);
+            }
+            Poll::Pending
+        })
+        .await;
+        match event {
+            Event::Out(Outgoing::Frame(frame)) => match write_batch(ws, frame, mailbox, &shared.net).await {
+                Ok(None) => {}
+                Ok(Some(close)) => return Some(close),
+                Err(()) => return None,
+            },
+            Event::Out(Outgoing::Close(code, reason)) => return Some((code, reason)),
+            Event::In(None) => return None,
+            Event::In(Some(Err(WsError::Capacity(e)))) => {
+                tracing::debug!(%peer, error = %e, "oversized frame");
+                NetMetrics::inc(&shared.net.oversize_closes);
+                return Some((1009, "message too big"));
+            }
+            Event::In(Some(Err(WsError::Protocol(e)))) => {
+                tracing::debug!(%peer, error = %e, "websocket protocol error");
+                return Some((1002, "protocol error"));
+            }
+            Event::In(Some(Err(e))) => {
+                tracing::debug!(%peer, error = %e, "connection failed");
+                return None;
+            }
+            Event::In(Some(Ok(msg))) => {
+                last_seen = Instant::now();
+                let inbound = match msg {
+                    Message::Text(text) => decode(text),
+                    Message::Binary(_) => Inbound::Binary,
+                    // Pings are answered by tungstenite; pongs only prove liveness; a close
+                    // frame is answered and then the stream ends.
+                    Message::Ping(_) | Message::Pong(_) | Message::Close(_) | Message::Frame(_) => continue,
+                };
+                NetMetrics::inc(&shared.net.frames_in);
+                if shared.hub.send(HubMsg::Inbound(peer, inbound)).await.is_err() {
+                    return Some((1011, "server stopping"));
+                }
+            }
+            Event::Heartbeat => {
+                let now = Instant::now();
+                if now.duration_since(last_seen) >= idle_limit {
+                    tracing::debug!(%peer, "heartbeat timeout");
+                    NetMetrics::inc(&shared.net.heartbeat_timeouts);
+                    return None;
+                }
+                if timeout(WRITE_TIMEOUT, ws.send(Message::Ping(Bytes::new()))).await.map_or(true, |r| r.is_err()) {
+                    return None;
+                }
+                let next = (now + ping_every).min(last_seen + idle_limit);
+                heartbeat.as_mut().reset(next.max(now + Duration::from_millis(10)));
+            }
+        }
+    }
+}
+
+fn decode(text: Utf8Bytes) -> Inbound {
+    match decode_client(text.as_str()) {
+        Ok(msg) => Inbound::Msg(msg, Frame::from_trusted_utf8(Bytes::from(text))),
+        Err(e) => Inbound::Invalid(e),
+    }
+}
+
+/// Write `first` and everything else already queued, with one flush. Returns a close request
+/// found in the queue, or `Err` if the peer is gone.
+async fn write_batch<S>(
+    ws: &mut WebSocketStream<S>,
+    first: Frame,
+    mailbox: &Mailbox,
+    net: &NetMetrics,
+) -> Result<Option<(u16, &'static str)>, ()>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    let result = timeout(WRITE_TIMEOUT, async {
+        let mut next = Some(first);
+        let mut close = None;
+        while let Some(frame) = next.take() {
+            if let Ok(text) = Utf8Bytes::try_from(frame.into_bytes()) {
+                ws.feed(Message::Text(text)).await?;
+                NetMetrics::inc(&net.frames_out);
+            }
+            match poll_fn(|cx| Poll::Ready(mailbox.poll_next(cx))).await {
+                Poll::Ready(Outgoing::Frame(f)) => next = Some(f),
+                Poll::Ready(Outgoing::Close(code, reason)) => close = Some((code, reason)),
+                Poll::Pending => {}
+            }
+        }
+        ws.flush().await?;
+        Ok::<_, WsError>(close)
+    })
+    .await;
+    match result {
+        Ok(Ok(close)) => Ok(close),
+        _ => Err(()),
+    }
+}

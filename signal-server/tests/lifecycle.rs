@@ -1,0 +1,124 @@
+//! HTTP endpoints, metrics, graceful shutdown and TLS.
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
+mod common;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use common::{Client, http_get, matched_pair, metric, server, server_with};
+use tokio_rustls::TlsConnector;
+use tokio_rustls::rustls::pki_types::pem::PemObject;
+use tokio_rustls::rustls::pki_types::{CertificateDer, ServerName};
+use tokio_rustls::rustls::{ClientConfig, RootCertStore};
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+
+#[tokio::test]
+async fn healthz_and_unknown_paths() {
+    let srv = server().await;
+    assert_eq!(http_get(&srv, "/healthz").await, (200, "ok\n".to_string()));
+    assert_eq!(http_get(&srv, "/nope").await.0, 404);
+    assert_eq!(http_get(&srv, "/").await.0, 426, "a plain GET on the WebSocket endpoint");
+}
+
+#[tokio::test]
+async fn metrics_report_connections_queues_pairs_rooms_matches_and_waits() {
+    let srv = server().await;
+    let (mut a, _b) = matched_pair(&srv).await;
+    let mut c = Client::connect(&srv).await;
+    c.send(r#"{"type":"find","mode":"text"}"#).await;
+    c.expect("waiting").await;
+    let mut r = Client::connect(&srv).await;
+    r.send(r#"{"type":"join","room":"x"}"#).await;
+    a.send(r#"{"type":"chat","text":"hi"}"#).await;
+    a.send(r#"{"type":"bogus"}"#).await;
+    a.expect_error("unknown_type").await;
+    r.nothing_pending().await;
+
+    let (_, body) = http_get(&srv, "/metrics").await;
+    for line in [
+        "strangers_connections 4",
+        "strangers_queue_depth{mode=\"video\"} 0",
+        "strangers_queue_depth{mode=\"text\"} 1",
+        "strangers_pairs 1",
+        "strangers_rooms 1",
+        "strangers_matches_total 1",
+        "strangers_match_wait_seconds_count 2",
+        "strangers_match_wait_seconds_bucket{le=\"+Inf\"} 2",
+        "strangers_messages_relayed_total 1",
+        "strangers_errors_total{code=\"unknown_type\"} 2",
+        "strangers_disconnects_total{cause=\"slow_reader\"} 0",
+        "# TYPE strangers_match_wait_seconds histogram",
+    ] {
+        assert!(body.lines().any(|l| l == line), "missing {line:?} in\n{body}");
+    }
+}
+
+#[tokio::test]
+async fn shutdown_sends_1001_to_everyone_and_finishes_within_the_grace() {
+    let srv = server().await;
+    let (mut a, mut b) = matched_pair(&srv).await;
+    let mut idle = Client::connect(&srv).await;
+    let addr = srv.addr();
+    let started = Instant::now();
+    let stopping = tokio::spawn(srv.shutdown());
+    for c in [&mut a, &mut b, &mut idle] {
+        let frame = c.closed().await.expect("close frame");
+        assert_eq!(frame.code, CloseCode::Away);
+    }
+    stopping.await.unwrap().unwrap();
+    assert!(started.elapsed() < Duration::from_secs(5), "took {:?}", started.elapsed());
+    assert!(tokio::net::TcpStream::connect(addr).await.is_err(), "no longer accepting");
+}
+
+#[tokio::test]
+async fn shutdown_does_not_wait_forever_for_a_client_that_never_answers() {
+    let srv = server_with(|c| c.shutdown_grace = Duration::from_millis(500)).await;
+    // This client never reads, so it never completes the close handshake.
+    let _mute = Client::connect_raw(&srv).await;
+    let started = Instant::now();
+    srv.shutdown().await.unwrap();
+    assert!(started.elapsed() < Duration::from_secs(4), "took {:?}", started.elapsed());
+}
+
+#[tokio::test]
+async fn wss_works_with_a_certificate_and_key() {
+    let data = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data");
+    let srv = server_with(|c| {
+        c.tls_cert = Some(format!("{data}/cert.pem").into());
+        c.tls_key = Some(format!("{data}/key.pem").into());
+    })
+    .await;
+    let mut roots = RootCertStore::empty();
+    for cert in CertificateDer::pem_file_iter(format!("{data}/cert.pem")).unwrap() {
+        roots.add(cert.unwrap()).unwrap();
+    }
+    let provider = Arc::new(tokio_rustls::rustls::crypto::ring::default_provider());
+    let config = ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    let tcp = tokio::net::TcpStream::connect(srv.addr()).await.unwrap();
+    let tls =
+        TlsConnector::from(Arc::new(config)).connect(ServerName::try_from("localhost").unwrap(), tcp).await.unwrap();
+    let url = format!("wss://localhost:{}/", srv.addr().port());
+    let (ws, _) = tokio_tungstenite::client_async(url, tls).await.unwrap();
+    let mut c = Client { ws, id: 0 };
+    assert_eq!(c.expect("welcome").await["version"], 1);
+    c.send(r#"{"type":"find","mode":"video"}"#).await;
+    c.expect("waiting").await;
+    // A plain-text client cannot speak to a TLS port.
+    assert!(tokio_tungstenite::connect_async(format!("ws://{}/", srv.addr())).await.is_err());
+}
+
+#[tokio::test]
+async fn other_methods_get_405_and_open_no_connection() {
+    let srv = server().await;
+    let mut tcp = tokio::net::TcpStream::connect(srv.addr()).await.unwrap();
+    tokio::io::AsyncWriteExt::write_all(&mut tcp, b"BREW /pot HTTP/1.1\r\n\r\n").await.unwrap();
+    let mut out = String::new();
+    tokio::io::AsyncReadExt::read_to_string(&mut tcp, &mut out).await.unwrap();
+    assert!(out.starts_with("HTTP/1.1 405"), "{out}");
+    assert_eq!(metric(&srv, "strangers_connections_total").await, 0.0);
+}

@@ -1,0 +1,199 @@
+//! Bad input, floods, slow readers, caps and timeouts: each has a defined, tested behaviour.
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
+mod common;
+
+use std::time::Duration;
+
+use common::{Client, matched_pair, metric, server, server_with};
+use futures_util::SinkExt;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+
+#[tokio::test]
+async fn bad_messages_get_errors_and_the_connection_stays_up() {
+    let srv = server().await;
+    let mut c = Client::connect(&srv).await;
+    c.send("this is not json").await;
+    c.expect_error("malformed").await;
+    c.send("[1,2,3]").await;
+    c.expect_error("malformed").await;
+    c.send(r#"{"no":"type"}"#).await;
+    c.expect_error("malformed").await;
+    c.send(r#"{"type":"find","mode":"telepathy"}"#).await;
+    c.expect_error("malformed").await;
+    c.send(r#"{"type":"fly"}"#).await;
+    c.expect_error("unknown_type").await;
+    c.send(r#"{"type":"next"}"#).await;
+    c.expect_error("wrong_state").await;
+    c.send(r#"{"type":"chat","text":"nobody here"}"#).await;
+    c.expect_error("not_paired").await;
+    let long = "x".repeat(2001);
+    c.send(&format!(r#"{{"type":"chat","text":"{long}"}}"#)).await;
+    c.expect_error("field_too_long").await;
+    let tags: Vec<String> = (0..11).map(|i| format!("t{i}")).collect();
+    c.send_json(serde_json::json!({"type":"find","mode":"video","interests":tags})).await;
+    c.expect_error("field_too_long").await;
+    c.send(&format!(r#"{{"type":"find","mode":"video","interests":["{}"]}}"#, "i".repeat(33))).await;
+    c.expect_error("field_too_long").await;
+    c.ws.send(Message::binary(vec![1u8, 2, 3])).await.unwrap();
+    c.expect_error("binary_unsupported").await;
+    // Still connected and working.
+    c.send(r#"{"type":"find","mode":"text"}"#).await;
+    c.expect("waiting").await;
+    assert_eq!(metric(&srv, "strangers_errors_total{code=\"malformed\"}").await, 4.0);
+    assert_eq!(metric(&srv, "strangers_errors_total{code=\"field_too_long\"}").await, 3.0);
+}
+
+#[tokio::test]
+async fn an_oversized_frame_closes_with_1009() {
+    let srv = server().await;
+    let (mut a, mut b) = matched_pair(&srv).await;
+    let huge = format!(r#"{{"type":"chat","text":"{}"}}"#, "x".repeat(70 * 1024));
+    a.send(&huge).await;
+    let frame = a.closed().await.expect("a close frame");
+    assert_eq!(frame.code, CloseCode::Size);
+    assert_eq!(b.expect("partner_left").await["reason"], "disconnected");
+    assert_eq!(metric(&srv, "strangers_disconnects_total{cause=\"oversize\"}").await, 1.0);
+}
+
+#[tokio::test]
+async fn a_flood_is_rate_limited_then_closed_with_1008() {
+    let srv = server_with(|c| {
+        c.rate_burst = 10;
+        c.rate_per_sec = 1;
+        c.rate_max_strikes = 5;
+    })
+    .await;
+    let (mut a, mut b) = matched_pair(&srv).await;
+    // The two finds used 1 token each; candidates count like anything else.
+    for _ in 0..30 {
+        a.send(r#"{"type":"candidate","candidate":{"candidate":"c"}}"#).await;
+    }
+    let mut relayed = 0;
+    loop {
+        let v = b.recv().await;
+        if v["type"] == "candidate" {
+            relayed += 1;
+        } else {
+            assert_eq!(v["type"], "partner_left");
+            break;
+        }
+    }
+    assert!((8..=10).contains(&relayed), "relayed {relayed}");
+    let mut refused = 0;
+    let close = loop {
+        match tokio::time::timeout(common::WAIT, futures_util::StreamExt::next(&mut a.ws)).await.unwrap() {
+            Some(Ok(Message::Text(t))) => {
+                assert!(t.contains("rate_limited"), "{t}");
+                refused += 1;
+            }
+            Some(Ok(Message::Close(f))) => break f,
+            other => panic!("{other:?}"),
+        }
+    };
+    assert_eq!(refused, 4, "four refusals, the fifth strike closes");
+    assert_eq!(close.map(|f| f.code), Some(CloseCode::Policy));
+    assert_eq!(metric(&srv, "strangers_disconnects_total{cause=\"rate_limit\"}").await, 1.0);
+}
+
+#[tokio::test]
+async fn a_slow_reader_is_disconnected_with_1008_and_memory_stays_bounded() {
+    let srv = server_with(|c| {
+        c.rate_burst = 100_000;
+        c.rate_per_sec = 100_000;
+        c.outbound_frames = 64;
+        c.outbound_bytes = 256 * 1024;
+    })
+    .await;
+    let (mut fast, mut slow) = matched_pair(&srv).await;
+    let text = "y".repeat(1900);
+    let chat = format!(r#"{{"type":"chat","text":"{text}"}}"#);
+    // `slow` never reads; the kernel buffers fill, then its mailbox, then it is cut off.
+    let mut sent = 0;
+    loop {
+        fast.send(&chat).await;
+        sent += 1;
+        if sent % 100 == 0 && metric(&srv, "strangers_disconnects_total{cause=\"slow_reader\"}").await == 1.0 {
+            break;
+        }
+        assert!(sent < 50_000, "slow reader never disconnected");
+    }
+    assert_eq!(fast.expect("partner_left").await["reason"], "disconnected");
+    // Now read: whatever was buffered arrives, then the 1008 close (or the socket ends).
+    let frame = slow.closed().await;
+    if let Some(f) = frame {
+        assert_eq!(f.code, CloseCode::Policy);
+    }
+    assert_eq!(metric(&srv, "strangers_connections").await, 1.0);
+}
+
+#[tokio::test]
+async fn a_silent_tcp_connection_is_dropped_at_the_handshake_timeout() {
+    let srv = server_with(|c| c.handshake_timeout = Duration::from_millis(200)).await;
+    let mut tcp = TcpStream::connect(srv.addr()).await.unwrap();
+    let started = std::time::Instant::now();
+    let mut buf = [0u8; 16];
+    let n = tokio::time::timeout(common::WAIT, tcp.read(&mut buf)).await.unwrap().unwrap_or(0);
+    assert_eq!(n, 0, "closed without a response");
+    assert!(started.elapsed() >= Duration::from_millis(150));
+    assert_eq!(metric(&srv, "strangers_handshake_failures_total").await, 1.0);
+}
+
+#[tokio::test]
+async fn garbage_instead_of_http_gets_400() {
+    let srv = server().await;
+    let mut tcp = TcpStream::connect(srv.addr()).await.unwrap();
+    tcp.write_all(b"\x16\x03\x01\x02\x00 not http at all\r\n\r\n").await.unwrap();
+    let mut buf = String::new();
+    let _ = tokio::time::timeout(common::WAIT, tcp.read_to_string(&mut buf)).await.unwrap();
+    assert!(buf.starts_with("HTTP/1.1 400"), "{buf}");
+}
+
+#[tokio::test]
+async fn connections_over_the_cap_get_503() {
+    let srv = server_with(|c| c.max_connections = 2).await;
+    let _a = Client::connect(&srv).await;
+    let _b = Client::connect(&srv).await;
+    let err = tokio_tungstenite::connect_async(srv.url()).await.expect_err("third is refused");
+    assert!(err.to_string().contains("503"), "{err}");
+    let (status, _) = common::http_get(&srv, "/healthz").await;
+    assert_eq!(status, 503, "plain HTTP counts against the cap too");
+    // Once a seat frees up, requests get through again.
+    drop(_b);
+    let mut attempts = 0;
+    let body = loop {
+        let (status, body) = common::http_get(&srv, "/metrics").await;
+        if status == 200 {
+            break body;
+        }
+        attempts += 1;
+        assert!(attempts < 10_000, "the seat never freed up");
+        tokio::task::yield_now().await;
+    };
+    let rejected: u64 = body
+        .lines()
+        .find_map(|l| l.strip_prefix("strangers_rejected_at_cap_total "))
+        .and_then(|v| v.parse().ok())
+        .expect("counter present");
+    assert_eq!(rejected, 2 + attempts, "the upgrade, the health check and each retry refused");
+}
+
+#[tokio::test]
+async fn the_origin_allow_list_is_enforced_for_browsers_only() {
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    let srv = server_with(|c| c.allowed_origins = vec!["https://strangers.example".into()]).await;
+    let request = |origin: &str| {
+        let mut r = srv.url().into_client_request().unwrap();
+        r.headers_mut().insert("origin", origin.parse().unwrap());
+        r
+    };
+    let err = tokio_tungstenite::connect_async(request("https://evil.example")).await.expect_err("refused");
+    assert!(err.to_string().contains("403"), "{err}");
+    assert!(tokio_tungstenite::connect_async(request("https://strangers.example")).await.is_ok());
+    // Native clients send no Origin.
+    Client::connect(&srv).await;
+    assert_eq!(metric(&srv, "strangers_rejected_origin_total").await, 1.0);
+}

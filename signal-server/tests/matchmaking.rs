@@ -1,0 +1,158 @@
+//! Random matchmaking, Next, Stop, disconnects and relays, through real WebSockets.
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
+mod common;
+
+use std::time::Duration;
+
+use common::{Client, matched_pair, server, server_with};
+use serde_json::json;
+
+#[tokio::test]
+async fn welcome_carries_identity_presence_and_ice_servers() {
+    let srv = server_with(|c| c.stun = vec!["stun:127.0.0.1:3478".into()]).await;
+    let _first = Client::connect(&srv).await;
+    let mut c = Client::connect_raw(&srv).await;
+    let w = c.expect("welcome").await;
+    assert_eq!(w["version"], 1);
+    assert_eq!(w["online"], 2);
+    assert!(w["peer_id"].as_u64().is_some());
+    assert_eq!(w["ice_servers"], json!([{"urls":["stun:127.0.0.1:3478"]}]));
+}
+
+#[tokio::test]
+async fn strangers_are_matched_and_signal_chat_and_media_state_flow() {
+    let srv = server().await;
+    let (mut a, mut b) = matched_pair(&srv).await;
+    let offer = r#"{"type":"offer","sdp":"v=0\r\no=- 4611731400430051336 2 IN IP4 127.0.0.1\r\n"}"#;
+    a.send(offer).await;
+    assert_eq!(b.recv_text().await, offer, "relayed verbatim");
+    b.send(r#"{"type":"answer","sdp":"v=0\r\n"}"#).await;
+    assert_eq!(a.expect("answer").await["sdp"], "v=0\r\n");
+    let cand = json!({"type":"candidate","candidate":{"candidate":"candidate:1 1 udp 2130706431 127.0.0.1 50000 typ host","sdpMid":"0","sdpMLineIndex":0,"usernameFragment":"abcd"}});
+    a.send_json(cand.clone()).await;
+    assert_eq!(b.recv().await, cand);
+    b.send(r#"{"type":"chat","text":"hello stranger"}"#).await;
+    let chat = a.expect("chat").await;
+    assert_eq!(chat["text"], "hello stranger");
+    let ts = chat["ts"].as_u64().unwrap();
+    let now_ms = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as u64;
+    assert!(now_ms.abs_diff(ts) < 60_000, "server timestamp is wall-clock ms");
+    a.send(r#"{"type":"typing","active":true}"#).await;
+    assert_eq!(b.recv().await, json!({"type":"typing","active":true}));
+    a.send(r#"{"type":"media_state","audio":false,"video":true}"#).await;
+    assert_eq!(b.recv().await, json!({"type":"media_state","audio":false,"video":true}));
+    a.nothing_pending().await;
+}
+
+#[tokio::test]
+async fn modes_do_not_mix_and_interests_are_reported() {
+    let srv = server().await;
+    let mut v = Client::connect(&srv).await;
+    let mut t1 = Client::connect(&srv).await;
+    let mut t2 = Client::connect(&srv).await;
+    v.send(r#"{"type":"find","mode":"video","interests":["chess"]}"#).await;
+    v.expect("waiting").await;
+    t1.send(r#"{"type":"find","mode":"text","interests":[" Chess ","Go"]}"#).await;
+    let w = t1.expect("waiting").await;
+    assert_eq!((w["mode"].as_str(), w["searching"].as_u64()), (Some("text"), Some(1)));
+    t2.send(r#"{"type":"find","mode":"text","interests":["go","CHESS"]}"#).await;
+    t2.expect("waiting").await;
+    let m = t2.expect("matched").await;
+    assert_eq!(m["mode"], "text");
+    assert_eq!(m["common_interests"], json!(["go", "chess"]));
+    // Both sides get the same list.
+    assert_eq!(t1.expect("matched").await["common_interests"], json!(["go", "chess"]));
+    v.nothing_pending().await;
+}
+
+#[tokio::test]
+async fn interest_matching_falls_back_to_anyone_after_the_configured_wait() {
+    let srv = server_with(|c| c.interest_fallback = Duration::from_millis(300)).await;
+    let mut a = Client::connect(&srv).await;
+    let mut b = Client::connect(&srv).await;
+    a.send(r#"{"type":"find","mode":"video","interests":["cats"]}"#).await;
+    a.expect("waiting").await;
+    b.send(r#"{"type":"find","mode":"video","interests":["dogs"]}"#).await;
+    b.expect("waiting").await;
+    let started = std::time::Instant::now();
+    let m = a.expect("matched").await;
+    assert_eq!(m["common_interests"], json!([]));
+    assert!(started.elapsed() >= Duration::from_millis(250), "not before the fallback");
+    b.expect("matched").await;
+}
+
+#[tokio::test]
+async fn next_notifies_the_partner_and_requeues_both_without_an_immediate_rematch() {
+    let srv = server().await;
+    let (mut a, mut b) = matched_pair(&srv).await;
+    a.send(r#"{"type":"next"}"#).await;
+    assert_eq!(b.recv().await, json!({"type":"partner_left","reason":"skipped"}));
+    b.expect("waiting").await;
+    a.expect("waiting").await;
+    // Both are searching; a third stranger meets the skipped one, who is first in the queue.
+    let mut c = Client::connect(&srv).await;
+    c.send(r#"{"type":"find","mode":"video"}"#).await;
+    c.expect("waiting").await;
+    assert_eq!(c.expect("matched").await["role"], "answerer");
+    assert_eq!(b.expect("matched").await["role"], "offerer");
+    // The skipper was not paired with the skipped partner meanwhile.
+    a.nothing_pending().await;
+    // Chat now goes to the new partner only.
+    c.send(r#"{"type":"chat","text":"hi b"}"#).await;
+    assert_eq!(b.expect("chat").await["text"], "hi b");
+    a.nothing_pending().await;
+}
+
+#[tokio::test]
+async fn stop_leaves_without_requeueing_but_the_partner_is_requeued() {
+    let srv = server().await;
+    let (mut a, mut b) = matched_pair(&srv).await;
+    b.send(r#"{"type":"stop"}"#).await;
+    assert_eq!(a.recv().await, json!({"type":"partner_left","reason":"stopped"}));
+    assert_eq!(a.expect("waiting").await["searching"], 1);
+    b.nothing_pending().await;
+    b.send(r#"{"type":"offer","sdp":"v=0"}"#).await;
+    b.expect_error("not_paired").await;
+}
+
+#[tokio::test]
+async fn a_clean_close_tells_the_partner_and_leaves_no_state() {
+    let srv = server().await;
+    let (mut a, mut b) = matched_pair(&srv).await;
+    b.ws.close(None).await.unwrap();
+    assert_eq!(a.recv().await, json!({"type":"partner_left","reason":"disconnected"}));
+    let w = a.expect("waiting").await;
+    assert_eq!((w["online"].as_u64(), w["searching"].as_u64()), (Some(1), Some(1)));
+    a.send(r#"{"type":"stop"}"#).await;
+    a.nothing_pending().await;
+    assert_eq!(common::metric(&srv, "strangers_pairs").await, 0.0);
+    assert_eq!(common::metric(&srv, "strangers_connections").await, 1.0);
+}
+
+#[tokio::test]
+async fn an_abrupt_drop_tells_the_partner_within_a_second() {
+    let srv = server().await;
+    let (mut a, b) = matched_pair(&srv).await;
+    let tcp = b.ws.into_inner();
+    drop(tcp); // no close frame: the TCP connection just goes away
+    let started = std::time::Instant::now();
+    assert_eq!(a.recv().await, json!({"type":"partner_left","reason":"disconnected"}));
+    assert!(started.elapsed() < Duration::from_secs(1), "took {:?}", started.elapsed());
+}
+
+#[tokio::test]
+async fn a_silent_peer_is_dropped_by_heartbeat_and_its_partner_told() {
+    let srv = server_with(|c| {
+        c.ping_interval = Duration::from_millis(100);
+        c.idle_timeout = Duration::from_millis(400);
+    })
+    .await;
+    let (mut a, b) = matched_pair(&srv).await;
+    // b never reads again, so it never answers pings; a keeps reading (its client answers pings).
+    let started = std::time::Instant::now();
+    assert_eq!(a.recv().await, json!({"type":"partner_left","reason":"disconnected"}));
+    assert!(started.elapsed() >= Duration::from_millis(300));
+    assert_eq!(common::metric(&srv, "strangers_disconnects_total{cause=\"heartbeat\"}").await, 1.0);
+    drop(b);
+}
