@@ -1,5 +1,5 @@
-//! The Strangers client engine (grows into signaling, WebRTC calls and media).
-//!
-//! For now it holds the reconnect policy the signaling client will use.
+//! The Strangers client engine: signaling, WebRTC calls and media. The desktop app and the
+//! headless harness are faces on it.
 
 pub mod backoff;
+pub mod media;

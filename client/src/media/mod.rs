@@ -1,0 +1,10 @@
+//! Media: sources, pixel formats, codecs, the jitter buffer and signal analysis.
+
+pub mod audio_source;
+pub mod frame;
+pub mod h264;
+pub mod jitter;
+pub mod opus_codec;
+pub mod pattern;
+pub mod tone;
+pub mod video_source;
