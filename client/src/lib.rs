@@ -2,4 +2,7 @@
 //! headless harness are faces on it.
 
 pub mod backoff;
+pub mod call;
 pub mod media;
+pub mod signaling;
+pub mod slot;

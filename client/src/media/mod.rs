@@ -1,10 +1,13 @@
 //! Media: sources, pixel formats, codecs, the jitter buffer and signal analysis.
 
+pub mod assemble;
 pub mod audio_source;
 pub mod frame;
 pub mod h264;
 pub mod jitter;
 pub mod opus_codec;
 pub mod pattern;
+pub mod receive;
+pub mod send;
 pub mod tone;
 pub mod video_source;

@@ -1,0 +1,4 @@
+//! Calls: the peer connection to each partner and the call state machine.
+
+pub mod keyframe;
+pub mod peer;

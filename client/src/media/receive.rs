@@ -1,0 +1,229 @@
+//! The receiving side of media. Video: RTP → [`H264Assembler`] → a decoder thread → the
+//! latest-frame slot (and stamp statistics). Audio: RTP → [`JitterBuffer`] → a 20 ms playout
+//! clock → Opus decode with FEC/PLC → an [`AudioSink`]. Decode problems send a PLI so the
+//! sender makes a keyframe.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use rtc::rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication;
+use webrtc::media_stream::track_remote::{TrackRemote, TrackRemoteEvent};
+
+use super::assemble::H264Assembler;
+use super::audio_source::{AudioSink, FRAME_SAMPLES};
+use super::h264::H264Decoder;
+use super::jitter::{JitterBuffer, Playout};
+use super::opus_codec::OpusDecoder;
+use super::pattern;
+use super::video_source::age_of;
+use crate::slot::FrameSlot;
+
+/// Counters of one received stream.
+#[derive(Debug, Default)]
+pub struct RxStats {
+    /// RTP packets received.
+    pub packets: AtomicU64,
+    /// Payload bytes received.
+    pub bytes: AtomicU64,
+    /// Pictures decoded (video) or packets played (audio).
+    pub frames: AtomicU64,
+    /// Pictures that could not be decoded, or frames concealed.
+    pub errors: AtomicU64,
+    /// Keyframe requests (PLI) sent.
+    pub keyframe_requests: AtomicU64,
+    /// Stamps read back from decoded pictures.
+    pub stamped: AtomicU64,
+    /// Stamps whose counter did not increase.
+    pub out_of_order: AtomicU64,
+    detail: Mutex<RxDetail>,
+}
+
+#[derive(Debug, Default)]
+struct RxDetail {
+    first_frame: Option<Instant>,
+    first_counter: Option<u32>,
+    last_counter: Option<u32>,
+    latencies: Vec<Duration>,
+}
+
+/// A snapshot of [`RxStats`] details.
+#[derive(Debug, Clone, Default)]
+pub struct RxSnapshot {
+    /// When the first picture was decoded.
+    pub first_frame: Option<Instant>,
+    /// Counter of the first stamped picture.
+    pub first_counter: Option<u32>,
+    /// Counter of the latest stamped picture.
+    pub last_counter: Option<u32>,
+    /// Capture → decoded latency of each stamped picture (or marker → playout for audio).
+    pub latencies: Vec<Duration>,
+}
+
+impl RxStats {
+    fn detail(&self) -> std::sync::MutexGuard<'_, RxDetail> {
+        self.detail.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Copy out the details.
+    pub fn snapshot(&self) -> RxSnapshot {
+        let d = self.detail();
+        RxSnapshot {
+            first_frame: d.first_frame,
+            first_counter: d.first_counter,
+            last_counter: d.last_counter,
+            latencies: d.latencies.clone(),
+        }
+    }
+
+    /// Record an audio latency measurement.
+    pub fn add_latency(&self, latency: Duration) {
+        let mut d = self.detail();
+        if d.latencies.len() < 100_000 {
+            d.latencies.push(latency);
+        }
+    }
+
+    fn frame_decoded(&self, stamp: Option<pattern::Stamp>, now: Instant) {
+        self.frames.fetch_add(1, Ordering::Relaxed);
+        let mut d = self.detail();
+        d.first_frame.get_or_insert(now);
+        let Some(stamp) = stamp else { return };
+        self.stamped.fetch_add(1, Ordering::Relaxed);
+        if d.last_counter.is_some_and(|last| stamp.counter <= last) {
+            self.out_of_order.fetch_add(1, Ordering::Relaxed);
+        }
+        d.first_counter.get_or_insert(stamp.counter);
+        d.last_counter = Some(stamp.counter);
+        if let Some(age) = age_of(stamp, now)
+            && d.latencies.len() < 100_000
+        {
+            d.latencies.push(age);
+        }
+    }
+}
+
+/// Where a received video stream goes.
+#[derive(Clone, Debug)]
+pub struct VideoOut {
+    /// Decoded pictures for display.
+    pub slot: FrameSlot,
+    /// Convert to RGBA for the slot (off in the headless harness, which only reads stamps).
+    pub rgba: bool,
+    /// Counters.
+    pub stats: Arc<RxStats>,
+}
+
+/// Read a remote video track until it ends, decoding on a thread of its own.
+pub async fn receive_video(track: Arc<dyn TrackRemote>, out: VideoOut) {
+    let ssrc = track.ssrcs().await.first().copied().unwrap_or(0);
+    let want_key = Arc::new(AtomicBool::new(false));
+    let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<u8>>(4);
+    let decoder = {
+        let (out, want_key) = (out.clone(), want_key.clone());
+        std::thread::Builder::new().name("video-decode".into()).spawn(move || decode_loop(&rx, &out, &want_key))
+    };
+    let mut assembler = H264Assembler::default();
+    let mut last_pli: Option<Instant> = None;
+    while let Some(event) = track.poll().await {
+        let TrackRemoteEvent::OnRtpPacket(packet) = event else { continue };
+        out.stats.packets.fetch_add(1, Ordering::Relaxed);
+        out.stats.bytes.fetch_add(packet.payload.len() as u64, Ordering::Relaxed);
+        let h = &packet.header;
+        if let Some(picture) = assembler.push(h.sequence_number, h.timestamp, h.marker, &packet.payload)
+            && tx.try_send(picture).is_err()
+        {
+            want_key.store(true, Ordering::Relaxed); // decoder behind: skip ahead to a keyframe
+        }
+        if assembler.take_losses() > 0 {
+            want_key.store(true, Ordering::Relaxed);
+        }
+        let due = last_pli.is_none_or(|t| t.elapsed() > Duration::from_millis(250));
+        if due && want_key.swap(false, Ordering::Relaxed) {
+            last_pli = Some(Instant::now());
+            out.stats.keyframe_requests.fetch_add(1, Ordering::Relaxed);
+            let pli = PictureLossIndication { sender_ssrc: 0, media_ssrc: ssrc };
+            if track.write_rtcp(vec![Box::new(pli)]).await.is_err() {
+                break;
+            }
+        }
+    }
+    drop(tx);
+    if let Ok(handle) = decoder {
+        let _ = tokio::task::spawn_blocking(move || handle.join()).await;
+    }
+}
+
+fn decode_loop(rx: &std::sync::mpsc::Receiver<Vec<u8>>, out: &VideoOut, want_key: &AtomicBool) {
+    let mut decoder = match H264Decoder::new() {
+        Ok(d) => d,
+        Err(e) => {
+            tracing::error!(error = %e, "no video decoder");
+            return;
+        }
+    };
+    while let Ok(access_unit) = rx.recv() {
+        match decoder.decode(&access_unit) {
+            Ok(Some(pic)) => {
+                let now = Instant::now();
+                let stamp = pattern::read(&pic);
+                out.stats.frame_decoded(stamp, now);
+                if out.rgba {
+                    let captured_at = stamp.and_then(|s| age_of(s, now)).and_then(|age| now.checked_sub(age));
+                    out.slot.put(pic.width, pic.height, pic.to_rgba(), captured_at);
+                }
+            }
+            Ok(None) => {}
+            Err(e) => {
+                tracing::debug!(error = %e, "video decode failed; asking for a keyframe");
+                out.stats.errors.fetch_add(1, Ordering::Relaxed);
+                want_key.store(true, Ordering::Relaxed);
+            }
+        }
+    }
+}
+
+/// Read a remote audio track until it ends, playing it through `sink` on a 20 ms clock.
+pub async fn receive_audio(track: Arc<dyn TrackRemote>, mut sink: Box<dyn AudioSink>, stats: Arc<RxStats>) {
+    let jitter = Arc::new(Mutex::new(JitterBuffer::new(2, 25)));
+    let done = Arc::new(AtomicBool::new(false));
+    let playout = {
+        let (jitter, done, stats) = (jitter.clone(), done.clone(), stats.clone());
+        tokio::spawn(async move {
+            let Ok(mut decoder) = OpusDecoder::new() else { return };
+            let mut tick = tokio::time::interval(Duration::from_millis(20));
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            let mut pcm = [0f32; FRAME_SAMPLES];
+            while !done.load(Ordering::Relaxed) {
+                tick.tick().await;
+                let next = jitter.lock().map(|mut j| j.pop()).unwrap_or(Playout::Empty);
+                let result = match next {
+                    Playout::Packet(p) => decoder.decode(&p, &mut pcm),
+                    Playout::Lost { next: Some(p) } => {
+                        stats.errors.fetch_add(1, Ordering::Relaxed);
+                        decoder.recover(&p, &mut pcm)
+                    }
+                    Playout::Lost { next: None } => {
+                        stats.errors.fetch_add(1, Ordering::Relaxed);
+                        decoder.conceal(&mut pcm)
+                    }
+                    Playout::Empty => continue,
+                };
+                if result.is_ok() {
+                    stats.frames.fetch_add(1, Ordering::Relaxed);
+                    sink.play(&pcm, Instant::now());
+                }
+            }
+        })
+    };
+    while let Some(event) = track.poll().await {
+        let TrackRemoteEvent::OnRtpPacket(packet) = event else { continue };
+        stats.packets.fetch_add(1, Ordering::Relaxed);
+        stats.bytes.fetch_add(packet.payload.len() as u64, Ordering::Relaxed);
+        if let Ok(mut j) = jitter.lock() {
+            j.push(packet.header.sequence_number, packet.payload.to_vec());
+        }
+    }
+    done.store(true, Ordering::Relaxed);
+    let _ = playout.await;
+}

@@ -1,0 +1,248 @@
+//! The sending side of media: a capture thread per source that encodes (H.264 or Opus) and
+//! publishes each encoded frame on a broadcast channel that every connected peer subscribes to,
+//! so one encode serves a whole mesh room. Nothing is encoded while nobody listens.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use tokio::sync::broadcast;
+
+use super::audio_source::AudioSource;
+use super::h264::H264Encoder;
+use super::opus_codec::OpusEncoder;
+use super::video_source::VideoSource;
+use crate::slot::FrameSlot;
+
+/// One encoded frame, ready to packetize.
+#[derive(Debug, Clone)]
+pub struct EncodedSample {
+    /// Annex-B H.264 or one Opus packet.
+    pub data: Bytes,
+    /// Capture time of the frame.
+    pub captured_at: Instant,
+    /// How long the frame lasts.
+    pub duration: Duration,
+}
+
+/// Settings of the send side.
+#[derive(Debug, Clone, Copy)]
+pub struct SendConfig {
+    /// H.264 target bitrate.
+    pub video_bitrate_bps: u32,
+    /// Frame rate the encoder is told to expect.
+    pub video_fps: f32,
+    /// A keyframe at least this often.
+    pub keyframe_interval: Duration,
+    /// Opus bitrate.
+    pub audio_bitrate_bps: i32,
+    /// Convert captured frames to RGBA for a self-view.
+    pub self_view: bool,
+}
+
+impl Default for SendConfig {
+    fn default() -> Self {
+        Self {
+            video_bitrate_bps: 800_000,
+            video_fps: 30.0,
+            keyframe_interval: Duration::from_secs(2),
+            audio_bitrate_bps: 32_000,
+            self_view: false,
+        }
+    }
+}
+
+/// Counters of the send side (read by stats and the harness).
+#[derive(Debug, Default)]
+pub struct SendStats {
+    /// Video frames encoded.
+    pub video_frames: AtomicU64,
+    /// H.264 bytes produced.
+    pub video_bytes: AtomicU64,
+    /// Keyframes produced.
+    pub keyframes: AtomicU64,
+    /// Opus packets produced.
+    pub audio_packets: AtomicU64,
+    /// Opus bytes produced.
+    pub audio_bytes: AtomicU64,
+    /// Microseconds spent encoding video.
+    pub video_encode_micros: AtomicU64,
+}
+
+/// Shared switches between the engine and the capture threads.
+#[derive(Debug, Default)]
+pub struct SendControl {
+    /// Microphone muted: nothing is sent.
+    pub muted: AtomicBool,
+    /// Camera off: no video is sent.
+    pub camera_off: AtomicBool,
+    /// Make the next video frame a keyframe.
+    pub keyframe: AtomicBool,
+    /// Stop the capture threads.
+    pub stop: AtomicBool,
+}
+
+/// The running send side. Dropping it stops the capture threads.
+pub struct MediaSender {
+    /// Encoded video, for peers to subscribe to.
+    pub video: broadcast::Sender<EncodedSample>,
+    /// Encoded audio, for peers to subscribe to.
+    pub audio: broadcast::Sender<EncodedSample>,
+    /// Switches.
+    pub control: Arc<SendControl>,
+    /// Counters.
+    pub stats: Arc<SendStats>,
+    /// The self-view (filled when `self_view` is on).
+    pub local_view: FrameSlot,
+    threads: Vec<JoinHandle<()>>,
+}
+
+impl MediaSender {
+    /// Start capture threads for whichever sources are given.
+    pub fn start(
+        video: Option<Box<dyn VideoSource>>,
+        audio: Option<Box<dyn AudioSource>>,
+        cfg: SendConfig,
+    ) -> std::io::Result<Self> {
+        let (video_tx, _) = broadcast::channel(8);
+        let (audio_tx, _) = broadcast::channel(16);
+        let control = Arc::new(SendControl::default());
+        let stats = Arc::new(SendStats::default());
+        let local_view = FrameSlot::default();
+        let mut threads = Vec::new();
+        if let Some(src) = video {
+            let (tx, ctl, st, view) = (video_tx.clone(), control.clone(), stats.clone(), local_view.clone());
+            threads.push(std::thread::Builder::new().name("video-capture".into()).spawn(move || {
+                video_loop(src, cfg, &tx, &ctl, &st, &view);
+            })?);
+        }
+        if let Some(src) = audio {
+            let (tx, ctl, st) = (audio_tx.clone(), control.clone(), stats.clone());
+            threads.push(std::thread::Builder::new().name("audio-capture".into()).spawn(move || {
+                audio_loop(src, cfg, &tx, &ctl, &st);
+            })?);
+        }
+        Ok(Self { video: video_tx, audio: audio_tx, control, stats, local_view, threads })
+    }
+
+    /// Ask for a keyframe on the next video frame.
+    pub fn request_keyframe(&self) {
+        self.control.keyframe.store(true, Ordering::Relaxed);
+    }
+}
+
+impl Drop for MediaSender {
+    fn drop(&mut self) {
+        self.control.stop.store(true, Ordering::Relaxed);
+        for t in self.threads.drain(..) {
+            let _ = t.join();
+        }
+    }
+}
+
+fn video_loop(
+    mut src: Box<dyn VideoSource>,
+    cfg: SendConfig,
+    tx: &broadcast::Sender<EncodedSample>,
+    ctl: &SendControl,
+    stats: &SendStats,
+    view: &FrameSlot,
+) {
+    let mut encoder = match H264Encoder::new(cfg.video_bitrate_bps, cfg.video_fps) {
+        Ok(e) => e,
+        Err(e) => {
+            tracing::error!(error = %e, "no video encoder");
+            return;
+        }
+    };
+    let frame_time = Duration::from_secs_f32(1.0 / cfg.video_fps.max(1.0));
+    let mut last_key = Instant::now();
+    let mut listeners = 0;
+    while !ctl.stop.load(Ordering::Relaxed) {
+        let frame = match src.next_frame() {
+            Ok(f) => f,
+            Err(e) => {
+                tracing::warn!(source = %src.name(), error = %e, "video source failed");
+                return;
+            }
+        };
+        if cfg.self_view {
+            view.put(frame.picture.width, frame.picture.height, frame.picture.to_rgba(), Some(frame.captured_at));
+        }
+        let now_listening = tx.receiver_count();
+        if now_listening == 0 || ctl.camera_off.load(Ordering::Relaxed) {
+            listeners = 0;
+            continue;
+        }
+        // Someone new is listening: they need a keyframe to start decoding.
+        if now_listening > listeners || last_key.elapsed() >= cfg.keyframe_interval {
+            encoder.request_keyframe();
+        }
+        listeners = now_listening;
+        if ctl.keyframe.swap(false, Ordering::Relaxed) {
+            encoder.request_keyframe();
+        }
+        let started = Instant::now();
+        match encoder.encode(&frame.picture) {
+            Ok(out) => {
+                stats.video_encode_micros.fetch_add(started.elapsed().as_micros() as u64, Ordering::Relaxed);
+                if out.data.is_empty() {
+                    continue;
+                }
+                if out.keyframe {
+                    last_key = Instant::now();
+                    stats.keyframes.fetch_add(1, Ordering::Relaxed);
+                }
+                stats.video_frames.fetch_add(1, Ordering::Relaxed);
+                stats.video_bytes.fetch_add(out.data.len() as u64, Ordering::Relaxed);
+                let sample =
+                    EncodedSample { data: Bytes::from(out.data), captured_at: frame.captured_at, duration: frame_time };
+                let _ = tx.send(sample);
+            }
+            Err(e) => tracing::warn!(error = %e, "video encode failed"),
+        }
+    }
+}
+
+fn audio_loop(
+    mut src: Box<dyn AudioSource>,
+    cfg: SendConfig,
+    tx: &broadcast::Sender<EncodedSample>,
+    ctl: &SendControl,
+    stats: &SendStats,
+) {
+    let mut encoder = match OpusEncoder::new(cfg.audio_bitrate_bps, 10) {
+        Ok(e) => e,
+        Err(e) => {
+            tracing::error!(error = %e, "no audio encoder");
+            return;
+        }
+    };
+    while !ctl.stop.load(Ordering::Relaxed) {
+        let frame = match src.next_frame() {
+            Ok(f) => f,
+            Err(e) => {
+                tracing::warn!(source = %src.name(), error = %e, "audio source failed");
+                return;
+            }
+        };
+        if tx.receiver_count() == 0 || ctl.muted.load(Ordering::Relaxed) {
+            continue;
+        }
+        match encoder.encode(&frame.samples) {
+            Ok(packet) => {
+                stats.audio_packets.fetch_add(1, Ordering::Relaxed);
+                stats.audio_bytes.fetch_add(packet.len() as u64, Ordering::Relaxed);
+                let sample = EncodedSample {
+                    data: Bytes::from(packet),
+                    captured_at: frame.captured_at,
+                    duration: Duration::from_millis(20),
+                };
+                let _ = tx.send(sample);
+            }
+            Err(e) => tracing::warn!(error = %e, "audio encode failed"),
+        }
+    }
+}
