@@ -3,6 +3,8 @@
 
 pub mod backoff;
 pub mod call;
+pub mod engine;
+pub mod harness;
 pub mod media;
 pub mod signaling;
 pub mod slot;

@@ -24,7 +24,9 @@ impl AudioSink for Null {
 async fn two_links_exchange_video_and_audio() {
     let cfg = LinkConfig { ice_servers: vec![], udp_bind: "127.0.0.1:0".into(), video: true, audio: true };
     let (tx, mut rx) = mpsc::unbounded_channel();
+    let t = Instant::now();
     let mut a = PeerLink::new(1, &cfg, tx.clone()).await.unwrap();
+    println!("PeerLink::new took {:?}", t.elapsed());
     let mut b = PeerLink::new(2, &cfg, tx).await.unwrap();
     let media_a = MediaSender::start(
         Some(Box::new(SyntheticVideo::new(640, 480, 30.0, "a"))),

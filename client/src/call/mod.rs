@@ -2,3 +2,4 @@
 
 pub mod keyframe;
 pub mod peer;
+pub mod state;

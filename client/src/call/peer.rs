@@ -22,8 +22,8 @@ use webrtc::media_stream::track_local::{TrackLocal, TrackLocalEvent};
 use webrtc::media_stream::track_remote::TrackRemote;
 use webrtc::peer_connection::{
     PeerConnection, PeerConnectionBuilder, PeerConnectionEventHandler, RTCConfigurationBuilder, RTCIceCandidateInit,
-    RTCIceConnectionState, RTCIceServer, RTCPeerConnectionIceEvent, RTCPeerConnectionState, RTCSessionDescription,
-    SettingEngineBuilder,
+    RTCIceConnectionState, RTCIceGatheringState, RTCIceServer, RTCPeerConnectionIceEvent, RTCPeerConnectionState,
+    RTCSessionDescription, SettingEngineBuilder,
 };
 use webrtc::rtp_transceiver::RtpSender;
 
@@ -74,6 +74,7 @@ pub enum LinkEvent {
 struct Handler {
     id: u64,
     tx: mpsc::UnboundedSender<(u64, LinkEvent)>,
+    gathered: Arc<tokio::sync::watch::Sender<bool>>,
 }
 
 #[async_trait::async_trait]
@@ -85,6 +86,10 @@ impl PeerConnectionEventHandler for Handler {
             }
             _ => tracing::debug!("skipping a local candidate that does not serialise"),
         }
+    }
+
+    async fn on_ice_gathering_state_change(&self, state: RTCIceGatheringState) {
+        self.gathered.send_replace(state == RTCIceGatheringState::Complete);
     }
 
     async fn on_ice_connection_state_change(&self, state: RTCIceConnectionState) {
@@ -115,7 +120,13 @@ pub struct PeerLink {
     remote_set: bool,
     pending: Vec<RTCIceCandidateInit>,
     tasks: Vec<JoinHandle<()>>,
+    gathered: tokio::sync::watch::Receiver<bool>,
 }
+
+/// How long an offer or answer waits for local candidates to be gathered before it goes out
+/// anyway (later ones trickle). Host candidates take microseconds; an unreachable STUN server
+/// must never hold the call up.
+const GATHER_WAIT: Duration = Duration::from_millis(150);
 
 const H264_FMTP: &str = "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42e01f";
 
@@ -182,21 +193,36 @@ impl PeerLink {
         let settings = SettingEngineBuilder::new()
             // Check candidate pairs every 20 ms instead of 200 ms: calls connect in tens of ms.
             .with_ice_connection_attempts(Some(Duration::from_millis(20)), Some(50))
+            // Notice a vanished partner within seconds, not the default half minute.
+            .with_ice_timeouts(
+                Some(Duration::from_secs(3)),
+                Some(Duration::from_secs(6)),
+                Some(Duration::from_millis(500)),
+            )
             .with_multicast_dns_mode(rtc::ice::mdns::MulticastDnsMode::Disabled)
             .build();
+        let (gathered_tx, gathered) = tokio::sync::watch::channel(false);
         let pc = PeerConnectionBuilder::new()
             .with_configuration(RTCConfigurationBuilder::new().with_ice_servers(ice_servers).build())
             .with_media_engine(media)
             .with_interceptor_registry(registry)
             .with_setting_engine(settings)
-            .with_handler(Arc::new(Handler { id, tx: events }))
+            .with_handler(Arc::new(Handler { id, tx: events, gathered: Arc::new(gathered_tx) }))
             .with_udp_addrs(vec![cfg.udp_bind.clone()])
             .build()
             .await
             .map_err(rtc_err)?;
         let pc: Arc<dyn PeerConnection> = Arc::new(pc);
-        let mut link =
-            Self { id, pc, video: None, audio: None, remote_set: false, pending: Vec::new(), tasks: Vec::new() };
+        let mut link = Self {
+            id,
+            pc,
+            video: None,
+            audio: None,
+            remote_set: false,
+            pending: Vec::new(),
+            tasks: Vec::new(),
+            gathered,
+        };
         if cfg.video {
             let track = local_track(RtpCodecKind::Video, h264_codec())?;
             let sender = link.pc.add_track(track.clone() as Arc<dyn TrackLocal>).await.map_err(rtc_err)?;
@@ -215,7 +241,16 @@ impl PeerLink {
         let offer = self.pc.create_offer(None).await.map_err(rtc_err)?;
         let sdp = offer.sdp.clone();
         self.pc.set_local_description(offer).await.map_err(rtc_err)?;
-        Ok(sdp)
+        Ok(self.with_candidates(sdp).await)
+    }
+
+    /// The local description once gathering completes (or [`GATHER_WAIT`] passes), so that the
+    /// partner's ICE agent has candidate pairs to check the moment it starts; candidates found
+    /// later still trickle.
+    async fn with_candidates(&self, fallback: String) -> String {
+        let mut gathered = self.gathered.clone();
+        let _ = tokio::time::timeout(GATHER_WAIT, gathered.wait_for(|done| *done)).await;
+        self.pc.local_description().await.map_or(fallback, |d| d.sdp)
     }
 
     /// Take the partner's offer and return our answer's SDP.
@@ -227,7 +262,7 @@ impl PeerLink {
         let answer = self.pc.create_answer(None).await.map_err(rtc_err)?;
         let sdp = answer.sdp.clone();
         self.pc.set_local_description(answer).await.map_err(rtc_err)?;
-        Ok(sdp)
+        Ok(self.with_candidates(sdp).await)
     }
 
     /// Take the partner's answer (offerer side).

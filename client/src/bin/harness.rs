@@ -1,0 +1,117 @@
+//! `harness`: run headless Strangers clients with synthetic camera and microphone through real
+//! calls, verify that media flowed, and report timings (a table, then one `JSON {...}` line).
+
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Parser, ValueEnum};
+use strangers_client::harness::scenarios::{self, Options};
+use tracing_subscriber::EnvFilter;
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum Scenario {
+    /// Pairs call each other for the duration.
+    Basic,
+    /// Partners rotate with Next presses.
+    Skip,
+    /// Text chat with typing indicators.
+    Chat,
+    /// Clients join, call and vanish.
+    Churn,
+    /// A mesh room of 3–4.
+    Room,
+}
+
+/// Headless Strangers clients for tests and benchmarks.
+#[derive(Debug, Parser)]
+#[command(name = "harness", version, about)]
+struct Args {
+    /// Which scenario to run.
+    #[arg(long, value_enum, default_value = "basic")]
+    scenario: Scenario,
+    /// Signal server URL; without it a server is started in-process on 127.0.0.1 (a free port).
+    #[arg(long)]
+    server: Option<String>,
+    /// Number of clients (basic: pairs; room: 3–4).
+    #[arg(long, default_value_t = 2)]
+    clients: usize,
+    /// How long calls run, in seconds (basic).
+    #[arg(long, default_value_t = 5.0)]
+    duration: f64,
+    /// Test-card width.
+    #[arg(long, default_value_t = 640)]
+    width: usize,
+    /// Test-card height.
+    #[arg(long, default_value_t = 480)]
+    height: usize,
+    /// Frames per second.
+    #[arg(long, default_value_t = 30.0)]
+    fps: f64,
+    /// H.264 bitrate, bits per second.
+    #[arg(long, default_value_t = 800_000)]
+    bitrate: u32,
+    /// Next presses (skip), visitors (churn) or lines (chat).
+    #[arg(long, default_value_t = 3)]
+    count: usize,
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("warn")))
+        .with_writer(std::io::stderr)
+        .init();
+    let args = Args::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("harness: cannot start a runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(args)) {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::from(2),
+        Err(e) => {
+            eprintln!("harness: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(args: Args) -> Result<bool, String> {
+    let mut server = None;
+    let url = match &args.server {
+        Some(url) => url.clone(),
+        None => {
+            let mut cfg = signal_server::Config::local(([127, 0, 0, 1], 0).into());
+            // The harness's own clients are the only load; do not let its bursts trip the limits.
+            cfg.rate_burst = 1000;
+            let handle = signal_server::start(cfg).await.map_err(|e| e.to_string())?;
+            let url = handle.url();
+            server = Some(handle);
+            url
+        }
+    };
+    let opts = Options {
+        server_url: url,
+        clients: args.clients,
+        duration: Duration::from_secs_f64(args.duration.clamp(0.5, 3600.0)),
+        width: args.width,
+        height: args.height,
+        fps: args.fps,
+        bitrate_bps: args.bitrate,
+    };
+    let report = match args.scenario {
+        Scenario::Basic => scenarios::basic(&opts).await?,
+        Scenario::Skip => scenarios::skip(&opts, args.count).await?,
+        Scenario::Chat => scenarios::chat(&opts, args.count.max(1)).await?,
+        Scenario::Churn => scenarios::churn(&opts, args.count.max(1)).await?,
+        Scenario::Room => scenarios::room(&opts).await?,
+    };
+    print!("{}", report.table());
+    println!("JSON {}", report.to_json());
+    if let Some(s) = server {
+        let _ = s.shutdown().await;
+    }
+    Ok(report.passed())
+}

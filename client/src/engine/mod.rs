@@ -1,0 +1,227 @@
+//! The engine: everything behind the buttons. It owns the signaling client, the peer
+//! connections and the media pipelines, runs on a tokio runtime off the UI thread, takes
+//! [`Command`]s and reports [`Event`]s. The desktop app and the harness are both faces on it.
+
+mod links;
+mod stats;
+mod task;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use strangers_shared::{Member, Mode, PeerId};
+use tokio::sync::mpsc;
+
+pub use stats::{CallStats, CandidateKind};
+
+use crate::call::state::CallState;
+use crate::media::audio_source::{AudioSink, AudioSource};
+use crate::media::receive::RxStats;
+use crate::media::send::{MediaSender, SendConfig, SendStats};
+use crate::media::video_source::VideoSource;
+use crate::slot::FrameSlot;
+
+/// What the user asks for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Command {
+    /// Look for a stranger.
+    Start {
+        /// Video or text.
+        mode: Mode,
+        /// Interest tags.
+        interests: Vec<String>,
+    },
+    /// Skip the current stranger.
+    Next,
+    /// Stop searching or leave the call or room.
+    Stop,
+    /// Microphone off (`true`) or on.
+    SetMuted(bool),
+    /// Camera off (`true`) or on.
+    SetCameraOff(bool),
+    /// Send a chat line.
+    Chat(String),
+    /// Typing indicator.
+    Typing(bool),
+    /// Join a named room: capacity 2 for a private call, more for a group.
+    JoinRoom {
+        /// The room's name.
+        room: String,
+        /// Display name.
+        name: String,
+        /// Capacity when creating it.
+        capacity: Option<u8>,
+    },
+    /// Shut the engine down cleanly (stop, close calls).
+    Shutdown,
+    /// Vanish without a goodbye, as a crashed client would (for tests).
+    Abort,
+}
+
+/// Who a link or a message is with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Who {
+    /// The random partner.
+    Partner,
+    /// A member of our room.
+    Member(PeerId),
+}
+
+/// What the engine reports.
+#[derive(Debug, Clone)]
+pub enum Event {
+    /// Connecting to the signal server.
+    ServerConnecting,
+    /// Connected to the signal server.
+    ServerOnline {
+        /// Our id.
+        peer_id: PeerId,
+        /// Connections online.
+        online: u64,
+    },
+    /// The server is unreachable; retrying.
+    ServerLost {
+        /// Why.
+        reason: String,
+        /// When the next attempt starts.
+        retry_in: Duration,
+    },
+    /// The random call's state changed.
+    State(CallState),
+    /// Queue status while searching.
+    Waiting {
+        /// Connections online.
+        online: u64,
+        /// Searchers in our mode.
+        searching: u64,
+    },
+    /// A chat line (ours are echoed with `mine`).
+    Chat {
+        /// Who wrote it.
+        from: Who,
+        /// The text.
+        text: String,
+        /// Server time (Unix ms) for theirs, local time for ours.
+        ts: u64,
+        /// Whether we wrote it.
+        mine: bool,
+    },
+    /// Someone's typing indicator.
+    Typing {
+        /// Who.
+        from: Who,
+        /// Typing or not.
+        active: bool,
+    },
+    /// Someone's microphone/camera state.
+    MediaState {
+        /// Who.
+        from: Who,
+        /// Microphone on.
+        audio: bool,
+        /// Camera on.
+        video: bool,
+    },
+    /// We joined a room.
+    RoomJoined {
+        /// The room.
+        room: String,
+        /// Our id.
+        you: PeerId,
+        /// The others.
+        members: Vec<Member>,
+    },
+    /// A member joined our room.
+    MemberJoined(Member),
+    /// A member left our room.
+    MemberLeft(PeerId),
+    /// A remote video stream started.
+    RemoteVideo {
+        /// Whose.
+        from: Who,
+        /// Its pictures.
+        slot: FrameSlot,
+        /// Its counters.
+        stats: Arc<RxStats>,
+    },
+    /// A remote audio stream started.
+    RemoteAudio {
+        /// Whose.
+        from: Who,
+        /// Its counters.
+        stats: Arc<RxStats>,
+    },
+    /// Statistics of a connected link, about once a second.
+    Stats(Who, CallStats),
+    /// A link's peer connection was torn down.
+    LinkClosed(Who),
+    /// Something failed; shown to the user.
+    Error(String),
+}
+
+/// Makes an audio sink for each remote audio stream.
+pub type SinkFactory = Arc<dyn Fn(Who) -> Box<dyn AudioSink> + Send + Sync>;
+
+/// How to run the engine.
+pub struct EngineConfig {
+    /// Signal server URL (`ws://…/`).
+    pub server_url: String,
+    /// Local UDP bind address for WebRTC.
+    pub udp_bind: String,
+    /// Camera (or test card).
+    pub video: Option<Box<dyn VideoSource>>,
+    /// Microphone (or test tone).
+    pub audio: Option<Box<dyn AudioSource>>,
+    /// Encoder settings.
+    pub send: SendConfig,
+    /// Convert remote video to RGBA for display.
+    pub rgba: bool,
+    /// Where remote audio goes.
+    pub sinks: SinkFactory,
+}
+
+/// The running engine. Dropping it shuts the engine down.
+pub struct EngineHandle {
+    commands: mpsc::UnboundedSender<Command>,
+    /// Events, in order.
+    pub events: mpsc::UnboundedReceiver<Event>,
+    /// The self-view (when `send.self_view` is on).
+    pub local_view: FrameSlot,
+    /// Send-side counters.
+    pub send_stats: Arc<SendStats>,
+}
+
+impl EngineHandle {
+    /// Send a command; false if the engine has stopped.
+    pub fn send(&self, cmd: Command) -> bool {
+        self.commands.send(cmd).is_ok()
+    }
+}
+
+impl Drop for EngineHandle {
+    fn drop(&mut self) {
+        let _ = self.commands.send(Command::Shutdown);
+    }
+}
+
+/// Start an engine on the current tokio runtime.
+pub fn start(cfg: EngineConfig) -> std::io::Result<EngineHandle> {
+    let media = MediaSender::start(cfg.video, cfg.audio, cfg.send)?;
+    let (cmd_tx, cmd_rx) = mpsc::unbounded_channel();
+    let (event_tx, event_rx) = mpsc::unbounded_channel();
+    let handle = EngineHandle {
+        commands: cmd_tx,
+        events: event_rx,
+        local_view: media.local_view.clone(),
+        send_stats: media.stats.clone(),
+    };
+    let settings =
+        task::Settings { server_url: cfg.server_url, udp_bind: cfg.udp_bind, rgba: cfg.rgba, sinks: cfg.sinks };
+    tokio::spawn(task::run(settings, media, cmd_rx, event_tx));
+    Ok(handle)
+}
+
+/// Whether we are the offerer towards a room member (the lower id offers, so there is no glare).
+pub fn offers_to(me: PeerId, them: PeerId) -> bool {
+    me < them
+}

@@ -1,0 +1,125 @@
+//! Per-call statistics: codec, resolution, frame rates and bitrates from our own counters, and
+//! RTT, loss and the selected candidate pair from webrtc-rs's stats report.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Instant;
+
+use webrtc::peer_connection::{PeerConnection, RTCIceCandidateType, RTCStatsReportEntry, StatsSelector};
+
+use crate::media::receive::RxStats;
+use crate::media::send::SendStats;
+use crate::slot::FrameSlot;
+
+/// How the selected candidate pair reaches the partner.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum CandidateKind {
+    /// Directly (host candidates).
+    Host,
+    /// Through NAT, found by STUN.
+    Srflx,
+    /// Peer-reflexive.
+    Prflx,
+    /// Through a TURN relay.
+    Relay,
+    /// Not known yet.
+    #[default]
+    Unknown,
+}
+
+/// One second of a call, as the stats overlay shows it.
+#[derive(Debug, Clone, Default)]
+pub struct CallStats {
+    /// Video codec.
+    pub codec: &'static str,
+    /// Remote picture size.
+    pub resolution: Option<(usize, usize)>,
+    /// Pictures decoded per second.
+    pub fps_in: f64,
+    /// Pictures encoded per second.
+    pub fps_out: f64,
+    /// Received media bitrate (video + audio), bits per second.
+    pub kbps_in: f64,
+    /// Sent media bitrate (video + audio), bits per second.
+    pub kbps_out: f64,
+    /// Round-trip time of the selected candidate pair, milliseconds.
+    pub rtt_ms: Option<f64>,
+    /// Fraction of inbound packets lost, 0–1.
+    pub loss: f64,
+    /// The selected candidate pair's type.
+    pub candidate: CandidateKind,
+}
+
+/// Counter values at the previous sample, to turn totals into rates.
+#[derive(Debug, Clone)]
+pub(super) struct Previous {
+    at: Instant,
+    frames_in: u64,
+    bytes_in: u64,
+    frames_out: u64,
+    bytes_out: u64,
+}
+
+impl Default for Previous {
+    fn default() -> Self {
+        Self { at: Instant::now(), frames_in: 0, bytes_in: 0, frames_out: 0, bytes_out: 0 }
+    }
+}
+
+/// Sample one link.
+pub(super) async fn collect(
+    pc: &Arc<dyn PeerConnection>,
+    video_in: Option<(&Arc<RxStats>, &FrameSlot)>,
+    audio_in: Option<&Arc<RxStats>>,
+    send: &SendStats,
+    prev: &mut Previous,
+) -> CallStats {
+    let now = Instant::now();
+    let secs = now.duration_since(prev.at).as_secs_f64().max(0.001);
+    let frames_in = video_in.map_or(0, |(s, _)| s.frames.load(Ordering::Relaxed));
+    let bytes_in = video_in.map_or(0, |(s, _)| s.bytes.load(Ordering::Relaxed))
+        + audio_in.map_or(0, |s| s.bytes.load(Ordering::Relaxed));
+    let frames_out = send.video_frames.load(Ordering::Relaxed);
+    let bytes_out = send.video_bytes.load(Ordering::Relaxed) + send.audio_bytes.load(Ordering::Relaxed);
+    let mut stats = CallStats {
+        codec: "H.264 / Opus",
+        resolution: video_in.and_then(|(_, slot)| slot.latest()).map(|f| (f.width, f.height)),
+        fps_in: frames_in.saturating_sub(prev.frames_in) as f64 / secs,
+        fps_out: frames_out.saturating_sub(prev.frames_out) as f64 / secs,
+        kbps_in: bytes_in.saturating_sub(prev.bytes_in) as f64 * 8.0 / secs / 1000.0,
+        kbps_out: bytes_out.saturating_sub(prev.bytes_out) as f64 * 8.0 / secs / 1000.0,
+        ..CallStats::default()
+    };
+    *prev = Previous { at: now, frames_in, bytes_in, frames_out, bytes_out };
+
+    let report = pc.get_stats(now, StatsSelector::None).await;
+    let (mut received, mut lost) = (0u64, 0i64);
+    let mut local_candidate = None;
+    for entry in report.iter() {
+        match entry {
+            RTCStatsReportEntry::IceCandidatePair(pair) if pair.nominated => {
+                stats.rtt_ms = Some(pair.current_round_trip_time * 1000.0);
+                local_candidate = Some(pair.local_candidate_id.clone());
+            }
+            RTCStatsReportEntry::InboundRtp(s) => {
+                received += s.received_rtp_stream_stats.packets_received;
+                lost += s.received_rtp_stream_stats.packets_lost;
+            }
+            _ => {}
+        }
+    }
+    if let Some(id) = local_candidate
+        && let Some(RTCStatsReportEntry::LocalCandidate(c)) = report.get(&id)
+    {
+        stats.candidate = match c.candidate_type {
+            RTCIceCandidateType::Host => CandidateKind::Host,
+            RTCIceCandidateType::Srflx => CandidateKind::Srflx,
+            RTCIceCandidateType::Prflx => CandidateKind::Prflx,
+            RTCIceCandidateType::Relay => CandidateKind::Relay,
+            _ => CandidateKind::Unknown,
+        };
+    }
+    let total = received as f64 + lost.max(0) as f64;
+    stats.loss = if total > 0.0 { lost.max(0) as f64 / total } else { 0.0 };
+    stats
+}

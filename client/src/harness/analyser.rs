@@ -1,0 +1,92 @@
+//! The harness's audio sink: finds which client's tone is arriving (Goertzel), counts the
+//! frames that carry it, and measures audio latency from the markers' capture times.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use crate::media::audio_source::{AudioSink, MarkerLog, SAMPLE_RATE};
+use crate::media::tone::{MarkerDetector, has_tone};
+
+/// Frequency of the markers every synthetic tone carries.
+pub const MARKER_HZ: f64 = 1800.0;
+
+/// Every tone in the harness, with its source's marker log.
+#[derive(Debug, Default)]
+pub struct ToneRegistry(Mutex<Vec<(f64, MarkerLog)>>);
+
+impl ToneRegistry {
+    /// Register a source.
+    pub fn add(&self, hz: f64, log: MarkerLog) {
+        if let Ok(mut v) = self.0.lock() {
+            v.push((hz, log));
+        }
+    }
+
+    fn all(&self) -> Vec<(f64, MarkerLog)> {
+        self.0.lock().map(|v| v.clone()).unwrap_or_default()
+    }
+}
+
+/// What one analyser found.
+#[derive(Debug, Default)]
+pub struct ToneCheck {
+    /// 20 ms frames played.
+    pub frames: AtomicU64,
+    /// Frames in which the identified tone was present.
+    pub with_tone: AtomicU64,
+    detected: Mutex<Option<f64>>,
+    latencies: Mutex<Vec<Duration>>,
+}
+
+impl ToneCheck {
+    /// The tone frequency identified, if any.
+    pub fn detected_hz(&self) -> Option<f64> {
+        self.detected.lock().ok().and_then(|d| *d)
+    }
+
+    /// Marker latencies measured so far.
+    pub fn latencies(&self) -> Vec<Duration> {
+        self.latencies.lock().map(|l| l.clone()).unwrap_or_default()
+    }
+}
+
+/// See the module docs.
+pub struct ToneAnalyser {
+    registry: Arc<ToneRegistry>,
+    check: Arc<ToneCheck>,
+    source: Option<(f64, MarkerLog)>,
+    markers: MarkerDetector,
+}
+
+impl ToneAnalyser {
+    /// A new analyser and the check it fills.
+    pub fn new(registry: Arc<ToneRegistry>) -> (Self, Arc<ToneCheck>) {
+        let check = Arc::new(ToneCheck::default());
+        let a =
+            Self { registry, check: check.clone(), source: None, markers: MarkerDetector::new(MARKER_HZ, SAMPLE_RATE) };
+        (a, check)
+    }
+}
+
+impl AudioSink for ToneAnalyser {
+    fn play(&mut self, samples: &[f32], at: Instant) {
+        self.check.frames.fetch_add(1, Ordering::Relaxed);
+        if self.source.is_none() {
+            self.source = self.registry.all().into_iter().find(|(hz, _)| has_tone(samples, SAMPLE_RATE, *hz));
+            if let (Some((hz, _)), Ok(mut d)) = (&self.source, self.check.detected.lock()) {
+                *d = Some(*hz);
+            }
+        }
+        let Some((hz, log)) = &self.source else { return };
+        if has_tone(samples, SAMPLE_RATE, *hz) {
+            self.check.with_tone.fetch_add(1, Ordering::Relaxed);
+        }
+        if self.markers.feed(samples)
+            && let Some(sent) = log.latest_before(at)
+            && let Ok(mut l) = self.check.latencies.lock()
+        {
+            l.push(at - sent);
+        }
+    }
+}

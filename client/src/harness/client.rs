@@ -1,0 +1,252 @@
+//! A headless client for tests and benchmarks: a real engine with synthetic camera and
+//! microphone, whose events are folded into a [`View`] that scenarios can wait on.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use strangers_shared::{LeaveReason, Mode, PeerId};
+use tokio::sync::Notify;
+
+use super::analyser::{ToneAnalyser, ToneCheck, ToneRegistry};
+use crate::call::state::CallState;
+use crate::engine::{self, CallStats, Command, EngineConfig, EngineHandle, Event, Who};
+use crate::media::audio_source::SyntheticTone;
+use crate::media::receive::RxStats;
+use crate::media::send::{SendConfig, SendStats};
+use crate::media::video_source::SyntheticVideo;
+
+/// What a client says when a call connects, followed by its name (used to learn who is paired
+/// with whom).
+pub const GREETING: &str = "hello from ";
+
+/// How to build a headless client.
+#[derive(Debug, Clone)]
+pub struct ClientSpec {
+    /// Name in reports.
+    pub name: String,
+    /// Signal server URL.
+    pub server_url: String,
+    /// Picture size and rate of the test card.
+    pub width: usize,
+    /// Picture height.
+    pub height: usize,
+    /// Frames per second.
+    pub fps: f64,
+    /// H.264 bitrate.
+    pub bitrate_bps: u32,
+    /// This client's tone.
+    pub tone_hz: f64,
+}
+
+/// A remote stream the client received, with when it started.
+#[derive(Debug, Clone)]
+pub struct Stream {
+    /// Whose it is.
+    pub from: Who,
+    /// Its counters.
+    pub stats: Arc<RxStats>,
+}
+
+/// Everything a client has seen, folded from its events.
+#[derive(Debug, Default)]
+pub struct View {
+    /// Our id on the current server connection.
+    pub peer_id: Option<PeerId>,
+    /// Connected to the server.
+    pub online: bool,
+    /// Times the server connection was lost.
+    pub server_lost: usize,
+    /// The call state.
+    pub call: Option<CallState>,
+    /// When the last `matched` arrived.
+    pub matched_at: Option<Instant>,
+    /// When the partner link last connected.
+    pub connected_at: Option<Instant>,
+    /// Calls that reached Connected.
+    pub calls: usize,
+    /// Chat lines received (not ours), in order.
+    pub chats: Vec<String>,
+    /// The current partner's name, from its `hello from NAME` greeting.
+    pub partner_name: Option<String>,
+    /// The partner's typing indicator.
+    pub typing: Option<bool>,
+    /// Media state per sender.
+    pub media: HashMap<Who, (bool, bool)>,
+    /// Partner-left reasons, in order.
+    pub partner_left: Vec<LeaveReason>,
+    /// Remote video streams, newest last.
+    pub videos: Vec<Stream>,
+    /// Remote audio streams, newest last.
+    pub audios: Vec<Stream>,
+    /// Tone checks of remote audio streams, newest last.
+    pub tones: Vec<Arc<ToneCheck>>,
+    /// The room we joined.
+    pub room: Option<String>,
+    /// Room members we know.
+    pub members: Vec<PeerId>,
+    /// Links torn down.
+    pub links_closed: usize,
+    /// Latest statistics per link.
+    pub stats: HashMap<Who, CallStats>,
+    /// Errors reported.
+    pub errors: Vec<String>,
+}
+
+impl View {
+    /// The newest video stream from `who`.
+    pub fn video_from(&self, who: Who) -> Option<&Arc<RxStats>> {
+        self.videos.iter().rev().find(|s| s.from == who).map(|s| &s.stats)
+    }
+}
+
+/// A running headless client.
+pub struct HarnessClient {
+    /// Its spec.
+    pub spec: ClientSpec,
+    engine: EngineHandle,
+    view: Arc<Mutex<View>>,
+    changed: Arc<Notify>,
+}
+
+impl HarnessClient {
+    /// Start a client whose received audio is checked against `registry`.
+    pub fn start(spec: ClientSpec, registry: Arc<ToneRegistry>) -> std::io::Result<Self> {
+        let tone = SyntheticTone::new(spec.tone_hz, super::analyser::MARKER_HZ, Duration::from_millis(500));
+        registry.add(spec.tone_hz, tone.markers());
+        let view = Arc::new(Mutex::new(View::default()));
+        let sinks = {
+            let (view, registry) = (view.clone(), registry.clone());
+            Arc::new(move |_who: Who| -> Box<dyn crate::media::audio_source::AudioSink> {
+                let (analyser, check) = ToneAnalyser::new(registry.clone());
+                if let Ok(mut v) = view.lock() {
+                    v.tones.push(check);
+                }
+                Box::new(analyser)
+            })
+        };
+        let cfg = EngineConfig {
+            server_url: spec.server_url.clone(),
+            udp_bind: "127.0.0.1:0".into(),
+            video: Some(Box::new(SyntheticVideo::new(spec.width, spec.height, spec.fps, &spec.name))),
+            audio: Some(Box::new(tone)),
+            send: SendConfig {
+                video_bitrate_bps: spec.bitrate_bps,
+                video_fps: spec.fps as f32,
+                ..SendConfig::default()
+            },
+            rgba: false,
+            sinks,
+        };
+        let mut engine = engine::start(cfg)?;
+        let changed = Arc::new(Notify::new());
+        let mut events = std::mem::replace(&mut engine.events, tokio::sync::mpsc::unbounded_channel().1);
+        {
+            let (view, changed) = (view.clone(), changed.clone());
+            tokio::spawn(async move {
+                while let Some(event) = events.recv().await {
+                    if let Ok(mut v) = view.lock() {
+                        fold(&mut v, event);
+                    }
+                    changed.notify_waiters();
+                }
+            });
+        }
+        Ok(Self { spec, engine, view, changed })
+    }
+
+    /// Send a command to the engine.
+    pub fn send(&self, cmd: Command) {
+        self.engine.send(cmd);
+    }
+
+    /// Start searching in video mode.
+    pub fn start_video(&self) {
+        self.send(Command::Start { mode: Mode::Video, interests: Vec::new() });
+    }
+
+    /// Read the view.
+    pub fn view<T>(&self, f: impl FnOnce(&View) -> T) -> T {
+        let v = self.view.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        f(&v)
+    }
+
+    /// The send-side counters.
+    pub fn send_stats(&self) -> Arc<SendStats> {
+        self.engine.send_stats.clone()
+    }
+
+    /// Wait until `pred` holds, or fail after `timeout` with `what`.
+    pub async fn wait(&self, timeout: Duration, what: &str, pred: impl Fn(&View) -> bool) -> Result<(), String> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let notified = self.changed.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            if self.view(&pred) {
+                return Ok(());
+            }
+            // Counters change without events; look again at least every 50 ms.
+            let tick = tokio::time::Instant::now() + Duration::from_millis(50);
+            if tokio::time::timeout_at(deadline.min(tick), notified).await.is_err()
+                && tokio::time::Instant::now() >= deadline
+            {
+                return Err(format!("{}: timed out waiting for {what}", self.spec.name));
+            }
+        }
+    }
+}
+
+fn fold(v: &mut View, event: Event) {
+    match event {
+        Event::ServerConnecting => {}
+        Event::ServerOnline { peer_id, .. } => {
+            v.peer_id = Some(peer_id);
+            v.online = true;
+        }
+        Event::ServerLost { .. } => {
+            v.online = false;
+            v.server_lost += 1;
+        }
+        Event::State(state) => {
+            match &state {
+                CallState::Matched { .. } => {
+                    v.matched_at = Some(Instant::now());
+                    v.partner_name = None;
+                }
+                CallState::Connected => {
+                    v.connected_at = Some(Instant::now());
+                    v.calls += 1;
+                }
+                CallState::PartnerLeft { reason } => v.partner_left.push(*reason),
+                _ => {}
+            }
+            v.call = Some(state);
+        }
+        Event::Waiting { .. } => {}
+        Event::Chat { text, mine: false, .. } => {
+            if let Some(name) = text.strip_prefix(GREETING) {
+                v.partner_name = Some(name.to_string());
+            }
+            v.chats.push(text);
+        }
+        Event::Chat { .. } => {}
+        Event::Typing { active, .. } => v.typing = Some(active),
+        Event::MediaState { from, audio, video } => {
+            v.media.insert(from, (audio, video));
+        }
+        Event::RoomJoined { room, members, .. } => {
+            v.room = Some(room);
+            v.members = members.iter().map(|m| m.id).collect();
+        }
+        Event::MemberJoined(m) => v.members.push(m.id),
+        Event::MemberLeft(id) => v.members.retain(|m| *m != id),
+        Event::RemoteVideo { from, stats, .. } => v.videos.push(Stream { from, stats }),
+        Event::RemoteAudio { from, stats } => v.audios.push(Stream { from, stats }),
+        Event::Stats(who, stats) => {
+            v.stats.insert(who, stats);
+        }
+        Event::LinkClosed(_) => v.links_closed += 1,
+        Event::Error(e) => v.errors.push(e),
+    }
+}

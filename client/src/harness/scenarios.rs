@@ -1,0 +1,308 @@
+//! The harness scenarios: `basic`, `skip`, `chat`, `churn` and `room`. Each drives real engines
+//! through a real signal server and fills a [`Report`] with checks and measurements.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use strangers_shared::Mode;
+
+use super::analyser::ToneRegistry;
+use super::client::{ClientSpec, HarnessClient, View};
+use super::report::{Report, ms, process_cpu, process_rss_kib};
+use crate::call::state::CallState;
+use crate::engine::{Command, Who};
+
+/// Settings shared by every scenario.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Signal server URL.
+    pub server_url: String,
+    /// How many clients.
+    pub clients: usize,
+    /// How long calls run.
+    pub duration: Duration,
+    /// Test-card width.
+    pub width: usize,
+    /// Test-card height.
+    pub height: usize,
+    /// Frames per second.
+    pub fps: f64,
+    /// H.264 bitrate.
+    pub bitrate_bps: u32,
+}
+
+const SETUP: Duration = Duration::from_secs(20);
+
+fn spawn(opts: &Options, n: usize, registry: &Arc<ToneRegistry>) -> Result<Vec<HarnessClient>, String> {
+    (0..n)
+        .map(|i| {
+            let spec = ClientSpec {
+                name: format!("client{i}"),
+                server_url: opts.server_url.clone(),
+                width: opts.width,
+                height: opts.height,
+                fps: opts.fps,
+                bitrate_bps: opts.bitrate_bps,
+                tone_hz: 440.0 + 110.0 * i as f64,
+            };
+            HarnessClient::start(spec, registry.clone()).map_err(|e| e.to_string())
+        })
+        .collect()
+}
+
+fn connected(v: &View) -> bool {
+    v.call == Some(CallState::Connected)
+}
+
+/// Video from `who` decoded at least `n` pictures.
+fn has_frames(v: &View, who: Who, n: u64) -> bool {
+    v.video_from(who).is_some_and(|s| s.frames.load(Ordering::Relaxed) >= n)
+}
+
+/// Check and measure the video and audio one client received from `who` over `window`.
+fn verify_media(report: &mut Report, c: &HarnessClient, who: Who, window: Duration) {
+    let name = &c.spec.name;
+    let (video, tone) = c.view(|v| (v.video_from(who).cloned(), v.tones.last().cloned()));
+    let Some(video) = video else {
+        report.check(format!("{name} video"), false, "no remote video");
+        return;
+    };
+    let snap = video.snapshot();
+    let stamped = video.stamped.load(Ordering::Relaxed);
+    let span = match (snap.first_counter, snap.last_counter) {
+        (Some(a), Some(b)) if b >= a => u64::from(b - a) + 1,
+        _ => 0,
+    };
+    let ratio = if span > 0 { stamped as f64 / span as f64 } else { 0.0 };
+    let disorder = video.out_of_order.load(Ordering::Relaxed);
+    report.check(
+        format!("{name} video"),
+        ratio >= 0.9 && disorder == 0 && stamped > 0,
+        format!("decoded {stamped} of {span} stamped frames ({:.0}%), {disorder} out of order", ratio * 100.0),
+    );
+    report.fps_in.push(stamped as f64 / window.as_secs_f64().max(0.001));
+    report.glass_ms.extend(ms(&snap.latencies));
+    match tone {
+        Some(t) => {
+            let hz = t.detected_hz();
+            let frames = t.frames.load(Ordering::Relaxed);
+            let with = t.with_tone.load(Ordering::Relaxed);
+            let ok = hz.is_some_and(|hz| (hz - c.spec.tone_hz).abs() > 1.0) && with * 10 >= frames * 8 && frames > 0;
+            report.check(format!("{name} audio"), ok, format!("tone {hz:?} Hz in {with} of {frames} frames"));
+            report.audio_ms.extend(ms(&t.latencies()));
+        }
+        None => report.check(format!("{name} audio"), false, "no remote audio"),
+    }
+}
+
+async fn stop_all(clients: &[HarnessClient]) {
+    for c in clients {
+        c.send(Command::Stop);
+    }
+}
+
+/// `basic`: pairs call each other for the duration; media is verified and measured.
+pub async fn basic(opts: &Options) -> Result<Report, String> {
+    let n = opts.clients.max(2) & !1;
+    let registry = Arc::new(ToneRegistry::default());
+    let rss_before = process_rss_kib();
+    let clients = spawn(opts, n, &registry)?;
+    let mut report = Report { scenario: "basic".into(), clients: n, ..Report::default() };
+    for c in &clients {
+        c.start_video();
+    }
+    for c in &clients {
+        c.wait(SETUP, "a connected call", connected).await?;
+        c.wait(SETUP, "the first remote frame", |v| has_frames(v, Who::Partner, 1)).await?;
+    }
+    for c in &clients {
+        let first = c.view(|v| {
+            let first = v.video_from(Who::Partner).and_then(|s| s.snapshot().first_frame);
+            first.zip(v.matched_at).map(|(f, m)| f.saturating_duration_since(m))
+        });
+        report.first_frame_ms.extend(first.map(|d| d.as_secs_f64() * 1000.0));
+        let conn = c.view(|v| v.connected_at.zip(v.matched_at).map(|(c, m)| c.saturating_duration_since(m)));
+        report.connect_ms.extend(conn.map(|d| d.as_secs_f64() * 1000.0));
+    }
+    let cpu0 = process_cpu();
+    let t0 = Instant::now();
+    tokio::time::sleep(opts.duration).await;
+    let window = t0.elapsed();
+    let cpu = process_cpu().zip(cpu0).map(|(a, b)| a.saturating_sub(b));
+    report.calls = n / 2;
+    report.cpu_pct_per_call = cpu.map(|c| c.as_secs_f64() / window.as_secs_f64() * 100.0 / report.calls as f64);
+    report.rss_per_client_kib = process_rss_kib().zip(rss_before).map(|(a, b)| (a - b) / n as f64);
+    for c in &clients {
+        verify_media(&mut report, c, Who::Partner, window);
+        let s = c.send_stats();
+        report.bytes_sent += s.video_bytes.load(Ordering::Relaxed) + s.audio_bytes.load(Ordering::Relaxed);
+    }
+    stop_all(&clients).await;
+    Ok(report)
+}
+
+/// `skip`: four clients; in every pair one presses Next, so partners rotate. Each hop must reach
+/// a new connected call, with a different partner and video, and the old peer connection must be
+/// torn down.
+pub async fn skip(opts: &Options, hops: usize) -> Result<Report, String> {
+    let registry = Arc::new(ToneRegistry::default());
+    let clients = spawn(opts, 4, &registry)?;
+    let mut report = Report { scenario: "skip".into(), clients: 4, ..Report::default() };
+    for c in &clients {
+        c.start_video();
+    }
+    for hop in 0..=hops {
+        for c in &clients {
+            c.wait(SETUP, "a connected call", connected).await?;
+            c.send(Command::Chat(format!("{}{}", super::client::GREETING, c.spec.name)));
+        }
+        for c in &clients {
+            c.wait(SETUP, "the partner's greeting", |v| v.partner_name.is_some()).await?;
+            c.wait(SETUP, "video in the call", |v| has_frames(v, Who::Partner, 5)).await?;
+        }
+        let partners: Vec<String> =
+            clients.iter().map(|c| c.view(|v| v.partner_name.clone().unwrap_or_default())).collect();
+        if hop == hops {
+            break;
+        }
+        let before: Vec<(usize, usize)> = clients.iter().map(|c| c.view(|v| (v.calls, v.links_closed))).collect();
+        let started = Instant::now();
+        // One side of each pair presses Next.
+        for (i, c) in clients.iter().enumerate() {
+            if clients.iter().position(|o| o.spec.name == partners[i]).is_some_and(|p| i < p) {
+                c.send(Command::Next);
+            }
+        }
+        for (i, c) in clients.iter().enumerate() {
+            let (calls, closed) = before[i];
+            c.wait(SETUP, "a new call after Next", |v| {
+                v.calls > calls && connected(v) && v.links_closed > closed && v.video_from(Who::Partner).is_some()
+            })
+            .await?;
+        }
+        let elapsed = started.elapsed();
+        report.first_frame_ms.push(elapsed.as_secs_f64() * 1000.0);
+        report.check(
+            format!("hop {}", hop + 1),
+            true,
+            format!("all four in new calls after {elapsed:?} (partners were {partners:?})"),
+        );
+    }
+    let window = Duration::from_secs(1);
+    tokio::time::sleep(window).await;
+    for c in &clients {
+        let (calls, closed, told) = c.view(|v| (v.calls, v.links_closed, v.partner_left.len()));
+        report.calls += calls;
+        report.check(
+            format!("{} calls", c.spec.name),
+            calls > hops && closed >= hops,
+            format!("{calls} calls, {closed} peer connections torn down, told of {told} skips"),
+        );
+        verify_media(&mut report, c, Who::Partner, window);
+    }
+    stop_all(&clients).await;
+    Ok(report)
+}
+
+/// `chat`: two clients in text mode exchange lines with typing indicators; order must hold.
+pub async fn chat(opts: &Options, lines: usize) -> Result<Report, String> {
+    let registry = Arc::new(ToneRegistry::default());
+    let clients = spawn(opts, 2, &registry)?;
+    let mut report = Report { scenario: "chat".into(), clients: 2, ..Report::default() };
+    for c in &clients {
+        c.send(Command::Start { mode: Mode::Text, interests: vec!["harness".into()] });
+    }
+    for c in &clients {
+        c.wait(SETUP, "a text chat", connected).await?;
+    }
+    report.calls = 1;
+    for (i, c) in clients.iter().enumerate() {
+        let other = &clients[1 - i];
+        c.send(Command::Typing(true));
+        other.wait(SETUP, "typing shown", |v| v.typing == Some(true)).await?;
+        for n in 0..lines {
+            c.send(Command::Chat(format!("{} line {n}", c.spec.name)));
+        }
+        c.send(Command::Typing(false));
+        other.wait(SETUP, "all lines", |v| v.chats.len() >= lines).await?;
+        let got = other.view(|v| v.chats.clone());
+        let want: Vec<String> = (0..lines).map(|n| format!("{} line {n}", c.spec.name)).collect();
+        report.check(
+            format!("{} → {}", c.spec.name, other.spec.name),
+            got == want,
+            format!("{} lines in order", got.len()),
+        );
+    }
+    stop_all(&clients).await;
+    Ok(report)
+}
+
+/// `churn`: rounds of clients that join, call, and vanish without saying goodbye; the survivors
+/// must hear of it and find new partners.
+pub async fn churn(opts: &Options, rounds: usize) -> Result<Report, String> {
+    let registry = Arc::new(ToneRegistry::default());
+    let mut report = Report { scenario: "churn".into(), clients: 2, ..Report::default() };
+    let stayer = spawn(opts, 1, &registry)?.remove(0);
+    stayer.start_video();
+    for round in 0..rounds {
+        let calls = stayer.view(|v| v.calls);
+        let visitor = spawn(opts, 1, &registry)?.remove(0);
+        visitor.start_video();
+        stayer.wait(SETUP, "a call with the visitor", |v| v.calls > calls && connected(v)).await?;
+        stayer.wait(SETUP, "the visitor's video", |v| has_frames(v, Who::Partner, 5)).await?;
+        let left = stayer.view(|v| v.partner_left.len());
+        let gone = Instant::now();
+        visitor.send(Command::Abort);
+        drop(visitor);
+        stayer.wait(SETUP, "the visitor's departure", |v| v.partner_left.len() > left).await?;
+        report.check(format!("round {}", round + 1), true, format!("departure noticed in {:?}", gone.elapsed()));
+        report.calls += 1;
+    }
+    let searching = stayer.view(|v| matches!(v.call, Some(CallState::Searching { .. })));
+    report.check("stayer searching again", searching, "back in the queue after the last visitor");
+    stop_all(&[stayer]).await;
+    Ok(report)
+}
+
+/// `room`: 3–4 clients in one mesh room; everyone must receive everyone else's video and audio.
+pub async fn room(opts: &Options) -> Result<Report, String> {
+    let n = opts.clients.clamp(3, 4);
+    let registry = Arc::new(ToneRegistry::default());
+    let clients = spawn(opts, n, &registry)?;
+    let mut report = Report { scenario: "room".into(), clients: n, ..Report::default() };
+    let room = format!("harness-{}", rand::random::<u32>());
+    for c in &clients {
+        c.send(Command::JoinRoom { room: room.clone(), name: c.spec.name.clone(), capacity: Some(n as u8) });
+        c.wait(SETUP, "joining the room", |v| v.room.is_some()).await?;
+    }
+    let others = n - 1;
+    for c in &clients {
+        c.wait(SETUP, "everyone's video", |v| {
+            v.members.len() == others
+                && v.members.iter().all(|m| has_frames(v, Who::Member(*m), 10))
+                && v.tones.iter().filter(|t| t.detected_hz().is_some()).count() >= others
+        })
+        .await?;
+    }
+    report.calls = n * others / 2;
+    for c in &clients {
+        let (members, hz) =
+            c.view(|v| (v.members.clone(), v.tones.iter().filter_map(|t| t.detected_hz()).collect::<Vec<f64>>()));
+        let own = hz.iter().any(|h| (h - c.spec.tone_hz).abs() < 1.0);
+        let mut distinct = hz.clone();
+        distinct.sort_by(f64::total_cmp);
+        distinct.dedup();
+        report.check(
+            format!("{} hears everyone", c.spec.name),
+            !own && distinct.len() == others,
+            format!("tones {distinct:?} Hz from {} members", members.len()),
+        );
+        for m in members {
+            let frames = c.view(|v| v.video_from(Who::Member(m)).map_or(0, |s| s.frames.load(Ordering::Relaxed)));
+            report.check(format!("{} sees {m}", c.spec.name), frames >= 10, format!("{frames} frames"));
+        }
+    }
+    stop_all(&clients).await;
+    Ok(report)
+}
