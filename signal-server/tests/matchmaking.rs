@@ -90,18 +90,18 @@ async fn next_notifies_the_partner_and_requeues_both_without_an_immediate_rematc
     assert_eq!(b.recv().await, json!({"type":"partner_left","reason":"skipped"}));
     b.expect("waiting").await;
     a.expect("waiting").await;
-    // Both are searching; a third stranger meets the skipped one, who is first in the queue.
+    // Both are searching; a third stranger meets the skipper, who is first in the queue.
     let mut c = Client::connect(&srv).await;
     c.send(r#"{"type":"find","mode":"video"}"#).await;
     c.expect("waiting").await;
     assert_eq!(c.expect("matched").await["role"], "answerer");
-    assert_eq!(b.expect("matched").await["role"], "offerer");
-    // The skipper was not paired with the skipped partner meanwhile.
-    a.nothing_pending().await;
+    assert_eq!(a.expect("matched").await["role"], "offerer");
+    // The skipped partner was not paired with the skipper meanwhile.
+    b.nothing_pending().await;
     // Chat now goes to the new partner only.
-    c.send(r#"{"type":"chat","text":"hi b"}"#).await;
-    assert_eq!(b.expect("chat").await["text"], "hi b");
-    a.nothing_pending().await;
+    c.send(r#"{"type":"chat","text":"hi a"}"#).await;
+    assert_eq!(a.expect("chat").await["text"], "hi a");
+    b.nothing_pending().await;
 }
 
 #[tokio::test]

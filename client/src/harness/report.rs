@@ -142,6 +142,12 @@ pub fn process_rss_kib() -> Option<f64> {
     line.split_whitespace().nth(1)?.parse().ok()
 }
 
+/// Open file descriptors (sockets included) and threads of this process.
+pub fn process_fds_and_threads() -> (usize, usize) {
+    let count = |dir: &str| std::fs::read_dir(dir).map_or(0, |d| d.count());
+    (count("/proc/self/fd"), count("/proc/self/task"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -9,7 +9,7 @@ use strangers_shared::Mode;
 
 use super::analyser::ToneRegistry;
 use super::client::{ClientSpec, HarnessClient, View};
-use super::report::{Report, ms, process_cpu, process_rss_kib};
+use super::report::{Report, ms, process_cpu, process_fds_and_threads, process_rss_kib};
 use crate::call::state::CallState;
 use crate::engine::{Command, Who};
 
@@ -152,6 +152,7 @@ pub async fn skip(opts: &Options, hops: usize) -> Result<Report, String> {
     for c in &clients {
         c.start_video();
     }
+    let mut baseline = (0, 0);
     for hop in 0..=hops {
         for c in &clients {
             c.wait(SETUP, "a connected call", connected).await?;
@@ -163,6 +164,9 @@ pub async fn skip(opts: &Options, hops: usize) -> Result<Report, String> {
         }
         let partners: Vec<String> =
             clients.iter().map(|c| c.view(|v| v.partner_name.clone().unwrap_or_default())).collect();
+        if hop == 0 {
+            baseline = process_fds_and_threads();
+        }
         if hop == hops {
             break;
         }
@@ -191,6 +195,15 @@ pub async fn skip(opts: &Options, hops: usize) -> Result<Report, String> {
     }
     let window = Duration::from_secs(1);
     tokio::time::sleep(window).await;
+    let (fds, threads) = process_fds_and_threads();
+    report.check(
+        "no leak across calls",
+        fds <= baseline.0 + 8 && threads <= baseline.1 + 4,
+        format!(
+            "after the first call {} fds / {} threads; after {} more {fds} / {threads}",
+            baseline.0, baseline.1, hops
+        ),
+    );
     for c in &clients {
         let (calls, closed, told) = c.view(|v| (v.calls, v.links_closed, v.partner_left.len()));
         report.calls += calls;

@@ -227,3 +227,37 @@ pub async fn receive_audio(track: Arc<dyn TrackRemote>, mut sink: Box<dyn AudioS
     done.store(true, Ordering::Relaxed);
     let _ = playout.await;
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::media::h264::H264Encoder;
+    use crate::media::video_source::SyntheticVideo;
+
+    #[test]
+    fn a_corrupt_bitstream_asks_for_a_keyframe_and_decoding_recovers() {
+        let out = VideoOut { slot: FrameSlot::default(), rgba: true, stats: Arc::new(RxStats::default()) };
+        let want_key = Arc::new(AtomicBool::new(false));
+        let (tx, rx) = std::sync::mpsc::sync_channel(8);
+        let worker = {
+            let (out, want_key) = (out.clone(), want_key.clone());
+            std::thread::spawn(move || decode_loop(&rx, &out, &want_key))
+        };
+        let src = SyntheticVideo::new(320, 240, 30.0, "t");
+        let mut enc = H264Encoder::new(300_000, 30.0).unwrap();
+        let key = enc.encode(&src.render(0, Instant::now())).unwrap().data;
+        let mut garbage = key.clone();
+        for (i, b) in garbage.iter_mut().enumerate().skip(8) {
+            *b = b.wrapping_mul(31).wrapping_add(i as u8);
+        }
+        tx.send(garbage).unwrap();
+        tx.send(vec![0, 0, 0, 1, 0x41, 0xff, 0x00, 0x13]).unwrap();
+        tx.send(key).unwrap();
+        drop(tx);
+        worker.join().unwrap();
+        assert!(out.stats.errors.load(Ordering::Relaxed) >= 1, "damage was noticed");
+        assert!(want_key.load(Ordering::Relaxed), "a keyframe was requested");
+        assert!(out.stats.frames.load(Ordering::Relaxed) >= 1, "the keyframe decoded afterwards");
+        assert!(out.slot.latest().is_some());
+    }
+}

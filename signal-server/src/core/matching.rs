@@ -39,9 +39,13 @@ impl Core {
                         p.avoid = Some((b, until));
                     }
                 }
-                // The skipped partner goes back first, so it is ahead of the skipper in the queue.
-                self.unpair(peer, partner, LeaveReason::Skipped);
+                // The skipper asked for someone new, so it goes back first and meets whoever is
+                // waiting; the skipped partner is told at once and queues right behind it.
+                if let Some(p) = self.peers.get_mut(&peer) {
+                    p.state = State::Idle;
+                }
                 self.enqueue(peer);
+                self.unpair(peer, partner, LeaveReason::Skipped);
             }
             // Already searching: Next just keeps searching.
             State::Searching { .. } => {}
@@ -70,9 +74,12 @@ impl Core {
         }
     }
 
-    /// Break a pair: `partner` is told why and goes back to the queue; `peer` becomes idle.
+    /// Break a pair: `partner` is told why and goes back to the queue; `peer` becomes idle
+    /// unless it is already back in the queue (Next).
     pub(super) fn unpair(&mut self, peer: PeerId, partner: PeerId, reason: LeaveReason) {
-        if let Some(p) = self.peers.get_mut(&peer) {
+        if let Some(p) = self.peers.get_mut(&peer)
+            && p.state == (State::Paired { partner })
+        {
             p.state = State::Idle;
         }
         if let Some(q) = self.peers.get_mut(&partner) {

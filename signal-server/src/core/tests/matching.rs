@@ -125,15 +125,23 @@ fn next_tells_the_partner_and_requeues_both_without_rematching() {
     assert_eq!(to(&out, 2)[0], json!({"type":"partner_left","reason":"skipped"}));
     assert_eq!(types(&out, 2), ["partner_left", "waiting"]);
     assert_eq!(types(&out, 1), ["waiting"]);
+    let order: Vec<u64> = out
+        .iter()
+        .filter_map(|o| match o {
+            Output::Send { to, .. } => Some(to.0),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(order, [1, 2, 2], "the skipper is queued first");
     assert_eq!(sim.partner(1), None, "not re-matched at once");
     assert_eq!(sim.core.searching(Mode::Video), 2);
     assert_eq!(sim.core.stats().skips, 1);
 
-    // A newcomer with the same interest meets the skipped peer first (it is ahead in the queue).
+    // A newcomer meets the skipper first (it asked for someone new and is ahead in the queue).
     sim.connect(3);
     sim.send(3, r#"{"type":"find","mode":"video","interests":["go"]}"#);
-    assert_eq!(sim.partner(3), Some(2));
-    assert!(matches!(sim.state(1), Some(State::Searching { .. })));
+    assert_eq!(sim.partner(3), Some(1));
+    assert!(matches!(sim.state(2), Some(State::Searching { .. })));
 }
 
 #[test]

@@ -1,0 +1,273 @@
+//! End-to-end: real signal server in-process on port 0, real engines with synthetic media, real
+//! WebRTC on loopback. Then the failure cases.
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use futures_util::{SinkExt, StreamExt};
+use signal_server::{Config, ServerHandle};
+use strangers_client::call::state::CallState;
+use strangers_client::engine::{Command, Who};
+use strangers_client::harness::analyser::ToneRegistry;
+use strangers_client::harness::client::{ClientSpec, HarnessClient, View};
+use tokio_tungstenite::tungstenite::Message;
+
+const WAIT: Duration = Duration::from_secs(20);
+
+async fn server_on(addr: &str, stun: Vec<String>) -> ServerHandle {
+    let mut cfg = Config::local(addr.parse().unwrap());
+    cfg.stun = stun;
+    signal_server::start(cfg).await.unwrap()
+}
+
+fn client(name: &str, url: &str, tone: f64, registry: &Arc<ToneRegistry>) -> HarnessClient {
+    let spec = ClientSpec {
+        name: name.into(),
+        server_url: url.into(),
+        width: 320,
+        height: 240,
+        fps: 30.0,
+        bitrate_bps: 300_000,
+        tone_hz: tone,
+    };
+    HarnessClient::start(spec, registry.clone()).unwrap()
+}
+
+fn connected(v: &View) -> bool {
+    v.call == Some(CallState::Connected)
+}
+
+fn video_frames(v: &View) -> u64 {
+    v.video_from(Who::Partner).map_or(0, |s| s.frames.load(Ordering::Relaxed))
+}
+
+fn heard(v: &View, hz: f64) -> bool {
+    v.tones.last().is_some_and(|t| t.detected_hz() == Some(hz) && t.with_tone.load(Ordering::Relaxed) >= 10)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_real_call_then_next_to_a_third_client() {
+    let srv = server_on("127.0.0.1:0", vec![]).await;
+    let reg = Arc::new(ToneRegistry::default());
+    let a = client("a", &srv.url(), 440.0, &reg);
+    let b = client("b", &srv.url(), 660.0, &reg);
+    a.start_video();
+    b.start_video();
+    for c in [&a, &b] {
+        c.wait(WAIT, "connected", connected).await.unwrap();
+        c.wait(WAIT, "30 decoded frames", |v| video_frames(v) >= 30).await.unwrap();
+    }
+    a.wait(WAIT, "b's tone", |v| heard(v, 660.0)).await.unwrap();
+    b.wait(WAIT, "a's tone", |v| heard(v, 440.0)).await.unwrap();
+    for c in [&a, &b] {
+        let video = c.view(|v| v.video_from(Who::Partner).cloned()).unwrap();
+        assert_eq!(video.out_of_order.load(Ordering::Relaxed), 0, "counters increase");
+        assert!(video.stamped.load(Ordering::Relaxed) >= 30, "stamps read back from the pixels");
+    }
+    a.send(Command::Chat("hello b".into()));
+    a.send(Command::Chat("how are you".into()));
+    b.wait(WAIT, "chat", |v| v.chats.len() >= 2).await.unwrap();
+    assert_eq!(b.view(|v| v.chats.clone()), ["hello b", "how are you"]);
+
+    // A third client arrives; a presses Next and meets it (the skipper is re-queued first), b is
+    // told and goes back to the queue.
+    let old_stream = a.view(|v| v.video_from(Who::Partner).cloned()).unwrap();
+    let c = client("c", &srv.url(), 880.0, &reg);
+    c.start_video();
+    c.wait(WAIT, "searching", |v| matches!(v.call, Some(CallState::Searching { .. }))).await.unwrap();
+    a.send(Command::Next);
+    b.wait(WAIT, "partner_left", |v| !v.partner_left.is_empty()).await.unwrap();
+    a.wait(WAIT, "a new call", |v| v.calls == 2 && connected(v)).await.unwrap();
+    a.wait(WAIT, "c's video", |v| video_frames(v) >= 10).await.unwrap();
+    a.wait(WAIT, "c's tone", |v| heard(v, 880.0)).await.unwrap();
+    assert!(a.view(|v| v.links_closed) >= 1, "the old peer connection was closed");
+    // Nothing arrives on the old stream any more.
+    let frozen = old_stream.packets.load(Ordering::Relaxed);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(old_stream.packets.load(Ordering::Relaxed), frozen, "old call still receiving");
+    srv.shutdown().await.unwrap();
+}
+
+/// A raw protocol client standing in for a misbehaving partner.
+async fn raw_partner(
+    url: &str,
+) -> tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>> {
+    let (mut ws, _) = tokio_tungstenite::connect_async(url).await.unwrap();
+    ws.send(Message::text(r#"{"type":"find","mode":"video"}"#)).await.unwrap();
+    ws
+}
+
+async fn next_of_type(
+    ws: &mut tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>,
+    ty: &str,
+) -> serde_json::Value {
+    loop {
+        let msg = tokio::time::timeout(WAIT, ws.next()).await.unwrap().unwrap().unwrap();
+        if let Message::Text(t) = msg {
+            let v: serde_json::Value = serde_json::from_str(&t).unwrap();
+            if v["type"] == ty {
+                return v;
+            }
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_corrupt_sdp_fails_the_call_cleanly_and_searching_resumes() {
+    let srv = server_on("127.0.0.1:0", vec![]).await;
+    let reg = Arc::new(ToneRegistry::default());
+    // The raw partner waits first, so it is the offerer.
+    let mut bad = raw_partner(&srv.url()).await;
+    next_of_type(&mut bad, "waiting").await;
+    let a = client("a", &srv.url(), 440.0, &reg);
+    a.start_video();
+    assert_eq!(next_of_type(&mut bad, "matched").await["role"], "offerer");
+    bad.send(Message::text(r#"{"type":"offer","sdp":"this is not SDP"}"#)).await.unwrap();
+    a.wait(WAIT, "an error event", |v| v.errors.iter().any(|e| e.contains("call failed"))).await.unwrap();
+    a.wait(WAIT, "failed then searching", |v| matches!(v.call, Some(CallState::Searching { .. }))).await.unwrap();
+    // The engine sent `next`, so the bad partner is told.
+    assert_eq!(next_of_type(&mut bad, "partner_left").await["reason"], "skipped");
+    // And a proper partner still gets a working call.
+    let b = client("b", &srv.url(), 660.0, &reg);
+    bad.send(Message::text(r#"{"type":"stop"}"#)).await.unwrap();
+    b.start_video();
+    a.wait(WAIT, "a call with b", |v| connected(v) && video_frames(v) >= 5).await.unwrap();
+    srv.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_partner_that_vanishes_without_a_server_notice_is_noticed_within_5_s() {
+    use strangers_client::call::peer::{LinkConfig, LinkEvent, PeerLink};
+    let srv = server_on("127.0.0.1:0", vec![]).await;
+    let reg = Arc::new(ToneRegistry::default());
+    let mut partner = raw_partner(&srv.url()).await;
+    next_of_type(&mut partner, "waiting").await;
+    let a = client("a", &srv.url(), 440.0, &reg);
+    a.start_video();
+    next_of_type(&mut partner, "matched").await;
+    // The partner is a bare PeerLink on a runtime of its own, driven over the raw socket, so
+    // that it can die like a crashed process while its signaling connection stays up.
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
+    let cfg = LinkConfig { ice_servers: vec![], udp_bind: "127.0.0.1:0".into(), video: true, audio: true };
+    let (tx, events) = tokio::sync::mpsc::unbounded_channel::<(u64, LinkEvent)>();
+    let (link, offer) = rt
+        .spawn(async move {
+            let link = PeerLink::new(1, &cfg, tx).await.unwrap();
+            let offer = link.offer().await.unwrap();
+            (link, offer)
+        })
+        .await
+        .unwrap();
+    partner.send(Message::text(serde_json::json!({"type":"offer","sdp":offer}).to_string())).await.unwrap();
+    let answer = next_of_type(&mut partner, "answer").await["sdp"].as_str().unwrap().to_string();
+    rt.spawn(async move {
+        let mut link = link;
+        link.accept_answer(answer).await.unwrap();
+        let _keep = (link, events);
+        std::future::pending::<()>().await;
+    });
+    a.wait(WAIT, "connected", connected).await.unwrap();
+    // Now the partner's media vanishes, but its signaling connection stays up.
+    rt.shutdown_background();
+    let gone = Instant::now();
+    a.wait(Duration::from_secs(8), "partner left", |v| !v.partner_left.is_empty()).await.unwrap();
+    assert!(gone.elapsed() < Duration::from_secs(5), "took {:?}", gone.elapsed());
+    a.wait(WAIT, "searching again", |v| matches!(v.call, Some(CallState::Searching { .. }))).await.unwrap();
+    drop(partner);
+    srv.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_restart_mid_search_is_survived() {
+    let srv = server_on("127.0.0.1:0", vec![]).await;
+    let addr = srv.addr().to_string();
+    let url = srv.url();
+    let reg = Arc::new(ToneRegistry::default());
+    let a = client("a", &url, 440.0, &reg);
+    a.start_video();
+    a.wait(WAIT, "searching", |v| v.online && matches!(v.call, Some(CallState::Searching { .. }))).await.unwrap();
+    srv.shutdown().await.unwrap();
+    a.wait(WAIT, "the loss noticed", |v| v.server_lost >= 1).await.unwrap();
+    let srv = server_on(&addr, vec![]).await;
+    a.wait(WAIT, "reconnected", |v| v.online).await.unwrap();
+    // It resumed searching on the new server: a newcomer meets it.
+    let b = client("b", &url, 660.0, &reg);
+    b.start_video();
+    a.wait(WAIT, "a call after the restart", |v| connected(v) && video_frames(v) >= 5).await.unwrap();
+    srv.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreachable_stun_server_does_not_stall_the_call() {
+    // A UDP port that swallows everything: STUN requests never get an answer.
+    let black_hole = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let stun = format!("stun:{}", black_hole.local_addr().unwrap());
+    let srv = server_on("127.0.0.1:0", vec![stun]).await;
+    let reg = Arc::new(ToneRegistry::default());
+    let a = client("a", &srv.url(), 440.0, &reg);
+    let b = client("b", &srv.url(), 660.0, &reg);
+    a.start_video();
+    b.start_video();
+    let started = Instant::now();
+    for c in [&a, &b] {
+        c.wait(WAIT, "connected on host candidates", |v| connected(v) && video_frames(v) >= 1).await.unwrap();
+    }
+    assert!(started.elapsed() < Duration::from_secs(3), "took {:?}", started.elapsed());
+    srv.shutdown().await.unwrap();
+}
+
+async fn run_scenario(name: &str) -> strangers_client::harness::report::Report {
+    use strangers_client::harness::scenarios::{self, Options};
+    let srv = server_on("127.0.0.1:0", vec![]).await;
+    let opts = Options {
+        server_url: srv.url(),
+        clients: 4,
+        duration: Duration::from_secs(2),
+        width: 320,
+        height: 240,
+        fps: 30.0,
+        bitrate_bps: 300_000,
+    };
+    let report = match name {
+        "skip" => scenarios::skip(&opts, 4).await,
+        "chat" => scenarios::chat(&opts, 5).await,
+        "churn" => scenarios::churn(&opts, 3).await,
+        "room" => scenarios::room(&opts).await,
+        _ => scenarios::basic(&opts).await,
+    }
+    .unwrap();
+    srv.shutdown().await.unwrap();
+    println!("{}", report.table());
+    assert!(report.passed(), "{}", report.table());
+    report
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn harness_skip_rotates_partners_without_leaking() {
+    let r = run_scenario("skip").await;
+    assert!(r.checks.iter().any(|(n, ok, _)| n == "no leak across calls" && *ok));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn harness_chat_keeps_order() {
+    run_scenario("chat").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn harness_churn_survives_vanishing_visitors() {
+    run_scenario("churn").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn harness_room_of_four_hears_and_sees_everyone() {
+    run_scenario("room").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn harness_basic_two_pairs() {
+    let r = run_scenario("basic").await;
+    assert_eq!(r.calls, 2);
+    assert!(!r.glass_ms.is_empty() && !r.audio_ms.is_empty());
+}
