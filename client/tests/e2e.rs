@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use futures_util::{SinkExt, StreamExt};
 use signal_server::{Config, ServerHandle};
 use strangers_client::call::state::CallState;
-use strangers_client::engine::{Command, Who};
+use strangers_client::engine::{CandidateKind, Command, Who};
 use strangers_client::harness::analyser::ToneRegistry;
 use strangers_client::harness::client::{ClientSpec, HarnessClient, View};
 use tokio_tungstenite::tungstenite::Message;
@@ -70,6 +70,31 @@ async fn a_real_call_then_next_to_a_third_client() {
     a.send(Command::Chat("how are you".into()));
     b.wait(WAIT, "chat", |v| v.chats.len() >= 2).await.unwrap();
     assert_eq!(b.view(|v| v.chats.clone()), ["hello b", "how are you"]);
+    b.send(Command::Typing(true));
+    a.wait(WAIT, "typing", |v| v.typing == Some(true)).await.unwrap();
+
+    // Statistics arrive once a second: host candidates on loopback, frames flowing.
+    a.wait(WAIT, "stats", |v| {
+        v.stats
+            .get(&Who::Partner)
+            .is_some_and(|s| s.candidate == CandidateKind::Host && s.rtt_ms.is_some() && s.fps_in > 10.0)
+    })
+    .await
+    .unwrap();
+
+    // Mute and camera off: the partner is told and the media stops; back on, it resumes.
+    a.send(Command::SetMuted(true));
+    a.send(Command::SetCameraOff(true));
+    b.wait(WAIT, "a's media state", |v| v.media.get(&Who::Partner) == Some(&(false, false))).await.unwrap();
+    let audio = b.view(|v| v.audios.last().map(|s| s.stats.clone())).unwrap();
+    let (frames, packets) = (b.view(video_frames), audio.packets.load(Ordering::Relaxed));
+    tokio::time::sleep(Duration::from_millis(400)).await; // an absence can only be shown over time
+    assert!(b.view(video_frames) <= frames + 2, "video kept coming with the camera off");
+    assert!(audio.packets.load(Ordering::Relaxed) <= packets + 3, "audio kept coming while muted");
+    a.send(Command::SetMuted(false));
+    a.send(Command::SetCameraOff(false));
+    b.wait(WAIT, "a's media back", |v| v.media.get(&Who::Partner) == Some(&(true, true))).await.unwrap();
+    b.wait(WAIT, "video again", |v| video_frames(v) > frames + 5).await.unwrap();
 
     // A third client arrives; a presses Next and meets it (the skipper is re-queued first), b is
     // told and goes back to the queue.

@@ -31,7 +31,8 @@ async fn two_links_exchange_video_and_audio() {
     let media_a = MediaSender::start(
         Some(Box::new(SyntheticVideo::new(640, 480, 30.0, "a"))),
         Some(Box::new(SyntheticTone::new(440.0, 1800.0, Duration::from_millis(500)))),
-        SendConfig::default(),
+        // No periodic keyframes here, so the one a PLI triggers is unmistakable.
+        SendConfig { keyframe_interval: Duration::from_secs(600), ..SendConfig::default() },
     )
     .unwrap();
     let started = Instant::now();
@@ -41,6 +42,7 @@ async fn two_links_exchange_video_and_audio() {
     let video_stats = Arc::new(RxStats::default());
     let audio_stats = Arc::new(RxStats::default());
     let mut connected = 0;
+    let mut remote_video = None;
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
     while video_stats.frames.load(Ordering::Relaxed) < 30 {
         assert!(tokio::time::Instant::now() < deadline, "no video after 10 s");
@@ -81,6 +83,7 @@ async fn two_links_exchange_video_and_audio() {
             LinkEvent::Track(track) if id == 2 => {
                 let kind = webrtc::media_stream::Track::kind(track.as_ref()).await;
                 if kind == rtc::rtp_transceiver::rtp_sender::RtpCodecKind::Video {
+                    remote_video = Some(track.clone());
                     let out = VideoOut { slot: FrameSlot::default(), rgba: false, stats: video_stats.clone() };
                     tokio::spawn(receive_video(track, out));
                 } else {
@@ -101,6 +104,23 @@ async fn two_links_exchange_video_and_audio() {
     assert!(video_stats.stamped.load(Ordering::Relaxed) >= 30);
     assert_eq!(video_stats.out_of_order.load(Ordering::Relaxed), 0);
     assert!(audio_stats.packets.load(Ordering::Relaxed) > 10, "audio arrived");
+
+    // The receiver asks for a keyframe (PLI); the sender's encoder makes one.
+    let keyframes = media_a.stats.keyframes.load(Ordering::Relaxed);
+    assert_eq!(keyframes, 1, "only the first picture so far");
+    let track = remote_video.unwrap();
+    let ssrc = webrtc::media_stream::Track::ssrcs(track.as_ref()).await[0];
+    let pli = rtc::rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication {
+        sender_ssrc: 0,
+        media_ssrc: ssrc,
+    };
+    track.write_rtcp(vec![Box::new(pli)]).await.unwrap();
+    let asked = Instant::now();
+    while media_a.stats.keyframes.load(Ordering::Relaxed) == keyframes {
+        assert!(asked.elapsed() < Duration::from_secs(2), "the PLI never produced a keyframe");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    println!("keyframe {:?} after the PLI", asked.elapsed());
     a.close().await;
     b.close().await;
 }

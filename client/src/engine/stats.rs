@@ -108,9 +108,15 @@ pub(super) async fn collect(
             _ => {}
         }
     }
-    if let Some(id) = local_candidate
-        && let Some(RTCStatsReportEntry::LocalCandidate(c)) = report.get(&id)
-    {
+    // The pair names its local candidate by the candidate's own id; the candidate's stats entry
+    // carries that id with a prefix.
+    let local = local_candidate.and_then(|id| {
+        report.iter().find_map(|e| match e {
+            RTCStatsReportEntry::LocalCandidate(c) if c.stats.id == id || c.stats.id.ends_with(&id) => Some(c),
+            _ => None,
+        })
+    });
+    if let Some(c) = local {
         stats.candidate = match c.candidate_type {
             RTCIceCandidateType::Host => CandidateKind::Host,
             RTCIceCandidateType::Srflx => CandidateKind::Srflx,

@@ -272,7 +272,8 @@ pub async fn churn(opts: &Options, rounds: usize) -> Result<Report, String> {
         report.check(format!("round {}", round + 1), true, format!("departure noticed in {:?}", gone.elapsed()));
         report.calls += 1;
     }
-    let searching = stayer.view(|v| matches!(v.call, Some(CallState::Searching { .. })));
+    let searching =
+        stayer.wait(SETUP, "searching again", |v| matches!(v.call, Some(CallState::Searching { .. }))).await.is_ok();
     report.check("stayer searching again", searching, "back in the queue after the last visitor");
     stop_all(&[stayer]).await;
     Ok(report)
@@ -315,6 +316,16 @@ pub async fn room(opts: &Options) -> Result<Report, String> {
             let frames = c.view(|v| v.video_from(Who::Member(m)).map_or(0, |s| s.frames.load(Ordering::Relaxed)));
             report.check(format!("{} sees {m}", c.spec.name), frames >= 10, format!("{frames} frames"));
         }
+    }
+    // One member leaves mid-call: the others are told and drop that link.
+    let (leaver, stayers) = clients.split_last().ok_or("no clients")?;
+    let leaver_id = leaver.view(|v| v.peer_id);
+    let closed_before: Vec<usize> = stayers.iter().map(|c| c.view(|v| v.links_closed)).collect();
+    leaver.send(Command::Stop);
+    for (c, closed) in stayers.iter().zip(closed_before) {
+        c.wait(SETUP, "the member's departure", |v| v.members.len() == others - 1 && v.links_closed > closed).await?;
+        let still = c.view(|v| v.members.iter().any(|m| Some(*m) == leaver_id));
+        report.check(format!("{} saw the leaver go", c.spec.name), !still, format!("{} members left", others - 1));
     }
     stop_all(&clients).await;
     Ok(report)

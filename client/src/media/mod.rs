@@ -8,6 +8,7 @@ pub mod jitter;
 pub mod opus_codec;
 pub mod pattern;
 pub mod receive;
+pub mod resample;
 pub mod send;
 pub mod tone;
 pub mod video_source;

@@ -1,0 +1,96 @@
+#!/usr/bin/env bash
+# Benchmark the Strangers signal server against a Node `ws` baseline, in the same run, with the
+# same load generator, on 127.0.0.1 only. Prints a markdown table of medians over RUNS runs.
+#
+#   bench/run.sh            # RUNS=5 by default; CLOSED_SECS, OPEN_RATE, OPEN_SECS, IDLE_CONNS tune it
+set -euo pipefail
+cd "$(dirname "$0")/.."
+RUNS=${RUNS:-5}
+CLOSED_SECS=${CLOSED_SECS:-5}
+CONCURRENCY=${CONCURRENCY:-64}
+OPEN_RATE=${OPEN_RATE:-500}
+OPEN_SECS=${OPEN_SECS:-5}
+IDLE_CONNS=${IDLE_CONNS:-10000}
+OUT=${OUT:-target/bench-$(date +%Y%m%d-%H%M%S).jsonl}
+
+ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+command -v node >/dev/null || { echo "bench: node is required for the baseline" >&2; exit 1; }
+cargo build --release --locked -p signal-server --bins
+(cd bench/node-ws && npm ci --no-audit --no-fund --silent)
+mkdir -p target
+: > "$OUT"
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+wait_port() { for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0; sleep 0.05; done; echo "port $1 never opened" >&2; return 1; }
+
+PIDS=()
+cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; }
+trap cleanup EXIT
+
+start_server() { # name → sets SPID and SURL
+  local port; port=$(free_port)
+  if [ "$1" = strangers ]; then
+    RUST_LOG=warn target/release/signal-server --listen "127.0.0.1:$port" --max-connections 19000 >/dev/null 2>&1 &
+  else
+    node bench/node-ws/server.js "$port" >/dev/null 2>&1 &
+  fi
+  SPID=$!; PIDS+=("$SPID"); SURL="ws://127.0.0.1:$port/"
+  wait_port "$port"
+}
+stop_server() { kill "$SPID" 2>/dev/null || true; wait "$SPID" 2>/dev/null || true; }
+
+loadgen() { # name mode args...
+  local name=$1; shift
+  target/release/loadgen --url "$SURL" --server-pid "$SPID" --label "$name" "$@" | tee /dev/stderr | sed -n 's/^JSON //p' \
+    | python3 -c 'import json,sys; r=json.loads(sys.stdin.read()); r["run"]=int(sys.argv[1]); r["kind"]=sys.argv[2]; print(json.dumps(r))' "$RUN" "$1" >> "$OUT"
+}
+
+for RUN in $(seq "$RUNS"); do
+  for name in strangers node; do
+    start_server "$name"
+    loadgen "$name" closed --concurrency "$CONCURRENCY" --duration "$CLOSED_SECS"
+    loadgen "$name" open --rate "$OPEN_RATE" --duration "$OPEN_SECS"
+    stop_server
+    start_server "$name"
+    loadgen "$name" idle --connections "$IDLE_CONNS"
+    stop_server
+  done
+done
+
+python3 - "$OUT" <<'PY'
+import json, statistics, sys
+rows = [json.loads(l) for l in open(sys.argv[1])]
+def med(name, kind, path):
+    vals = []
+    for r in rows:
+        if r["label"] != name or r["kind"] != kind: continue
+        v = r["result"]
+        for k in path: v = v.get(k) if isinstance(v, dict) else None
+        if v is not None: vals.append(v)
+    return statistics.median(vals) if vals else None
+metrics = [
+    ("sessions/s, closed loop", "closed", ["sessions_per_sec"], "{:.0f}"),
+    ("server CPU ms/session (closed)", "closed", ["server_cpu_ms_per_session"], "{:.3f}"),
+    ("server CPU ms/session (open)", "open", ["server_cpu_ms_per_session"], "{:.3f}"),
+    ("relay hop p50 µs (open)", "open", ["hop_us", "p50"], "{:.0f}"),
+    ("relay hop p99 µs (open)", "open", ["hop_us", "p99"], "{:.0f}"),
+    ("session p50 ms (open)", "open", ["session_us", "p50"], "{:.2f}"),
+    ("session p99 ms (open)", "open", ["session_us", "p99"], "{:.2f}"),
+    ("idle bytes/connection", "idle", ["bytes_per_connection"], "{:.0f}"),
+    ("failed sessions (closed+open)", None, None, "{:.0f}"),
+    ("loadgen CPU ms/session (closed)", "closed", ["loadgen_cpu_ms_per_session"], "{:.3f}"),
+]
+print(f"\n{len(set(r['run'] for r in rows))} runs, medians\n")
+print("| metric | strangers | node ws | ratio |\n|---|---:|---:|---:|")
+for title, kind, path, fmt in metrics:
+    if kind is None:
+        vals = [sum(r["result"].get("failed", 0) for r in rows if r["label"] == n and r["kind"] in ("closed", "open")) for n in ("strangers", "node")]
+    else:
+        vals = [med(n, kind, path) for n in ("strangers", "node")]
+    if "session " in title and vals[0] is not None:
+        vals = [v / 1000 if v is not None else None for v in vals]
+    cells = [fmt.format(v) if v is not None else "-" for v in vals]
+    ratio = f"{vals[0] / vals[1]:.2f}" if all(v for v in vals) else "-"
+    print(f"| {title} | {cells[0]} | {cells[1]} | {ratio} |")
+PY
+echo "raw results: $OUT"
