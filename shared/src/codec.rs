@@ -86,7 +86,7 @@ fn classify(text: &str, known: &[&'static str], err: serde_json::Error) -> Decod
 
 /// Decode and validate one client frame. Interests come back normalised.
 pub fn decode_client(text: &str) -> Result<ClientMsg, DecodeError> {
-    let mut msg: ClientMsg = serde_json::from_str(text).map_err(|e| classify(text, &ClientMsg::TYPES, e))?;
+    let mut msg = parse_client(text).map_err(|e| classify(text, &ClientMsg::TYPES, e))?;
     match &mut msg {
         ClientMsg::Find { interests, .. } => *interests = normalize_interests(interests)?,
         ClientMsg::Join { room, name, capacity } => {
@@ -131,6 +131,26 @@ pub fn decode_client(text: &str) -> Result<ClientMsg, DecodeError> {
         | ClientMsg::MediaState { .. } => {}
     }
     Ok(msg)
+}
+
+/// The `type` when it is the first field (as every client sends it), without parsing the rest.
+fn leading_tag(text: &str) -> Option<&str> {
+    let rest = text.trim_start().strip_prefix('{')?.trim_start().strip_prefix("\"type\"")?;
+    let rest = rest.trim_start().strip_prefix(':')?.trim_start().strip_prefix('"')?;
+    let tag = &rest[..rest.find('"')?];
+    (!tag.contains('\\')).then_some(tag)
+}
+
+/// Parse a client frame. Relays, the big and frequent messages, go straight into [`Relay`]
+/// (serde's internally tagged enums buffer the whole object, session description included, before
+/// choosing the variant); everything else takes the derived path.
+fn parse_client(text: &str) -> Result<ClientMsg, serde_json::Error> {
+    match leading_tag(text) {
+        Some("offer") => serde_json::from_str(text).map(ClientMsg::Offer),
+        Some("answer") => serde_json::from_str(text).map(ClientMsg::Answer),
+        Some("candidate") => serde_json::from_str(text).map(ClientMsg::Candidate),
+        _ => serde_json::from_str(text),
+    }
 }
 
 const SERVER_TYPES: [&str; 15] = [

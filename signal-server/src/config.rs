@@ -39,7 +39,7 @@ pub struct Config {
     pub max_message_bytes: usize,
 
     /// Per-connection read buffer, in bytes. Small keeps idle connections cheap.
-    #[arg(long, env = "STRANGERS_READ_BUFFER_BYTES", default_value_t = 1024)]
+    #[arg(long, env = "STRANGERS_READ_BUFFER_BYTES", default_value_t = 256)]
     pub read_buffer_bytes: usize,
 
     /// Frames that may wait for one slow reader before it is disconnected (1008).
@@ -90,6 +90,11 @@ pub struct Config {
     /// Time allowed on SIGTERM/SIGINT for clients to take their close (1001) before exit.
     #[arg(long, env = "STRANGERS_SHUTDOWN_GRACE", default_value = "5s", value_parser = parse_duration)]
     pub shutdown_grace: Duration,
+
+    /// Worker threads: 1 runs everything on one thread (the least CPU per session, because no
+    /// wake-up crosses threads); 0 uses one per core.
+    #[arg(long, env = "STRANGERS_THREADS", default_value_t = 1)]
+    pub threads: usize,
 
     /// PEM certificate chain; with --tls-key the server speaks wss:// and https://.
     #[arg(long, env = "STRANGERS_TLS_CERT", requires = "tls_key")]

@@ -40,7 +40,7 @@ fn help_explains_every_flag_and_its_environment_variable() {
     ] {
         assert!(help.contains(flag), "{flag} missing from --help");
     }
-    assert_eq!(help.matches("[env: STRANGERS_").count(), 20, "every flag has an env fallback:\n{help}");
+    assert_eq!(help.matches("[env: STRANGERS_").count(), 21, "every flag has an env fallback:\n{help}");
 }
 
 #[test]

@@ -187,3 +187,19 @@ proptest! {
         prop_assert_eq!(decode_client(&encode(&msg)), Ok(msg));
     }
 }
+
+#[test]
+fn the_relay_fast_path_agrees_with_the_derived_decoder() {
+    for text in [
+        r#"{"type":"offer","sdp":"v=0\r\n","to":3}"#,
+        r#"  { "type" : "answer", "sdp":"x","room":"r"}"#,
+        r#"{"type":"candidate","candidate":{"candidate":"c","sdpMid":"0"},"room":"r"}"#,
+        r#"{"sdp":"x","type":"offer"}"#,
+    ] {
+        let derived: ClientMsg = serde_json::from_str(text).unwrap();
+        assert_eq!(decode_client(text), Ok(derived), "{text}");
+    }
+    assert!(matches!(err(r#"{"type":"offer","sdp":7}"#), DecodeError::BadFields { ty: "offer", .. }));
+    assert!(matches!(err(r#"{"type":"offer","sdp":"x""#), DecodeError::Malformed(_)));
+    assert_eq!(leading_tag(r#"{"type":"of\"fer"}"#), None);
+}

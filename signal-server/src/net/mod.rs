@@ -41,6 +41,7 @@ pub(crate) struct Shared {
     ws: WebSocketConfig,
     mailbox: MailboxLimits,
     shutdown: CancellationToken,
+    tracker: TaskTracker,
 }
 
 /// A running server, for tests and for embedding in the desktop app.
@@ -101,6 +102,7 @@ pub async fn run(listener: TcpListener, cfg: Config, shutdown: CancellationToken
         .max_frame_size(Some(cfg.max_message_bytes));
     let mailbox = MailboxLimits { frames: cfg.outbound_frames, bytes: cfg.outbound_bytes };
     let grace = cfg.shutdown_grace;
+    let tracker = TaskTracker::new();
     let shared = Arc::new(Shared {
         cfg,
         net,
@@ -111,8 +113,8 @@ pub async fn run(listener: TcpListener, cfg: Config, shutdown: CancellationToken
         ws,
         mailbox,
         shutdown: shutdown.clone(),
+        tracker: tracker.clone(),
     });
-    let tracker = TaskTracker::new();
     loop {
         tokio::select! {
             () = shutdown.cancelled() => break,
@@ -140,18 +142,19 @@ pub async fn run(listener: TcpListener, cfg: Config, shutdown: CancellationToken
     Ok(())
 }
 
-/// Decrements the open-connection count when a connection task ends.
-struct OpenGuard<'a>(&'a AtomicUsize);
+/// Counts an open connection until dropped (it moves from the handshake task to the connection
+/// task).
+pub(crate) struct OpenGuard(Arc<Shared>);
 
-impl Drop for OpenGuard<'_> {
+impl Drop for OpenGuard {
     fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::Relaxed);
+        self.0.open.fetch_sub(1, Ordering::Relaxed);
     }
 }
 
 async fn accept(shared: Arc<Shared>, mut tcp: TcpStream) {
     let open = shared.open.fetch_add(1, Ordering::Relaxed) + 1;
-    let _guard = OpenGuard(&shared.open);
+    let guard = OpenGuard(shared.clone());
     if open > shared.cfg.max_connections {
         NetMetrics::inc(&shared.net.rejected_at_cap);
         let _ = timeout(
@@ -169,18 +172,18 @@ async fn accept(shared: Arc<Shared>, mut tcp: TcpStream) {
                 () = shared.shutdown.cancelled() => return,
             };
             match handshake {
-                Ok(Ok(stream)) => serve(shared.clone(), stream, deadline).await,
+                Ok(Ok(stream)) => serve(shared.clone(), stream, deadline, guard).await,
                 _ => NetMetrics::inc(&shared.net.handshake_failures),
             }
         }
-        None => serve(shared.clone(), tcp, deadline).await,
+        None => serve(shared.clone(), tcp, deadline, guard).await,
     }
 }
 
 /// Read the request head and route it; upgrades become WebSocket connections.
-async fn serve<S>(shared: Arc<Shared>, mut stream: S, deadline: Instant)
+async fn serve<S>(shared: Arc<Shared>, mut stream: S, deadline: Instant, guard: OpenGuard)
 where
-    S: AsyncRead + AsyncWrite + Unpin,
+    S: AsyncRead + AsyncWrite + Send + Unpin + 'static,
 {
     let head = tokio::select! {
         r = timeout_at(deadline, http::read_request(&mut stream)) => r,
@@ -232,16 +235,22 @@ where
                 NetMetrics::inc(&shared.net.rejected_origin);
                 reply(403, "origin not allowed\n".to_string()).await
             } else {
-                return upgrade(shared, stream, rest, &accept, deadline).await;
+                return upgrade(shared, stream, rest, &accept, deadline, guard).await;
             }
         }
     };
     let _ = timeout(Duration::from_secs(5), http::respond(&mut stream, status, content_type, &body)).await;
 }
 
-async fn upgrade<S>(shared: Arc<Shared>, mut stream: S, rest: Vec<u8>, accept: &str, deadline: Instant)
-where
-    S: AsyncRead + AsyncWrite + Unpin,
+async fn upgrade<S>(
+    shared: Arc<Shared>,
+    mut stream: S,
+    rest: Vec<u8>,
+    accept: &str,
+    deadline: Instant,
+    guard: OpenGuard,
+) where
+    S: AsyncRead + AsyncWrite + Send + Unpin + 'static,
 {
     if timeout_at(deadline, http::switch_protocols(&mut stream, accept)).await.map_or(true, |r| r.is_err()) {
         NetMetrics::inc(&shared.net.handshake_failures);
@@ -255,6 +264,13 @@ where
     NetMetrics::inc(&shared.net.connections_total);
     let peer = PeerId(shared.next_peer.fetch_add(1, Ordering::Relaxed));
     tracing::debug!(%peer, "connected");
-    conn::serve(ws, peer, shared).await;
-    tracing::debug!(%peer, "disconnected");
+    // The connection lives in a task of its own: the handshake task's state (request buffers and
+    // all) is freed now instead of being carried for the connection's whole life.
+    let tracker = shared.tracker.clone();
+    let fut = async move {
+        let _guard = guard;
+        conn::serve(ws, peer, shared).await;
+        tracing::debug!(%peer, "disconnected");
+    };
+    tracker.spawn(fut);
 }
