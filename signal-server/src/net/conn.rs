@@ -16,8 +16,8 @@ use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::{Bytes, Error as WsError, Message, Utf8Bytes};
 
-use super::Shared;
 use super::mailbox::{Mailbox, Outgoing};
+use super::{OpenGuard, Shared};
 use crate::core::Frame;
 use crate::hub::{HubMsg, Inbound};
 use crate::metrics::NetMetrics;
@@ -34,26 +34,29 @@ enum Event {
 }
 
 /// Serve one upgraded connection until it ends, then tell the hub.
-pub(super) async fn serve<S>(mut ws: WebSocketStream<S>, peer: PeerId, shared: Arc<Shared>)
+pub(super) async fn serve<S>(mut ws: WebSocketStream<S>, peer: PeerId, shared: Arc<Shared>, guard: OpenGuard)
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
     let mailbox = Arc::new(Mailbox::new(shared.mailbox));
-    if shared.hub.send(HubMsg::Connected(peer, mailbox.clone())).await.is_err() {
+    if Box::pin(shared.hub.send(HubMsg::Connected(peer, mailbox.clone()))).await.is_err() {
         return;
     }
     let close = run(&mut ws, peer, &mailbox, &shared).await;
     if let Some((code, reason)) = close {
         let frame = CloseFrame { code: CloseCode::from(code), reason: Utf8Bytes::from_static(reason) };
-        let _ = timeout(CLOSE_TIMEOUT, async {
+        // Boxed: this runs once, and its state would otherwise enlarge every idle connection.
+        let _ = Box::pin(timeout(CLOSE_TIMEOUT, async {
             ws.close(Some(frame)).await?;
             // Wait for the peer's close so the handshake completes cleanly.
             while ws.next().await.is_some() {}
             Ok::<(), WsError>(())
-        })
+        }))
         .await;
     }
-    let _ = shared.hub.send(HubMsg::Disconnected(peer)).await;
+    let _ = Box::pin(shared.hub.send(HubMsg::Disconnected(peer))).await;
+    tracing::debug!(%peer, "disconnected");
+    drop(guard);
 }
 
 /// The connection's main loop; returns the close frame to send, if any.
@@ -91,7 +94,9 @@ where
         })
         .await;
         match event {
-            Event::Out(Outgoing::Frame(frame)) => match write_batch(ws, frame, mailbox, &shared.net).await {
+            // Boxed so that the write's state (timer included) is not part of every idle
+            // connection's future; one small allocation per batch of writes.
+            Event::Out(Outgoing::Frame(frame)) => match Box::pin(write_batch(ws, frame, mailbox, &shared.net)).await {
                 Ok(None) => {}
                 Ok(Some(close)) => return Some(close),
                 Err(()) => return None,
@@ -121,7 +126,15 @@ where
                     Message::Ping(_) | Message::Pong(_) | Message::Close(_) | Message::Frame(_) => continue,
                 };
                 NetMetrics::inc(&shared.net.frames_in);
-                if shared.hub.send(HubMsg::Inbound(peer, inbound)).await.is_err() {
+                // Usually there is room; waiting (boxed, for the same reason as writes) is rare.
+                let sent = match shared.hub.try_send(HubMsg::Inbound(peer, inbound)) {
+                    Ok(()) => true,
+                    Err(tokio::sync::mpsc::error::TrySendError::Full(msg)) => {
+                        Box::pin(shared.hub.send(msg)).await.is_ok()
+                    }
+                    Err(tokio::sync::mpsc::error::TrySendError::Closed(_)) => false,
+                };
+                if !sent {
                     return Some((1011, "server stopping"));
                 }
             }
@@ -132,7 +145,10 @@ where
                     NetMetrics::inc(&shared.net.heartbeat_timeouts);
                     return None;
                 }
-                if timeout(WRITE_TIMEOUT, ws.send(Message::Ping(Bytes::new()))).await.map_or(true, |r| r.is_err()) {
+                if Box::pin(timeout(WRITE_TIMEOUT, ws.send(Message::Ping(Bytes::new()))))
+                    .await
+                    .map_or(true, |r| r.is_err())
+                {
                     return None;
                 }
                 let next = (now + ping_every).min(last_seen + idle_limit);

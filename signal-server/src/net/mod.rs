@@ -267,10 +267,7 @@ async fn upgrade<S>(
     // The connection lives in a task of its own: the handshake task's state (request buffers and
     // all) is freed now instead of being carried for the connection's whole life.
     let tracker = shared.tracker.clone();
-    let fut = async move {
-        let _guard = guard;
-        conn::serve(ws, peer, shared).await;
-        tracing::debug!(%peer, "disconnected");
-    };
-    tracker.spawn(fut);
+    // Spawned directly (not wrapped in an async block, which would hold a second copy of the
+    // stream as a captured variable).
+    tracker.spawn(conn::serve(ws, peer, shared, guard));
 }
