@@ -8,6 +8,20 @@ PACKAGES=(
   build-essential   # cc for ring (TLS) and the bundled C codecs
   pkg-config
   ca-certificates
+  cmake             # the opus crate builds its bundled libopus with cmake
+  nasm              # openh264's assembly (about 3x faster encode) and mozjpeg's SIMD
+  libclang-dev      # bindgen for nokhwa's Video4Linux bindings
+  libasound2-dev    # cpal's ALSA backend
+  # Running the desktop app (eframe's wgpu renderer on Mesa) and its headless smoke test.
+  libgl1-mesa-dri
+  libegl1
+  libxkbcommon-x11-0
+  libxcursor1
+  libxrandr2
+  libxi6
+  xvfb
+  xauth
+  imagemagick       # `import` takes the smoke test's screenshot
 )
 
 missing=()
