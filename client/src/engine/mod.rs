@@ -131,6 +131,8 @@ pub enum Event {
         /// The others.
         members: Vec<Member>,
     },
+    /// We left our room (Stop, Start or another room).
+    RoomLeft,
     /// A member joined our room.
     MemberJoined(Member),
     /// A member left our room.

@@ -111,6 +111,14 @@ impl Engine {
         }
     }
 
+    /// Tell the UI that the room it shows is gone (we left it).
+    fn leave_room_intent(&mut self) {
+        if matches!(self.intent, Intent::Room { .. }) {
+            self.intent = Intent::Idle;
+            self.emit(Event::RoomLeft);
+        }
+    }
+
     fn media_state(&self) -> ClientMsg {
         ClientMsg::MediaState { audio: !self.muted, video: !self.camera_off }
     }
@@ -136,6 +144,7 @@ impl Engine {
                     self.signal(ClientMsg::Stop);
                     self.close_all_links();
                 }
+                self.leave_room_intent();
                 self.intent = Intent::Search { mode, interests: interests.clone() };
                 self.signal(ClientMsg::Find { mode, interests });
                 self.set_state(CallState::Searching { mode });
@@ -150,6 +159,7 @@ impl Engine {
             Command::Stop => {
                 self.signal(ClientMsg::Stop);
                 self.close_all_links();
+                self.leave_room_intent();
                 self.intent = Intent::Idle;
                 self.set_state(CallState::Idle);
             }
@@ -178,6 +188,7 @@ impl Engine {
             Command::JoinRoom { room, name, capacity } => {
                 self.signal(ClientMsg::Stop);
                 self.close_all_links();
+                self.leave_room_intent();
                 self.set_state(CallState::Idle);
                 self.intent = Intent::Room { room: room.clone(), name: name.clone(), capacity };
                 self.join_room();

@@ -200,6 +200,10 @@ impl HarnessClient {
 fn fold(v: &mut View, event: Event) {
     match event {
         Event::ServerConnecting => {}
+        Event::RoomLeft => {
+            v.room = None;
+            v.members.clear();
+        }
         Event::ServerOnline { peer_id, .. } => {
             v.peer_id = Some(peer_id);
             v.online = true;

@@ -10,5 +10,6 @@ pub mod pattern;
 pub mod receive;
 pub mod resample;
 pub mod send;
+pub mod switch;
 pub mod tone;
 pub mod video_source;

@@ -13,7 +13,7 @@ use tokio::sync::broadcast;
 use super::audio_source::AudioSource;
 use super::h264::H264Encoder;
 use super::opus_codec::OpusEncoder;
-use super::video_source::VideoSource;
+use super::video_source::{SourceError, VideoSource};
 use crate::slot::FrameSlot;
 
 /// One encoded frame, ready to packetize.
@@ -163,6 +163,7 @@ fn video_loop(
     while !ctl.stop.load(Ordering::Relaxed) {
         let frame = match src.next_frame() {
             Ok(f) => f,
+            Err(SourceError::Idle) => continue,
             Err(e) => {
                 tracing::warn!(source = %src.name(), error = %e, "video source failed");
                 return;
@@ -223,6 +224,7 @@ fn audio_loop(
     while !ctl.stop.load(Ordering::Relaxed) {
         let frame = match src.next_frame() {
             Ok(f) => f,
+            Err(SourceError::Idle) => continue,
             Err(e) => {
                 tracing::warn!(source = %src.name(), error = %e, "audio source failed");
                 return;

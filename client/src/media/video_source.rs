@@ -19,6 +19,9 @@ pub enum SourceError {
     /// The source was stopped.
     #[error("source stopped")]
     Stopped,
+    /// No device is selected right now (a switchable source between devices); try again.
+    #[error("no device selected")]
+    Idle,
 }
 
 /// A camera-like producer of pictures. `next_frame` blocks until the next picture is due (camera

@@ -1,0 +1,303 @@
+//! The desktop app: an eframe/egui face on the engine. The UI thread only draws the [`Model`]
+//! and sends [`Command`]s; the engine runs on its own runtime ([`session`]) and wakes the UI
+//! when an event or a new picture arrives, so an idle app does not repaint at all.
+
+mod dialogs;
+pub mod embedded;
+mod frames;
+pub mod model;
+mod panels;
+pub mod session;
+pub mod settings;
+mod sound;
+mod video;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use eframe::egui;
+use strangers_shared::PeerId;
+
+use crate::call::state::CallState;
+use crate::devices::list::Devices;
+use crate::engine::Command;
+pub use frames::FrameTimes;
+use model::{Effect, Model};
+use session::{Session, SessionConfig};
+use settings::{AudioChoice, Settings, VideoChoice};
+use video::VideoTexture;
+
+/// How the app was launched.
+#[derive(Debug, Clone, Default)]
+pub struct Launch {
+    /// Server URL (overrides the saved one).
+    pub server: Option<String>,
+    /// Start the demo stranger and search at once.
+    pub demo: bool,
+    /// Ignore saved settings (tests).
+    pub fresh: bool,
+    /// Force the synthetic test card and no audio devices (tests, machines without devices).
+    pub synthetic: bool,
+}
+
+/// UI-only state that is not persisted.
+#[derive(Default)]
+struct UiState {
+    chat_input: String,
+    typing_sent: Option<Instant>,
+    muted: bool,
+    camera_off: bool,
+    show_help: bool,
+    show_devices: bool,
+    show_room: bool,
+    /// First Esc press, waiting for the confirming second one.
+    next_armed: Option<Instant>,
+    devices: Option<Devices>,
+    scanning: bool,
+}
+
+/// The app; see the module docs.
+pub struct StrangersApp {
+    settings: Settings,
+    session: Session,
+    model: Model,
+    ui: UiState,
+    remote: VideoTexture,
+    local: VideoTexture,
+    tiles: HashMap<PeerId, VideoTexture>,
+    frames: FrameTimes,
+    scan_rx: Option<std::sync::mpsc::Receiver<Devices>>,
+    logged_connected: u64,
+}
+
+impl StrangersApp {
+    /// Build the app: load settings, start the engine side, search at once for `--demo`.
+    pub fn new(ctx: &egui::Context, storage: Option<&dyn eframe::Storage>, launch: &Launch) -> std::io::Result<Self> {
+        let mut settings: Settings = if launch.fresh {
+            Settings::default()
+        } else {
+            storage.and_then(|s| eframe::get_value(s, eframe::APP_KEY)).unwrap_or_default()
+        };
+        if let Some(url) = &launch.server {
+            settings.server_url.clone_from(url);
+        }
+        let (video, mic, speaker) = if launch.synthetic {
+            (VideoChoice::TestCard, AudioChoice::Off, AudioChoice::Off)
+        } else {
+            (
+                settings.video.clone().unwrap_or_else(auto_video),
+                settings.mic.clone().unwrap_or(AudioChoice::Default),
+                settings.speaker.clone().unwrap_or(AudioChoice::Default),
+            )
+        };
+        install_fonts(ctx);
+        let repaint = ctx.clone();
+        let session = Session::start(SessionConfig {
+            server: Some(settings.server_url.clone()).filter(|s| !s.trim().is_empty()),
+            demo: launch.demo,
+            demo_interests: settings.interest_tags(),
+            video,
+            mic,
+            speaker,
+            wake: Arc::new(move || repaint.request_repaint()),
+        })?;
+        let mut app = Self {
+            settings,
+            session,
+            model: Model::default(),
+            ui: UiState::default(),
+            remote: VideoTexture::default(),
+            local: VideoTexture::default(),
+            tiles: HashMap::new(),
+            frames: FrameTimes::default(),
+            scan_rx: None,
+            logged_connected: 0,
+        };
+        if launch.demo {
+            app.start();
+        }
+        Ok(app)
+    }
+
+    /// The model (tests read it).
+    pub fn model(&self) -> &Model {
+        &self.model
+    }
+
+    /// Remote video frames uploaded to the GPU so far.
+    pub fn remote_uploads(&self) -> u64 {
+        self.remote.uploads
+    }
+
+    /// UI frame timings.
+    pub fn frame_times(&self) -> &FrameTimes {
+        &self.frames
+    }
+
+    /// The URL of the server in use.
+    pub fn server_url(&self) -> &str {
+        &self.session.server_url
+    }
+
+    fn start(&mut self) {
+        self.ui.next_armed = None;
+        self.session.send(Command::Start { mode: self.settings.mode(), interests: self.settings.interest_tags() });
+    }
+
+    fn next(&mut self) {
+        self.ui.next_armed = None;
+        if self.model.in_call() {
+            self.session.send(Command::Next);
+        } else if !self.model.busy() {
+            self.start();
+        }
+    }
+
+    fn stop(&mut self) {
+        self.ui.next_armed = None;
+        self.session.send(Command::Stop);
+    }
+
+    fn toggle_mute(&mut self) {
+        self.ui.muted = !self.ui.muted;
+        self.session.send(Command::SetMuted(self.ui.muted));
+    }
+
+    fn toggle_camera(&mut self) {
+        self.ui.camera_off = !self.ui.camera_off;
+        self.session.send(Command::SetCameraOff(self.ui.camera_off));
+    }
+
+    fn send_chat(&mut self) {
+        let text = self.ui.chat_input.trim().to_string();
+        if text.is_empty() {
+            return;
+        }
+        self.session.send(Command::Chat(text));
+        self.ui.chat_input.clear();
+        self.set_typing(false);
+    }
+
+    fn set_typing(&mut self, active: bool) {
+        let now = Instant::now();
+        match (active, self.ui.typing_sent) {
+            // Refresh the indicator every few seconds while typing goes on.
+            (true, Some(at)) if now.duration_since(at) < Duration::from_secs(3) => {}
+            (true, _) => {
+                self.ui.typing_sent = Some(now);
+                self.session.send(Command::Typing(true));
+            }
+            (false, Some(_)) => {
+                self.ui.typing_sent = None;
+                self.session.send(Command::Typing(false));
+            }
+            (false, None) => {}
+        }
+    }
+
+    fn join_room(&mut self) {
+        let room = self.settings.room.trim().to_string();
+        if room.is_empty() {
+            return;
+        }
+        let capacity = Some(if self.settings.group_room { 4 } else { 2 });
+        self.session.send(Command::JoinRoom { room, name: self.settings.name.trim().to_string(), capacity });
+        self.ui.show_room = false;
+    }
+
+    fn scan_devices(&mut self) {
+        if self.ui.scanning {
+            return;
+        }
+        self.ui.scanning = true;
+        let (tx, rx) = std::sync::mpsc::channel();
+        self.scan_rx = Some(rx);
+        Session::scan_devices(move |d| {
+            let _ = tx.send(d);
+        });
+    }
+
+    /// Drain engine events into the model (never blocks).
+    fn pump(&mut self, ctx: &egui::Context) {
+        let now = Instant::now();
+        let time = chrono::Local::now().format("%H:%M").to_string();
+        while let Ok(event) = self.session.events.try_recv() {
+            if let Some(Effect::MatchSound) = self.model.apply(event, now, &time)
+                && self.settings.match_sound
+            {
+                sound::play_match(&self.session.audio_out());
+            }
+        }
+        if self.model.calls > self.logged_connected && self.model.call == CallState::Connected {
+            self.logged_connected = self.model.calls;
+            tracing::info!(calls = self.model.calls, "call connected");
+        }
+        if let Some(rx) = &self.scan_rx
+            && let Ok(devices) = rx.try_recv()
+        {
+            self.ui.devices = Some(devices);
+            self.ui.scanning = false;
+            self.scan_rx = None;
+        }
+        if self.session.quit.load(Ordering::Relaxed) {
+            ctx.send_viewport_cmd(egui::ViewportCommand::Close);
+        }
+        // Stale typing indicator: stop after 5 s without a keystroke.
+        if self.ui.typing_sent.is_some_and(|at| now.duration_since(at) > Duration::from_secs(5)) {
+            self.set_typing(false);
+        }
+    }
+
+    /// Things that change with time rather than events: the search clock, the spinner, the
+    /// Esc confirmation and error banners. Ask for a slow repaint only while they are visible.
+    fn schedule_repaint(&self, ctx: &egui::Context) {
+        let searching =
+            matches!(self.model.call, CallState::Searching { .. } | CallState::Matched { .. } | CallState::Connecting);
+        let lost = matches!(self.model.server, model::Server::Lost { .. } | model::Server::Connecting);
+        if searching || lost || self.ui.next_armed.is_some() || !self.model.errors.is_empty() {
+            ctx.request_repaint_after(Duration::from_millis(if searching { 100 } else { 500 }));
+        }
+    }
+}
+
+/// DejaVu Sans as a fallback font: it has the symbols the controls use (▶ » ■ ♪ ☎ ⚙ ⚠).
+fn install_fonts(ctx: &egui::Context) {
+    use egui::{FontInsert, FontPriority, InsertFontFamily};
+    static DEJAVU: &[u8] = include_bytes!("../../../assets/fonts/DejaVuSans.ttf");
+    ctx.add_font(FontInsert::new(
+        "DejaVuSans",
+        egui::FontData::from_static(DEJAVU),
+        vec![InsertFontFamily { family: egui::FontFamily::Proportional, priority: FontPriority::Lowest }],
+    ));
+}
+
+fn auto_video() -> VideoChoice {
+    // Opening the camera decides; with none, the session falls back to the test card.
+    VideoChoice::Camera("0".into())
+}
+
+impl eframe::App for StrangersApp {
+    fn ui(&mut self, ui: &mut egui::Ui, frame: &mut eframe::Frame) {
+        let started = Instant::now();
+        let ctx = ui.ctx().clone();
+        self.pump(&ctx);
+        self.shortcuts(&ctx);
+        self.top_bar(ui);
+        self.status_bar(ui);
+        self.chat_panel(ui);
+        self.stage(ui);
+        self.dialogs(&ctx);
+        self.schedule_repaint(&ctx);
+        self.frames.record(started.elapsed(), frame.info().cpu_usage);
+    }
+
+    fn save(&mut self, storage: &mut dyn eframe::Storage) {
+        eframe::set_value(storage, eframe::APP_KEY, &self.settings);
+    }
+
+    fn on_exit(&mut self, _gl: Option<&eframe::glow::Context>) {
+        tracing::info!(frames = %self.frames.summary(), "ui frame times");
+    }
+}

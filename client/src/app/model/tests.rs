@@ -1,0 +1,99 @@
+use std::time::{Duration, Instant};
+
+use strangers_shared::{LeaveReason, Member, Mode, PeerId, Role};
+
+use super::*;
+
+fn matched(common: &[&str]) -> Event {
+    Event::State(CallState::Matched {
+        role: Role::Offerer,
+        mode: Mode::Video,
+        common: common.iter().map(|s| s.to_string()).collect(),
+    })
+}
+
+fn chat(text: &str, mine: bool) -> Event {
+    Event::Chat { from: Who::Partner, text: text.into(), ts: 0, mine }
+}
+
+#[test]
+fn status_line_follows_the_server_and_the_call() {
+    let t0 = Instant::now();
+    let mut m = Model::default();
+    assert_eq!(m.status(t0), "Connecting to the server…");
+    m.apply(Event::ServerOnline { peer_id: PeerId(1), online: 3 }, t0, "10:00");
+    assert_eq!(m.status(t0), "Press Start to meet a stranger.");
+    m.apply(Event::State(CallState::Searching { mode: Mode::Video }), t0, "10:00");
+    m.apply(Event::Waiting { online: 12, searching: 3 }, t0, "10:00");
+    assert_eq!(m.status(t0 + Duration::from_secs(67)), "Looking for a stranger… 12 online, 3 searching · 1:07");
+    m.apply(matched(&["music", "films"]), t0, "10:01");
+    m.apply(Event::State(CallState::Connected), t0, "10:01");
+    assert_eq!(m.status(t0), "Connected. You both like music, films.");
+    m.apply(Event::State(CallState::PartnerLeft { reason: LeaveReason::Skipped }), t0, "10:02");
+    m.apply(Event::State(CallState::Searching { mode: Mode::Video }), t0, "10:02");
+    assert!(m.status(t0).starts_with("Stranger skipped you. Finding someone new…"), "{}", m.status(t0));
+    m.apply(Event::ServerLost { reason: "connection refused".into(), retry_in: Duration::from_secs(4) }, t0, "10:03");
+    assert_eq!(m.status(t0), "Server unreachable (connection refused). Reconnecting in 4 s…");
+    m.apply(Event::ServerConnecting, t0, "10:03");
+    assert!(m.status(t0).starts_with("Server unreachable"), "a retry does not hide the outage");
+}
+
+#[test]
+fn chat_is_cleared_for_a_new_stranger_with_system_lines_for_connects_and_leaves() {
+    let t0 = Instant::now();
+    let mut m = Model::default();
+    assert_eq!(m.apply(matched(&[]), t0, "10:00"), Some(Effect::MatchSound));
+    m.apply(Event::State(CallState::Connected), t0, "10:00");
+    m.apply(Event::Typing { from: Who::Partner, active: true }, t0, "10:00");
+    assert!(m.typing);
+    m.apply(chat("hi", false), t0, "10:01");
+    assert!(!m.typing, "a message ends the typing indicator");
+    m.apply(chat("hello", true), t0, "10:01");
+    m.apply(Event::State(CallState::PartnerLeft { reason: LeaveReason::Disconnected }), t0, "10:02");
+    let authors: Vec<_> = m.chat.iter().map(|l| l.author.clone()).collect();
+    assert_eq!(authors, vec![Author::System, Author::Them("Stranger".into()), Author::Me, Author::System]);
+    assert_eq!(m.chat[1].time, "10:01");
+    assert!(m.chat[3].text.starts_with("Stranger disconnected."));
+    m.apply(matched(&["cats"]), t0, "10:03");
+    assert!(m.chat.is_empty(), "the old conversation is gone");
+    m.apply(Event::State(CallState::Connected), t0, "10:03");
+    assert_eq!(m.chat[0].text, "You're now chatting with a stranger. You both like cats.");
+}
+
+#[test]
+fn partner_media_state_and_room_members_are_tracked() {
+    let t0 = Instant::now();
+    let mut m = Model::default();
+    m.apply(Event::MediaState { from: Who::Partner, audio: false, video: true }, t0, "");
+    assert_eq!(m.partner_media, (false, true));
+    let ann = Member { id: PeerId(7), name: "Ann".into(), audio: true, video: true };
+    m.apply(Event::RoomJoined { room: "book club".into(), you: PeerId(9), members: vec![ann] }, t0, "");
+    assert_eq!(m.status(t0), "Connecting to the server…");
+    m.apply(Event::ServerOnline { peer_id: PeerId(9), online: 2 }, t0, "");
+    assert_eq!(m.status(t0), "Room \u{201c}book club\u{201d}: you and 1 other");
+    m.apply(Event::MemberJoined(Member { id: PeerId(8), name: "Bo".into(), audio: true, video: false }), t0, "");
+    m.apply(Event::MediaState { from: Who::Member(PeerId(7)), audio: false, video: false }, t0, "");
+    m.apply(Event::Chat { from: Who::Member(PeerId(8)), text: "yo".into(), ts: 0, mine: false }, t0, "");
+    let (_, tiles) = m.room.as_ref().unwrap();
+    assert_eq!(
+        tiles.iter().map(|t| (t.name.as_str(), t.audio, t.video)).collect::<Vec<_>>(),
+        vec![("Ann", false, false), ("Bo", true, false)]
+    );
+    assert_eq!(m.chat.last().unwrap().author, Author::Them("Bo".into()));
+    m.apply(Event::MemberLeft(PeerId(7)), t0, "");
+    assert_eq!(m.room.as_ref().unwrap().1.len(), 1);
+    assert_eq!(m.chat.last().unwrap().text, "Ann left.");
+    assert!(m.busy());
+    m.apply(Event::RoomLeft, t0, "");
+    assert!(m.room.is_none() && !m.busy());
+    assert_eq!(m.chat.last().unwrap().text, "You left room \u{201c}book club\u{201d}.");
+}
+
+#[test]
+fn errors_are_kept_briefly() {
+    let t0 = Instant::now();
+    let mut m = Model::default();
+    m.apply(Event::Error("room_full".into()), t0, "");
+    m.apply(Event::Error("rate_limited".into()), t0 + ERROR_SHOWN_FOR * 2, "");
+    assert_eq!(m.errors.len(), 1, "stale errors are dropped");
+}

@@ -1,0 +1,258 @@
+//! The main window's panels: the control bar, the status line, the chat and the video stage.
+
+use std::time::Instant;
+
+use eframe::egui::{self, Color32, Key, RichText, vec2};
+
+use super::StrangersApp;
+use super::model::Author;
+use super::video::{badges, placeholder};
+use crate::call::state::CallState;
+use crate::engine::Who;
+
+impl StrangersApp {
+    pub(super) fn top_bar(&mut self, ui: &mut egui::Ui) {
+        egui::Panel::top("controls").show(ui, |ui| {
+            ui.add_space(4.0);
+            ui.horizontal_wrapped(|ui| {
+                ui.heading(RichText::new("Strangers").strong());
+                ui.separator();
+                let busy = self.model.busy();
+                if ui.add_enabled(!busy, egui::Button::new("▶ Start")).on_hover_text("Ctrl+Enter").clicked() {
+                    self.start();
+                }
+                let can_next = self.model.in_call() || matches!(self.model.call, CallState::Searching { .. });
+                let next_label = if self.ui.next_armed.is_some() { "» Really?" } else { "» Next" };
+                if ui.add_enabled(can_next, egui::Button::new(next_label)).on_hover_text("Esc").clicked() {
+                    self.next();
+                }
+                if ui.add_enabled(busy, egui::Button::new("■ Stop")).clicked() {
+                    self.stop();
+                }
+                ui.separator();
+                let mute = if self.ui.muted { "♪ Unmute" } else { "♪ Mute" };
+                if ui.selectable_label(self.ui.muted, mute).on_hover_text("Ctrl+M").clicked() {
+                    self.toggle_mute();
+                }
+                let cam = if self.ui.camera_off { "Camera on" } else { "Camera off" };
+                if ui.selectable_label(self.ui.camera_off, cam).on_hover_text("Ctrl+E").clicked() {
+                    self.toggle_camera();
+                }
+                ui.separator();
+                ui.add_enabled_ui(!busy, |ui| {
+                    ui.selectable_value(&mut self.settings.text_mode, false, "Video");
+                    ui.selectable_value(&mut self.settings.text_mode, true, "Text");
+                    ui.add(
+                        egui::TextEdit::singleline(&mut self.settings.interests)
+                            .hint_text("interests, comma separated")
+                            .desired_width(200.0),
+                    );
+                });
+                ui.separator();
+                if ui.button("☎ Room…").clicked() {
+                    self.ui.show_room = true;
+                }
+                if ui.button("⚙ Devices…").clicked() {
+                    self.ui.show_devices = true;
+                    self.scan_devices();
+                }
+                ui.toggle_value(&mut self.settings.show_stats, "Stats");
+                if ui.button("⌨ Keys").on_hover_text("Keyboard shortcuts (F1)").clicked() {
+                    self.ui.show_help = true;
+                }
+            });
+            ui.add_space(4.0);
+        });
+    }
+
+    pub(super) fn status_bar(&mut self, ui: &mut egui::Ui) {
+        let now = Instant::now();
+        egui::Panel::bottom("status").show(ui, |ui| {
+            ui.add_space(3.0);
+            ui.horizontal(|ui| {
+                let online = matches!(self.model.server, super::model::Server::Online { .. });
+                let (dot, color) = if online {
+                    ("●", Color32::from_rgb(80, 200, 120))
+                } else {
+                    ("●", Color32::from_rgb(230, 160, 60))
+                };
+                ui.label(RichText::new(dot).color(color));
+                ui.label(self.model.status(now));
+                if self.ui.next_armed.is_some() {
+                    ui.label(RichText::new("Press Esc again to skip").color(Color32::YELLOW));
+                }
+            });
+            let fresh: Vec<String> = self
+                .model
+                .errors
+                .iter()
+                .filter(|(at, _)| now.duration_since(*at) < super::model::ERROR_SHOWN_FOR)
+                .map(|(_, e)| e.clone())
+                .collect();
+            let notes = self.session.notes.lock().map(|n| n.clone()).unwrap_or_default();
+            for note in [&notes.video, &notes.mic, &notes.speaker].into_iter().flatten() {
+                ui.label(RichText::new(format!("⚠ {note}")).small().color(Color32::from_rgb(230, 180, 90)));
+            }
+            for error in fresh.iter().rev().take(2) {
+                ui.label(RichText::new(format!("⚠ {error}")).color(Color32::from_rgb(240, 110, 100)));
+            }
+            ui.add_space(3.0);
+        });
+    }
+
+    pub(super) fn chat_panel(&mut self, ui: &mut egui::Ui) {
+        egui::Panel::right("chat").default_size(320.0).min_size(240.0).resizable(true).show(ui, |ui| {
+            ui.add_space(6.0);
+            ui.label(RichText::new("Chat").strong());
+            ui.separator();
+            let input_height = 64.0;
+            egui::ScrollArea::vertical()
+                .max_height((ui.available_height() - input_height).max(40.0))
+                .stick_to_bottom(true)
+                .auto_shrink([false, false])
+                .show(ui, |ui| {
+                    for line in &self.model.chat {
+                        let (who, color) = match &line.author {
+                            Author::Me => ("You".to_string(), Color32::from_rgb(110, 170, 255)),
+                            Author::Them(name) => (name.clone(), Color32::from_rgb(255, 120, 110)),
+                            Author::System => (String::new(), Color32::GRAY),
+                        };
+                        ui.horizontal_wrapped(|ui| {
+                            ui.label(RichText::new(&line.time).small().weak());
+                            if who.is_empty() {
+                                ui.label(RichText::new(&line.text).italics().color(color));
+                            } else {
+                                ui.label(RichText::new(format!("{who}:")).strong().color(color));
+                                ui.label(&line.text);
+                            }
+                        });
+                    }
+                });
+            ui.label(if self.model.typing {
+                RichText::new("Stranger is typing…").italics().weak()
+            } else {
+                RichText::new(" ")
+            });
+            let can_chat = self.model.in_call() || self.model.room.is_some();
+            ui.horizontal(|ui| {
+                let edit = egui::TextEdit::singleline(&mut self.ui.chat_input)
+                    .hint_text(if can_chat {
+                        "Type a message, Enter sends"
+                    } else {
+                        "Chat opens when you meet someone"
+                    })
+                    .char_limit(strangers_shared::limits::MAX_CHAT_CHARS)
+                    .desired_width(ui.available_width() - 56.0);
+                let response = ui.add_enabled(can_chat, edit);
+                if response.changed() {
+                    let typing = !self.ui.chat_input.trim().is_empty();
+                    self.set_typing(typing);
+                }
+                let enter = response.lost_focus() && ui.input(|i| i.key_pressed(Key::Enter) && !i.modifiers.ctrl);
+                if (ui.add_enabled(can_chat, egui::Button::new("Send")).clicked() || enter) && can_chat {
+                    self.send_chat();
+                    response.request_focus();
+                }
+            });
+        });
+    }
+
+    /// The central area: the stranger (or the room grid) with the self-view on top.
+    pub(super) fn stage(&mut self, ui: &mut egui::Ui) {
+        let ctx = ui.ctx().clone();
+        egui::CentralPanel::default().show(ui, |ui| {
+            let area = ui.available_rect_before_wrap();
+            if self.model.room.is_some() {
+                self.room_grid(ui, area);
+            } else {
+                let has_picture = self.remote.update(&ctx, "remote", self.model.remote.as_ref());
+                let (audio, video) = self.model.partner_media;
+                if !self.remote.paint(ui, area, false) {
+                    let (icon, text, spin) = self.stage_placeholder(has_picture, video);
+                    placeholder(ui, area, icon, &text, spin);
+                }
+                if self.model.call == CallState::Connected {
+                    badges(ui, area, Some("Stranger"), audio, video);
+                }
+            }
+            self.self_view(ui, area);
+            if self.settings.show_stats {
+                self.stats_overlay(ui, area);
+            }
+        });
+    }
+
+    fn stage_placeholder(&self, has_picture: bool, partner_video: bool) -> (&'static str, String, bool) {
+        match &self.model.call {
+            CallState::Idle | CallState::Failed { .. } => ("☺", "Press Start to meet a stranger".into(), false),
+            CallState::Searching { .. } | CallState::PartnerLeft { .. } => {
+                ("…", "Looking for a stranger…".into(), true)
+            }
+            CallState::Matched { .. } | CallState::Connecting => ("☎", "Connecting…".into(), true),
+            CallState::Connected if self.settings.text_mode => ("✉", "Text chat".into(), false),
+            CallState::Connected if !partner_video => ("✕", "The stranger's camera is off".into(), false),
+            CallState::Connected if !has_picture => ("…", "Waiting for the stranger's video…".into(), true),
+            CallState::Connected => ("", String::new(), false),
+        }
+    }
+
+    fn self_view(&mut self, ui: &egui::Ui, area: egui::Rect) {
+        let ctx = ui.ctx().clone();
+        let w = (area.width() * 0.24).clamp(120.0, 320.0);
+        let rect = egui::Rect::from_min_size(area.right_bottom() - vec2(w + 12.0, w * 0.75 + 12.0), vec2(w, w * 0.75));
+        ui.painter().rect_filled(rect.expand(2.0), 6, Color32::from_gray(60));
+        let has = self.local.update(&ctx, "local", Some(&self.session.local_view));
+        if self.ui.camera_off || !has || !self.local.paint(ui, rect, true) {
+            let text = if self.ui.camera_off { "Camera off" } else { "No camera" };
+            placeholder(ui, rect, "✕", text, false);
+        }
+        badges(ui, rect, Some("You"), !self.ui.muted, !self.ui.camera_off);
+    }
+
+    fn room_grid(&mut self, ui: &egui::Ui, area: egui::Rect) {
+        let ctx = ui.ctx().clone();
+        let Some((_, tiles)) = &self.model.room else { return };
+        if tiles.is_empty() {
+            placeholder(ui, area, "☰", "Waiting for others to join the room…", true);
+            return;
+        }
+        let cols = if tiles.len() == 1 { 1 } else { 2 };
+        let rows = tiles.len().div_ceil(cols);
+        let cell = vec2(area.width() / cols as f32, area.height() / rows as f32);
+        for (i, tile) in tiles.iter().enumerate() {
+            let min = area.min + vec2((i % cols) as f32 * cell.x, (i / cols) as f32 * cell.y);
+            let rect = egui::Rect::from_min_size(min, cell).shrink(4.0);
+            let texture = self.tiles.entry(tile.id).or_default();
+            let has = texture.update(&ctx, &format!("member-{}", tile.id), tile.slot.as_ref());
+            if !tile.video || !has || !texture.paint(ui, rect, false) {
+                let text = if tile.video { "Connecting…" } else { "Camera off" };
+                placeholder(ui, rect, "☺", text, false);
+            }
+            badges(ui, rect, Some(&tile.name), tile.audio, tile.video);
+        }
+        self.tiles.retain(|id, _| tiles.iter().any(|t| t.id == *id));
+    }
+
+    fn stats_overlay(&self, ui: &egui::Ui, area: egui::Rect) {
+        let mut lines = Vec::new();
+        for (who, s) in &self.model.stats {
+            let name = match who {
+                Who::Partner => "stranger".to_string(),
+                Who::Member(id) => format!("member {id}"),
+            };
+            let res = s.resolution.map_or_else(|| "-".into(), |(w, h)| format!("{w}x{h}"));
+            let rtt = s.rtt_ms.map_or_else(|| "-".into(), |r| format!("{r:.0} ms"));
+            lines.push(format!(
+                "{name}: {} {res}\nfps in {:.0} / out {:.0}\nkbit/s in {:.0} / out {:.0}\nRTT {rtt}, loss {:.1}%, path {:?}",
+                s.codec, s.fps_in, s.fps_out, s.kbps_in, s.kbps_out, s.loss * 100.0, s.candidate
+            ));
+        }
+        lines.push(format!("frames: {}", self.frames.summary()));
+        let text = lines.join("\n\n");
+        let painter = ui.painter();
+        let galley = painter.layout(text, egui::FontId::monospace(12.0), Color32::WHITE, 360.0);
+        let rect = egui::Rect::from_min_size(area.min + vec2(10.0, 10.0), galley.size() + vec2(16.0, 12.0));
+        painter.rect_filled(rect, 6, Color32::from_black_alpha(190));
+        painter.galley(rect.min + vec2(8.0, 6.0), galley, Color32::WHITE);
+    }
+}

@@ -1,0 +1,80 @@
+//! `strangers`: the desktop app. Without `--server` it uses (or starts) a local signal server,
+//! so two windows on one machine find each other; `--demo` adds a built-in stranger.
+
+use clap::Parser;
+use eframe::egui;
+use strangers_client::app::{Launch, StrangersApp};
+
+/// Video and text chat with random strangers.
+#[derive(Parser, Debug)]
+#[command(name = "strangers", version, about)]
+struct Args {
+    /// Signal server URL, e.g. wss://chat.example.org/. Default: a local server on
+    /// 127.0.0.1:8080, started inside the app if none is running.
+    #[arg(long, env = "STRANGERS_SERVER")]
+    server: Option<String>,
+    /// Also start a demo stranger (test card, tone, chat echo) and look for a partner at once.
+    #[arg(long)]
+    demo: bool,
+    /// Use the synthetic test card and no audio devices, whatever is plugged in.
+    #[arg(long)]
+    synthetic: bool,
+    /// Start with default settings instead of the saved ones (and do not save).
+    #[arg(long)]
+    fresh: bool,
+    /// Window size, WIDTHxHEIGHT.
+    #[arg(long, default_value = "1180x720", value_parser = parse_size)]
+    size: (f32, f32),
+}
+
+fn parse_size(s: &str) -> Result<(f32, f32), String> {
+    let (w, h) = s.split_once('x').ok_or("expected WIDTHxHEIGHT")?;
+    let (w, h): (f32, f32) = (w.parse().map_err(|_| "bad width")?, h.parse().map_err(|_| "bad height")?);
+    if (320.0..=8192.0).contains(&w) && (240.0..=8192.0).contains(&h) {
+        Ok((w, h))
+    } else {
+        Err("size out of range".into())
+    }
+}
+
+fn main() -> std::process::ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+            tracing_subscriber::EnvFilter::new("info,webrtc=warn,rtc=warn,wgpu=warn,egui_glow=warn")
+        }))
+        .with_writer(std::io::stderr)
+        .init();
+    let args = Args::parse();
+    let launch = Launch { server: args.server, demo: args.demo, fresh: args.fresh, synthetic: args.synthetic };
+    let mut viewport = egui::ViewportBuilder::default()
+        .with_title("Strangers")
+        .with_app_id("strangers")
+        .with_inner_size([args.size.0, args.size.1])
+        .with_min_inner_size([720.0, 480.0]);
+    match eframe::icon_data::from_png_bytes(include_bytes!("../../../assets/icons/strangers.png")) {
+        Ok(icon) => viewport = viewport.with_icon(icon),
+        Err(e) => tracing::warn!(error = %e, "window icon"),
+    }
+    let options = eframe::NativeOptions {
+        viewport,
+        renderer: eframe::Renderer::Glow,
+        persist_window: !launch.fresh,
+        ..Default::default()
+    };
+    let result = eframe::run_native(
+        "strangers",
+        options,
+        Box::new(move |cc| {
+            let storage = if launch.fresh { None } else { cc.storage };
+            let app = StrangersApp::new(&cc.egui_ctx, storage, &launch)?;
+            Ok(Box::new(app))
+        }),
+    );
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("strangers: {e}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,29 @@
+//! Real devices: the camera (nokhwa), the microphone and the speakers (cpal). Each is an
+//! implementation of the engine's source and sink traits, so the same pipeline serves real and
+//! synthetic media. Opening a device never panics: a missing or busy device is an error the UI
+//! shows, and the user can fall back to the test card or tone.
+
+pub mod camera;
+pub mod list;
+pub mod mic;
+pub mod speaker;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
+
+/// A live signal level (peak, 0..1) written by an audio callback and read by the UI meter.
+/// Lock-free, so the audio callback never blocks.
+#[derive(Debug, Clone, Default)]
+pub struct Level(Arc<AtomicU32>);
+
+impl Level {
+    /// Record the peak of the latest buffer.
+    pub fn set(&self, peak: f32) {
+        self.0.store(peak.clamp(0.0, 1.0).to_bits(), Ordering::Relaxed);
+    }
+
+    /// The latest peak.
+    pub fn get(&self) -> f32 {
+        f32::from_bits(self.0.load(Ordering::Relaxed))
+    }
+}
