@@ -70,6 +70,8 @@ pub struct StrangersApp {
     frames: FrameTimes,
     scan_rx: Option<std::sync::mpsc::Receiver<Devices>>,
     logged_connected: u64,
+    /// Save settings on exit (not with `--fresh`).
+    persist: bool,
 }
 
 impl StrangersApp {
@@ -114,6 +116,7 @@ impl StrangersApp {
             frames: FrameTimes::default(),
             scan_rx: None,
             logged_connected: 0,
+            persist: !launch.fresh,
         };
         if launch.demo {
             app.start();
@@ -294,7 +297,9 @@ impl eframe::App for StrangersApp {
     }
 
     fn save(&mut self, storage: &mut dyn eframe::Storage) {
-        eframe::set_value(storage, eframe::APP_KEY, &self.settings);
+        if self.persist {
+            eframe::set_value(storage, eframe::APP_KEY, &self.settings);
+        }
     }
 
     fn on_exit(&mut self, _gl: Option<&eframe::glow::Context>) {

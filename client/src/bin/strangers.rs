@@ -43,6 +43,7 @@ fn main() -> std::process::ExitCode {
             tracing_subscriber::EnvFilter::new("info,webrtc=warn,rtc=warn,wgpu=warn,egui_glow=warn")
         }))
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     let args = Args::parse();
     let launch = Launch { server: args.server, demo: args.demo, fresh: args.fresh, synthetic: args.synthetic };
