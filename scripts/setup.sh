@@ -22,6 +22,10 @@ PACKAGES=(
   xvfb
   xauth
   imagemagick       # `import` takes the smoke test's screenshot
+  # Real-time audio devices for the device tests: a user-space PulseAudio null sink behind ALSA.
+  pulseaudio
+  pulseaudio-utils
+  libasound2-plugins
 )
 
 missing=()

@@ -1,5 +1,6 @@
 //! UI tests: the real app (egui, driven by egui_kittest) with a real engine, against a real
 //! signal server on 127.0.0.1:0, talking to a headless harness client.
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -50,7 +51,7 @@ fn start_match_mute_camera_chat_and_next_through_the_real_ui() {
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
     let server = rt.block_on(signal_server::start(signal_server::Config::local(([127, 0, 0, 1], 0).into()))).unwrap();
     let url = server.url();
-    let launch = Launch { server: Some(url.clone()), demo: false, fresh: true, synthetic: true };
+    let launch = Launch { server: Some(url.clone()), fresh: true, synthetic: true, ..Launch::default() };
     let mut h = Harness::builder()
         .with_size(egui::vec2(1180.0, 720.0))
         .build_eframe(|cc| StrangersApp::new(&cc.egui_ctx, None, &launch).expect("app starts"));

@@ -36,6 +36,8 @@ pub struct Launch {
     pub server: Option<String>,
     /// Start the demo stranger and search at once.
     pub demo: bool,
+    /// Search at once.
+    pub start: bool,
     /// Ignore saved settings (tests).
     pub fresh: bool,
     /// Force the synthetic test card and no audio devices (tests, machines without devices).
@@ -56,6 +58,8 @@ struct UiState {
     next_armed: Option<Instant>,
     devices: Option<Devices>,
     scanning: bool,
+    /// The preview state last sent to the engine.
+    preview: Option<bool>,
 }
 
 /// The app; see the module docs.
@@ -118,7 +122,7 @@ impl StrangersApp {
             logged_connected: 0,
             persist: !launch.fresh,
         };
-        if launch.demo {
+        if launch.demo || launch.start {
             app.start();
         }
         Ok(app)
@@ -246,6 +250,13 @@ impl StrangersApp {
         }
         if self.session.quit.load(Ordering::Relaxed) {
             ctx.send_viewport_cmd(egui::ViewportCommand::Close);
+        }
+        // Capture only when someone will see it: in a search, call or room, or while the user
+        // looks at the device settings. An idle window then costs (almost) nothing.
+        let preview = self.model.busy() || self.ui.show_devices;
+        if self.ui.preview != Some(preview) {
+            self.ui.preview = Some(preview);
+            self.session.send(Command::SetPreview(preview));
         }
         // Stale typing indicator: stop after 5 s without a keystroke.
         if self.ui.typing_sent.is_some_and(|at| now.duration_since(at) > Duration::from_secs(5)) {

@@ -202,8 +202,13 @@ impl StrangersApp {
         let rect = egui::Rect::from_min_size(area.right_bottom() - vec2(w + 12.0, w * 0.75 + 12.0), vec2(w, w * 0.75));
         ui.painter().rect_filled(rect.expand(2.0), 6, Color32::from_gray(60));
         let has = self.local.update(&ctx, "local", Some(&self.session.local_view));
-        if self.ui.camera_off || !has || !self.local.paint(ui, rect, true) {
-            let text = if self.ui.camera_off { "Camera off" } else { "No camera" };
+        let paused = self.ui.preview == Some(false);
+        if self.ui.camera_off || paused || !has || !self.local.paint(ui, rect, true) {
+            let text = match (self.ui.camera_off, paused) {
+                (true, _) => "Camera off",
+                (false, true) => "Preview starts with Start",
+                (false, false) => "No camera",
+            };
             placeholder(ui, rect, "✕", text, false);
         }
         badges(ui, rect, Some("You"), !self.ui.muted, !self.ui.camera_off);

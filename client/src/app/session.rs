@@ -104,6 +104,11 @@ impl Session {
         let wake = cfg.wake.clone();
         runtime.spawn(async move {
             while let Some(event) = engine_events.recv().await {
+                // Remote pictures wake the UI themselves, so video plays even with no other events.
+                if let Event::RemoteVideo { slot, .. } = &event {
+                    let wake = wake.clone();
+                    slot.set_notify(move || wake());
+                }
                 if tx.send(event).is_err() {
                     break;
                 }

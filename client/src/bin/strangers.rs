@@ -16,6 +16,13 @@ struct Args {
     /// Also start a demo stranger (test card, tone, chat echo) and look for a partner at once.
     #[arg(long)]
     demo: bool,
+    /// Look for a stranger as soon as the window opens.
+    #[arg(long)]
+    start: bool,
+    /// No window: run only the demo stranger against --server (or the local default) until
+    /// interrupted. Gives a friend, a benchmark or a test something to call.
+    #[arg(long)]
+    bot: bool,
     /// Use the synthetic test card and no audio devices, whatever is plugged in.
     #[arg(long)]
     synthetic: bool,
@@ -46,7 +53,16 @@ fn main() -> std::process::ExitCode {
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     let args = Args::parse();
-    let launch = Launch { server: args.server, demo: args.demo, fresh: args.fresh, synthetic: args.synthetic };
+    if args.bot {
+        return run_bot(args.server.as_deref());
+    }
+    let launch = Launch {
+        server: args.server,
+        demo: args.demo,
+        start: args.start,
+        fresh: args.fresh,
+        synthetic: args.synthetic,
+    };
     let mut viewport = egui::ViewportBuilder::default()
         .with_title("Strangers")
         .with_app_id("strangers")
@@ -78,4 +94,24 @@ fn main() -> std::process::ExitCode {
             std::process::ExitCode::FAILURE
         }
     }
+}
+
+fn run_bot(server: Option<&str>) -> std::process::ExitCode {
+    let runtime = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("strangers: cannot start a runtime: {e}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    runtime.block_on(async {
+        let (url, _server) = strangers_client::app::embedded::resolve_server(server).await;
+        if let Err(e) = strangers_client::app::embedded::start_demo(url.clone(), Vec::new()) {
+            eprintln!("strangers: cannot start the demo stranger: {e}");
+            return std::process::ExitCode::FAILURE;
+        }
+        tracing::info!(%url, "demo stranger running; Ctrl+C stops it");
+        let _ = tokio::signal::ctrl_c().await;
+        std::process::ExitCode::SUCCESS
+    })
 }

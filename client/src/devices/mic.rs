@@ -18,8 +18,8 @@ use crate::media::video_source::SourceError;
 
 /// Ring capacity: half a second at 48 kHz, plenty for any device buffer.
 const RING_SAMPLES: usize = 48_000 / 2;
-/// Keep at most this many frames of backlog; older audio is dropped to bound latency.
-const MAX_BACKLOG_FRAMES: usize = 3;
+/// Keep at most this many frames (200 ms) of backlog; older audio is dropped to bound latency.
+const MAX_BACKLOG_FRAMES: usize = 10;
 /// A microphone silent for this long (no callbacks at all) has failed.
 const STALL: Duration = Duration::from_secs(3);
 
@@ -44,7 +44,7 @@ impl MicSource {
         let (producer, ring) = rtrb::RingBuffer::new(RING_SAMPLES);
         let waker = Arc::new(OnceLock::new());
         let failed = Arc::new(AtomicBool::new(false));
-        let stream_config = config.config();
+        let stream_config = super::low_latency(&config);
         let channels = usize::from(stream_config.channels.max(1));
         let parts = Parts { producer, level, waker: waker.clone(), failed: failed.clone(), channels };
         let stream = match config.sample_format() {
@@ -109,7 +109,7 @@ where
             // A full ring means the capture thread is behind: drop rather than block.
             let _ = producer.push(mono);
         }
-        level.set(peak);
+        level.feed(peak);
         if let Some(thread) = waker.get() {
             thread.unpark();
         }

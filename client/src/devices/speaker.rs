@@ -30,7 +30,7 @@ impl Speaker {
         let device = audio_device(id, false)?;
         let name = device.description().map(|d| d.name().to_string()).unwrap_or_else(|_| "speakers".into());
         let config = device.default_output_config().map_err(|e| format!("{name}: {e}"))?;
-        let stream_config = config.config();
+        let stream_config = super::low_latency(&config);
         let rate = stream_config.sample_rate.max(1);
         // 300 ms per voice; the callback keeps at most 120 ms queued, dropping the oldest.
         let ring = (rate as usize * 3) / 10;

@@ -39,6 +39,9 @@ pub enum Command {
     SetMuted(bool),
     /// Camera off (`true`) or on.
     SetCameraOff(bool),
+    /// Keep capturing for the self-view while not in a call (`true`, the default), or let the
+    /// capture threads idle until a call needs them.
+    SetPreview(bool),
     /// Send a chat line.
     Chat(String),
     /// Typing indicator.

@@ -168,6 +168,7 @@ impl Engine {
                 self.media.control.muted.store(muted, std::sync::atomic::Ordering::Relaxed);
                 self.signal(self.media_state());
             }
+            Command::SetPreview(on) => self.media.control.preview.store(on, std::sync::atomic::Ordering::Relaxed),
             Command::SetCameraOff(off) => {
                 self.camera_off = off;
                 self.media.control.camera_off.store(off, std::sync::atomic::Ordering::Relaxed);

@@ -82,6 +82,9 @@ pub struct SendControl {
     pub keyframe: AtomicBool,
     /// Stop the capture threads.
     pub stop: AtomicBool,
+    /// Capture even while no peer listens (for the self-view). Off, and with nobody
+    /// listening, the capture threads idle and the device's frames are not even read.
+    pub preview: AtomicBool,
 }
 
 /// The running send side. Dropping it stops the capture threads.
@@ -108,7 +111,7 @@ impl MediaSender {
     ) -> std::io::Result<Self> {
         let (video_tx, _) = broadcast::channel(8);
         let (audio_tx, _) = broadcast::channel(16);
-        let control = Arc::new(SendControl::default());
+        let control = Arc::new(SendControl { preview: AtomicBool::new(true), ..SendControl::default() });
         let stats = Arc::new(SendStats::default());
         let local_view = FrameSlot::default();
         let mut threads = Vec::new();
@@ -142,6 +145,16 @@ impl Drop for MediaSender {
     }
 }
 
+/// With no preview and nobody listening there is nothing to capture for: wait a little (the
+/// caller then checks its stop flag again). Returns whether it waited.
+fn idle(ctl: &SendControl, tx: &broadcast::Sender<EncodedSample>) -> bool {
+    if ctl.preview.load(Ordering::Relaxed) || tx.receiver_count() > 0 {
+        return false;
+    }
+    std::thread::sleep(Duration::from_millis(50));
+    true
+}
+
 fn video_loop(
     mut src: Box<dyn VideoSource>,
     cfg: SendConfig,
@@ -161,6 +174,9 @@ fn video_loop(
     let mut last_key = Instant::now();
     let mut listeners = 0;
     while !ctl.stop.load(Ordering::Relaxed) {
+        if idle(ctl, tx) {
+            continue;
+        }
         let frame = match src.next_frame() {
             Ok(f) => f,
             Err(SourceError::Idle) => continue,
@@ -222,6 +238,9 @@ fn audio_loop(
         }
     };
     while !ctl.stop.load(Ordering::Relaxed) {
+        if idle(ctl, tx) {
+            continue;
+        }
         let frame = match src.next_frame() {
             Ok(f) => f,
             Err(SourceError::Idle) => continue,
