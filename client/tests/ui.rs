@@ -115,3 +115,83 @@ fn start_match_mute_camera_chat_and_next_through_the_real_ui() {
     drop(other);
     rt.block_on(server.shutdown()).unwrap();
 }
+
+#[test]
+fn keyboard_shortcuts_and_a_group_room_grid() {
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let server = rt.block_on(signal_server::start(signal_server::Config::local(([127, 0, 0, 1], 0).into()))).unwrap();
+    let url = server.url();
+    let launch = Launch { server: Some(url.clone()), fresh: true, synthetic: true, ..Launch::default() };
+    let mut h = Harness::builder()
+        .with_size(egui::vec2(1180.0, 720.0))
+        .build_eframe(|cc| StrangersApp::new(&cc.egui_ctx, None, &launch).expect("app starts"));
+    step_until(&mut h, "the server connection", |app| matches!(app.model().server, Server::Online { .. }));
+    let spec = ClientSpec {
+        name: "other".into(),
+        server_url: url.clone(),
+        width: 320,
+        height: 240,
+        fps: 30.0,
+        bitrate_bps: 400_000,
+        tone_hz: 500.0,
+    };
+    let other = rt.block_on(async { HarnessClient::start(spec, Arc::new(ToneRegistry::default())) }).unwrap();
+
+    // F1 opens the help overlay with the shortcuts.
+    h.key_press(egui::Key::F1);
+    h.step();
+    h.step();
+    assert!(h.query_by_label("Keyboard shortcuts").is_some(), "F1 shows the help");
+    h.key_press(egui::Key::Escape);
+    h.step();
+    h.step();
+    assert!(h.query_by_label("Keyboard shortcuts").is_none(), "Esc closes it");
+
+    // Ctrl+Enter starts; Esc twice skips (the first press only arms).
+    h.key_press_modifiers(egui::Modifiers::CTRL, egui::Key::Enter);
+    step_until(&mut h, "searching", |app| matches!(app.model().call, CallState::Searching { .. }));
+    other.start_video();
+    step_until(&mut h, "connected", |app| app.model().call == CallState::Connected);
+    h.key_press(egui::Key::Escape);
+    h.step();
+    h.step();
+    assert_eq!(h.state().model().call, CallState::Connected, "one Esc does not skip");
+    assert!(h.query_by_label("Press Esc again to skip").is_some());
+    h.key_press(egui::Key::Escape);
+    until_other(&mut h, &other, "partner_left skipped", |v| v.partner_left.contains(&LeaveReason::Skipped));
+
+    // A group room through the Room window; the other client joins and shows up in the grid.
+    h.get_by_label("■ Stop").click();
+    other.send(strangers_client::engine::Command::Stop);
+    step_until(&mut h, "idle", |app| !app.model().busy());
+    h.get_by_label("☎ Room…").click();
+    h.step();
+    h.step();
+    h.get_by(|n| n.placeholder() == Some("room name")).click();
+    h.step();
+    h.get_by(|n| n.placeholder() == Some("room name")).type_text("book club");
+    h.step();
+    h.get_by_label("Group (up to 4)").click();
+    h.step();
+    h.get_by_label("Join").click();
+    step_until(&mut h, "in the room", |app| app.model().room.is_some());
+    other.send(strangers_client::engine::Command::JoinRoom {
+        room: "book club".into(),
+        name: "Bo".into(),
+        capacity: Some(4),
+    });
+    step_until(&mut h, "Bo in the grid with video", |app| {
+        app.model()
+            .room
+            .as_ref()
+            .is_some_and(|(_, tiles)| tiles.len() == 1 && tiles[0].name == "Bo" && tiles[0].slot.is_some())
+    });
+    until_other(&mut h, &other, "our video in the room", |v| v.videos.iter().any(|s| matches!(s.from, Who::Member(_))));
+    assert!(h.state().model().status(Instant::now()).contains("you and 1 other"));
+    h.get_by_label("■ Stop").click();
+    step_until(&mut h, "out of the room", |app| app.model().room.is_none());
+
+    drop(h);
+    drop(other);
+    rt.block_on(server.shutdown()).unwrap();
+}

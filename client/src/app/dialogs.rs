@@ -74,11 +74,11 @@ impl StrangersApp {
             ui.label("Meet a friend who knows the room's name, or a group of up to 4.");
             ui.horizontal(|ui| {
                 ui.label("Room");
-                ui.text_edit_singleline(&mut self.settings.room);
+                ui.add(egui::TextEdit::singleline(&mut self.settings.room).hint_text("room name"));
             });
             ui.horizontal(|ui| {
                 ui.label("Your name");
-                ui.text_edit_singleline(&mut self.settings.name);
+                ui.add(egui::TextEdit::singleline(&mut self.settings.name).hint_text("your name"));
             });
             ui.horizontal(|ui| {
                 ui.radio_value(&mut self.settings.group_room, false, "Private call (2)");

@@ -253,7 +253,7 @@ impl StrangersApp {
         }
         // Capture only when someone will see it: in a search, call or room, or while the user
         // looks at the device settings. An idle window then costs (almost) nothing.
-        let preview = self.model.busy() || self.ui.show_devices;
+        let preview = (self.model.busy() && !self.settings.text_mode) || self.ui.show_devices;
         if self.ui.preview != Some(preview) {
             self.ui.preview = Some(preview);
             self.session.send(Command::SetPreview(preview));
