@@ -110,7 +110,8 @@ impl Hub {
                 Input::Disconnected(peer)
             }
             HubMsg::Metrics(reply) => {
-                let _ = reply.send(metrics::render(&self.core, &self.net));
+                let queued = self.mailboxes.values().map(|m| m.queued_bytes()).sum();
+                let _ = reply.send(metrics::render(&self.core, &self.net, queued));
                 return;
             }
         };

@@ -46,8 +46,9 @@ fn metric(out: &mut String, name: &str, kind: &str, help: &str, value: u64) {
     let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}");
 }
 
-/// Render every metric in the Prometheus text format.
-pub fn render(core: &Core, net: &NetMetrics) -> String {
+/// Render every metric in the Prometheus text format. `queued_bytes` is what the connection
+/// mailboxes hold now, waiting to be written.
+pub fn render(core: &Core, net: &NetMetrics, queued_bytes: usize) -> String {
     let mut out = String::with_capacity(4096);
     let m = &mut out;
     metric(m, "strangers_connections", "gauge", "Open WebSocket connections.", core.online() as u64);
@@ -119,6 +120,13 @@ pub fn render(core: &Core, net: &NetMetrics) -> String {
     ] {
         let _ = writeln!(m, "strangers_disconnects_total{{cause=\"{cause}\"}} {n}");
     }
+    metric(
+        m,
+        "strangers_outbound_queued_bytes",
+        "gauge",
+        "Bytes queued for connections, not yet written.",
+        queued_bytes as u64,
+    );
     metric(m, "strangers_frames_in_total", "counter", "WebSocket data frames received.", get(&net.frames_in));
     metric(m, "strangers_frames_out_total", "counter", "WebSocket frames sent.", get(&net.frames_out));
     out

@@ -60,6 +60,20 @@ async fn an_oversized_frame_closes_with_1009() {
 }
 
 #[tokio::test]
+async fn the_partner_hears_at_once_even_when_the_closed_peer_never_answers_the_close() {
+    let srv = server().await;
+    let (mut a, mut b) = matched_pair(&srv).await;
+    let huge = format!(r#"{{"type":"chat","text":"{}"}}"#, "x".repeat(70 * 1024));
+    // `a` sends and then never reads, so it never completes the close handshake; the server must
+    // not make `b` wait for it (the close handshake alone may take 3 s).
+    a.send(&huge).await;
+    let started = std::time::Instant::now();
+    assert_eq!(b.expect("partner_left").await["reason"], "disconnected");
+    assert!(started.elapsed() < Duration::from_secs(2), "partner told after {:?}", started.elapsed());
+    drop(a);
+}
+
+#[tokio::test]
 async fn a_flood_is_rate_limited_then_closed_with_1008() {
     let srv = server_with(|c| {
         c.rate_burst = 10;
@@ -111,22 +125,29 @@ async fn a_slow_reader_is_disconnected_with_1008_and_memory_stays_bounded() {
     let (mut fast, mut slow) = matched_pair(&srv).await;
     let text = "y".repeat(1900);
     let chat = format!(r#"{{"type":"chat","text":"{text}"}}"#);
-    // `slow` never reads; the kernel buffers fill, then its mailbox, then it is cut off.
+    // `slow` never reads; the kernel buffers fill, then its mailbox, then it is cut off. While
+    // that happens the server never holds more than the mailbox limit for it.
     let mut sent = 0;
+    let mut most_queued = 0.0_f64;
     loop {
         fast.send(&chat).await;
         sent += 1;
-        if sent % 100 == 0 && metric(&srv, "strangers_disconnects_total{cause=\"slow_reader\"}").await == 1.0 {
-            break;
+        if sent % 50 == 0 {
+            most_queued = most_queued.max(metric(&srv, "strangers_outbound_queued_bytes").await);
+            if metric(&srv, "strangers_disconnects_total{cause=\"slow_reader\"}").await == 1.0 {
+                break;
+            }
         }
         assert!(sent < 50_000, "slow reader never disconnected");
     }
+    assert!(most_queued > 0.0, "the mailbox filled before the cut");
+    assert!(most_queued <= 256.0 * 1024.0, "queued {most_queued} bytes, over the 256 KiB limit");
+    assert!(sent as f64 * 1900.0 > 2.0 * 256.0 * 1024.0, "the flood ({sent} chats) was far bigger than the limit");
+    assert_eq!(metric(&srv, "strangers_outbound_queued_bytes").await, 0.0);
     assert_eq!(fast.expect("partner_left").await["reason"], "disconnected");
-    // Now read: whatever was buffered arrives, then the 1008 close (or the socket ends).
+    // Now read: whatever the kernel buffered arrives, then the 1008 close.
     let frame = slow.closed().await;
-    if let Some(f) = frame {
-        assert_eq!(f.code, CloseCode::Policy);
-    }
+    assert_eq!(frame.map(|f| f.code), Some(CloseCode::Policy));
     assert_eq!(metric(&srv, "strangers_connections").await, 1.0);
 }
 

@@ -43,6 +43,9 @@ where
         return;
     }
     let close = run(&mut ws, peer, &mailbox, &shared).await;
+    // Tell the hub first: the partner hears at once, not after a close handshake that a peer
+    // which stopped reading could stretch to `CLOSE_TIMEOUT`.
+    let _ = Box::pin(shared.hub.send(HubMsg::Disconnected(peer))).await;
     if let Some((code, reason)) = close {
         let frame = CloseFrame { code: CloseCode::from(code), reason: Utf8Bytes::from_static(reason) };
         // Boxed: this runs once, and its state would otherwise enlarge every idle connection.
@@ -54,7 +57,6 @@ where
         }))
         .await;
     }
-    let _ = Box::pin(shared.hub.send(HubMsg::Disconnected(peer))).await;
     tracing::debug!(%peer, "disconnected");
     drop(guard);
 }

@@ -119,6 +119,11 @@ impl Mailbox {
         self.lock().queue.len()
     }
 
+    /// Bytes waiting now.
+    pub fn queued_bytes(&self) -> usize {
+        self.lock().bytes
+    }
+
     /// Whether no frame is waiting.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
