@@ -41,10 +41,16 @@ impl<S: ?Sized> Switch<S> {
     }
 
     /// Use `source` from the next frame on (`None`: no device).
+    ///
+    /// A replacement that was never picked up is dropped after the lock is released: closing a
+    /// device can take a while, and the UI reads this state every frame.
     pub fn set(&self, source: Option<Box<S>>) {
-        let mut shared = self.lock();
-        shared.pending = Some(source);
-        shared.error = None;
+        let unused = {
+            let mut shared = self.lock();
+            shared.error = None;
+            shared.pending.replace(source)
+        };
+        drop(unused);
     }
 
     /// The active source's name, if there is one.
@@ -65,13 +71,17 @@ struct Switched<S: ?Sized> {
 }
 
 impl<S: ?Sized> Switched<S> {
-    /// Take a pending replacement, if any.
+    /// Take a pending replacement, if any. The old source is closed after the lock is released,
+    /// so the UI (which reads `active` and `error` every frame) never waits for a device to close.
     fn refresh(&mut self, name: impl Fn(&S) -> String) {
-        let mut shared = self.shared.lock();
-        if let Some(next) = shared.pending.take() {
+        let next = {
+            let mut shared = self.shared.lock();
+            let Some(next) = shared.pending.take() else { return };
             shared.active = next.as_deref().map(&name);
-            self.current = next;
-        }
+            next
+        };
+        let old = std::mem::replace(&mut self.current, next);
+        drop(old);
     }
 
     /// The next frame of the current source. With no source, wait a little and report
@@ -183,5 +193,43 @@ mod tests {
         let started = Instant::now();
         assert_eq!(src.next_frame().err(), Some(SourceError::Idle));
         assert!(started.elapsed() >= IDLE_WAIT / 2, "an idle source does not spin");
+    }
+
+    /// A source that notes, as it is dropped, whether the switch's lock was free.
+    struct Probe {
+        switch: Switch<dyn VideoSource>,
+        dropped_unlocked: Arc<std::sync::Mutex<Vec<bool>>>,
+    }
+    impl VideoSource for Probe {
+        fn name(&self) -> String {
+            "probe".into()
+        }
+        fn size(&self) -> (usize, usize) {
+            (64, 48)
+        }
+        fn next_frame(&mut self) -> Result<VideoFrame, SourceError> {
+            Err(SourceError::Idle)
+        }
+    }
+    impl Drop for Probe {
+        fn drop(&mut self) {
+            let free = self.switch.0.try_lock().is_ok();
+            self.dropped_unlocked.lock().unwrap().push(free);
+        }
+    }
+
+    #[test]
+    fn old_sources_close_outside_the_lock() {
+        let (switch, mut src) = video(None);
+        let log = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let probe = || Box::new(Probe { switch: switch.clone(), dropped_unlocked: log.clone() });
+        // Replaced before the capture thread picked it up.
+        switch.set(Some(probe()));
+        switch.set(Some(probe()));
+        // Picked up, then replaced by the next switch.
+        let _ = src.next_frame();
+        switch.set(Some(Box::new(SyntheticVideo::new(64, 48, 1000.0, "card"))));
+        let _ = src.next_frame();
+        assert_eq!(*log.lock().unwrap(), vec![true, true], "both probes closed with the lock free");
     }
 }
