@@ -214,7 +214,12 @@ impl Session {
                 _ => (None, true),
             };
             if let Err(e) = out.switch(id, enabled) {
-                set_note(&notes, |n| n.speaker = Some(format!("{}. Sound is off.", sentence(&e))));
+                // A failed switch leaves the old speakers playing; say which, if any.
+                let rest = match out.current() {
+                    Some(name) => format!("Still playing through {name}."),
+                    None => "Sound is off.".to_string(),
+                };
+                set_note(&notes, |n| n.speaker = Some(format!("{}. {rest}", sentence(&e))));
             }
         });
     }

@@ -103,13 +103,21 @@ pub struct AudioOut(Arc<OutShared>);
 
 impl AudioOut {
     /// Play through speaker `id` (the default when `None`), or nowhere when `enabled` is false.
-    /// Returns the device's name.
+    /// Returns the device's name. When the new device cannot be opened, the current one keeps
+    /// playing (see [`AudioOut::current`]).
     pub fn switch(&self, id: Option<&str>, enabled: bool) -> Result<Option<String>, String> {
         let speaker = if enabled { Some(Arc::new(Speaker::open(id)?)) } else { None };
         let name = speaker.as_ref().map(|s| s.name.clone());
-        *self.0.current.lock().unwrap_or_else(PoisonError::into_inner) = speaker;
+        // Close the old stream after the lock is released: sinks take it on every switch.
+        let old = std::mem::replace(&mut *self.0.current.lock().unwrap_or_else(PoisonError::into_inner), speaker);
         self.0.generation.fetch_add(1, Ordering::Relaxed);
+        drop(old);
         Ok(name)
+    }
+
+    /// The name of the speakers playing now, if any.
+    pub fn current(&self) -> Option<String> {
+        self.0.current.lock().unwrap_or_else(PoisonError::into_inner).as_ref().map(|s| s.name.clone())
     }
 
     /// A sink for one remote audio stream.
