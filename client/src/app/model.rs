@@ -104,6 +104,8 @@ pub struct Model {
     pub errors: Vec<(Instant, String)>,
     /// Calls that reached Connected.
     pub calls: u64,
+    /// Strangers matched so far (tells one stranger from the next).
+    pub matches: u64,
 }
 
 impl Default for Model {
@@ -123,6 +125,7 @@ impl Default for Model {
             stats: HashMap::new(),
             errors: Vec::new(),
             calls: 0,
+            matches: 0,
         }
     }
 }
@@ -208,15 +211,38 @@ impl Model {
                 }
             }
             Event::Error(message) => {
-                self.errors.retain(|(at, _)| now.duration_since(*at) < ERROR_SHOWN_FOR);
+                self.expire_errors(now);
                 self.errors.push((now, message));
             }
         }
         None
     }
 
+    /// Drop errors that have been shown long enough (called every frame).
+    pub fn expire_errors(&mut self, now: Instant) {
+        self.errors.retain(|(at, _)| now.saturating_duration_since(*at) < ERROR_SHOWN_FOR);
+    }
+
+    /// How long until the next shown error expires, if one is shown: the UI needs one repaint
+    /// then to take the banner down, and none before.
+    pub fn next_error_expiry(&self, now: Instant) -> Option<Duration> {
+        self.errors.iter().map(|(at, _)| (*at + ERROR_SHOWN_FOR).saturating_duration_since(now)).min()
+    }
+
     fn enter(&mut self, state: CallState, now: Instant, time: &str) -> Option<Effect> {
         let mut effect = None;
+        // Straight from a call to searching or idle, with no partner_left: we ended it (Next,
+        // Stop, joining a room) or the server connection dropped under it.
+        if self.in_call() && matches!(state, CallState::Idle | CallState::Searching { .. }) {
+            self.typing = false;
+            self.remote = None;
+            let line = if matches!(self.server, Server::Lost { .. }) {
+                "The connection to the server dropped; the chat ended."
+            } else {
+                "You left the chat."
+            };
+            self.system(line.into(), time);
+        }
         match &state {
             CallState::Idle => {
                 self.searching_since = None;
@@ -236,6 +262,7 @@ impl Model {
                 self.partner_media = (true, true);
                 self.typing = false;
                 self.searching_since = None;
+                self.matches += 1;
                 effect = Some(Effect::MatchSound);
             }
             CallState::Connecting => {}

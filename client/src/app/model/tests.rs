@@ -97,3 +97,64 @@ fn errors_are_kept_briefly() {
     m.apply(Event::Error("rate_limited".into()), t0 + ERROR_SHOWN_FOR * 2, "");
     assert_eq!(m.errors.len(), 1, "stale errors are dropped");
 }
+
+#[test]
+fn errors_expire_without_a_new_one_and_then_need_no_repaint() {
+    let t0 = Instant::now();
+    let mut m = Model::default();
+    assert_eq!(m.next_error_expiry(t0), None, "nothing shown, nothing to wake for");
+    m.apply(Event::Error("room_full".into()), t0, "");
+    let one_sec = Duration::from_secs(1);
+    m.apply(Event::Error("rate_limited".into()), t0 + one_sec, "");
+    // One wake-up when the oldest banner is due to go, not a steady tick.
+    assert_eq!(m.next_error_expiry(t0 + one_sec), Some(ERROR_SHOWN_FOR - one_sec));
+    m.expire_errors(t0 + ERROR_SHOWN_FOR);
+    assert_eq!(m.errors.iter().map(|(_, e)| e.as_str()).collect::<Vec<_>>(), vec!["rate_limited"]);
+    assert_eq!(m.next_error_expiry(t0 + ERROR_SHOWN_FOR), Some(one_sec));
+    m.expire_errors(t0 + ERROR_SHOWN_FOR + one_sec);
+    assert!(m.errors.is_empty(), "the per-frame pump drops the last one too");
+    assert_eq!(m.next_error_expiry(t0 + ERROR_SHOWN_FOR * 3), None, "and the app goes quiet again");
+}
+
+#[test]
+fn leaving_a_chat_yourself_adds_a_system_line() {
+    let t0 = Instant::now();
+    let mut m = Model::default();
+    m.apply(Event::ServerOnline { peer_id: PeerId(1), online: 2 }, t0, "");
+    let searching = || Event::State(CallState::Searching { mode: Mode::Video });
+    m.apply(searching(), t0, "10:00");
+    assert!(m.chat.is_empty(), "starting a search is not leaving anything");
+    // Next: straight from the call back to searching.
+    m.apply(matched(&[]), t0, "10:00");
+    m.apply(Event::State(CallState::Connected), t0, "10:00");
+    m.apply(Event::Typing { from: Who::Partner, active: true }, t0, "10:01");
+    m.apply(searching(), t0, "10:02");
+    assert_eq!(
+        m.chat.last().map(|l| (&l.author, l.text.as_str(), l.time.as_str())),
+        Some((&Author::System, "You left the chat.", "10:02"))
+    );
+    assert!(!m.typing, "no typing indicator from someone who is gone");
+    assert_eq!(m.matches, 1);
+    // Stop during a call.
+    m.apply(matched(&[]), t0, "10:03");
+    m.apply(Event::State(CallState::Connected), t0, "10:03");
+    m.apply(Event::State(CallState::Idle), t0, "10:04");
+    assert_eq!(m.chat.last().unwrap().text, "You left the chat.");
+    // Stop while merely searching, and a stranger who leaves: no such line.
+    let lines = m.chat.len();
+    m.apply(searching(), t0, "10:05");
+    m.apply(Event::State(CallState::Idle), t0, "10:05");
+    assert_eq!(m.chat.len(), lines);
+    m.apply(searching(), t0, "10:06");
+    m.apply(matched(&[]), t0, "10:06");
+    m.apply(Event::State(CallState::Connected), t0, "10:06");
+    m.apply(Event::State(CallState::PartnerLeft { reason: LeaveReason::Stopped }), t0, "10:07");
+    m.apply(searching(), t0, "10:07");
+    assert!(m.chat.iter().all(|l| l.text != "You left the chat."), "{:?}", m.chat);
+    // The server dropping a call is not the user leaving it.
+    m.apply(matched(&[]), t0, "10:08");
+    m.apply(Event::State(CallState::Connected), t0, "10:08");
+    m.apply(Event::ServerLost { reason: "reset".into(), retry_in: Duration::from_secs(1) }, t0, "10:09");
+    m.apply(searching(), t0, "10:09");
+    assert_eq!(m.chat.last().unwrap().text, "The connection to the server dropped; the chat ended.");
+}
