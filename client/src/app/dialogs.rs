@@ -11,7 +11,7 @@ use crate::devices::list::DeviceInfo;
 /// The shortcuts, as shown in the help overlay.
 pub const SHORTCUTS: [(&str, &str); 6] = [
     ("Ctrl+Enter", "Start looking for a stranger"),
-    ("Esc", "Next stranger (press twice unless confirmation is off)"),
+    ("Esc", "Next stranger, during a chat (press twice unless confirmation is off)"),
     ("Ctrl+M", "Mute or unmute the microphone"),
     ("Ctrl+E", "Turn the camera off or on"),
     ("F1", "Show this help"),
@@ -37,19 +37,20 @@ impl StrangersApp {
             self.ui.show_help = !self.ui.show_help;
         }
         let now = Instant::now();
-        if self.ui.next_armed.is_some_and(|at| now.duration_since(at) > CONFIRM_WINDOW) {
+        if self.ui.next_armed.is_some_and(|(at, _)| now.duration_since(at) > CONFIRM_WINDOW) {
             self.ui.next_armed = None;
         }
         let any_window = self.ui.show_help || self.ui.show_devices || self.ui.show_room;
         if consume(Modifiers::NONE, Key::Escape) {
             if any_window {
                 (self.ui.show_help, self.ui.show_devices, self.ui.show_room) = (false, false, false);
+            } else if !self.model.in_call() {
+                // Nobody to skip (idle, searching or in a room): Esc does nothing, and asks
+                // nothing.
             } else if self.ui.next_armed.is_some() || !self.settings.confirm_next {
                 self.next();
-            } else if self.model.in_call() || !self.model.busy() {
-                self.ui.next_armed = Some(now);
             } else {
-                self.next();
+                self.ui.next_armed = Some((now, self.model.matches));
             }
         }
     }
@@ -112,7 +113,8 @@ impl StrangersApp {
         if devices.cameras.is_empty() && !self.ui.scanning {
             ui.label(RichText::new("No camera found. You can send a test card or receive only.").italics());
         }
-        let current = self.settings.video.clone().unwrap_or(VideoChoice::TestCard);
+        // What this run uses: the saved choice, or the first camera when there is none.
+        let current = self.ui.video.clone();
         let mut video = current.clone();
         egui::ComboBox::from_label("Camera").selected_text(video_label(&video, &devices.cameras)).show_ui(ui, |ui| {
             for cam in &devices.cameras {
@@ -123,15 +125,17 @@ impl StrangersApp {
         });
         if video != current {
             self.settings.video = Some(video.clone());
+            self.ui.video = video.clone();
             self.session.set_video(video);
         }
         show_state(ui, active_video.as_deref(), notes.video.as_deref().or(video_error.as_deref()));
 
-        let mic_now = self.settings.mic.clone().unwrap_or(AudioChoice::Default);
+        let mic_now = self.ui.mic.clone();
         let mut mic = mic_now.clone();
         audio_combo(ui, "Microphone", &mut mic, &devices.microphones, true);
         if mic != mic_now {
             self.settings.mic = Some(mic.clone());
+            self.ui.mic = mic.clone();
             self.session.set_mic(mic);
         }
         show_state(ui, active_mic.as_deref(), notes.mic.as_deref().or(mic_error.as_deref()));
@@ -141,11 +145,12 @@ impl StrangersApp {
             ui.ctx().request_repaint_after(Duration::from_millis(50));
         }
 
-        let spk_now = self.settings.speaker.clone().unwrap_or(AudioChoice::Default);
+        let spk_now = self.ui.speaker.clone();
         let mut spk = spk_now.clone();
         audio_combo(ui, "Speakers", &mut spk, &devices.speakers, false);
         if spk != spk_now {
             self.settings.speaker = Some(spk.clone());
+            self.ui.speaker = spk.clone();
             self.session.set_speaker(spk);
         }
         if let Some(problem) = &notes.speaker {
@@ -161,7 +166,11 @@ impl StrangersApp {
                 egui::TextEdit::singleline(&mut self.settings.server_url).hint_text(self.session.server_url.clone()),
             );
         });
-        ui.label(RichText::new("A new server URL is used from the next launch.").small().weak());
+        let note = match &self.ui.cli_server {
+            Some(url) => format!("This run uses --server {url}; the URL above is saved for runs without it."),
+            None => "A new server URL is used from the next launch.".to_string(),
+        };
+        ui.label(RichText::new(note).small().weak());
         ui.checkbox(&mut self.settings.match_sound, "Play a sound when a stranger is found");
         if ui.button("Look for devices again").clicked() {
             self.scan_devices();

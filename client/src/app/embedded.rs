@@ -6,6 +6,7 @@ use std::time::Duration;
 use strangers_shared::Mode;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
+use crate::call::state::CallState;
 use crate::engine::{self, Command, EngineConfig, EngineHandle, Event};
 use crate::media::audio_source::{AudioSink, SyntheticTone};
 use crate::media::send::SendConfig;
@@ -68,9 +69,32 @@ impl AudioSink for Discard {
 pub const DEMO_HELLO: &str =
     "Hi! I'm the demo stranger: a test card and a 330 Hz tone. Type something and I'll echo it.";
 
-/// Start the demo stranger: a headless engine with synthetic media that searches with
-/// `interests`, greets whoever it meets and echoes their chat. It runs until the runtime stops.
-pub fn start_demo(server_url: String, interests: Vec<String>) -> std::io::Result<()> {
+/// What the demo stranger searches for: a mode and interests.
+type Wish = (Mode, Vec<String>);
+
+/// The app's handle on the demo stranger: tells it which mode and interests to search with.
+/// Dropping it leaves the stranger running with its last wish (it stops with the runtime).
+pub struct DemoBot {
+    wish: tokio::sync::watch::Sender<Wish>,
+}
+
+impl DemoBot {
+    /// Search in `mode` with `interests` from now on. A search under way restarts in the new
+    /// mode; a call under way goes on, and the next search uses the new mode.
+    pub fn follow(&self, mode: Mode, interests: Vec<String>) {
+        self.wish.send_if_modified(|wish| {
+            let new = (mode, interests);
+            let changed = *wish != new;
+            *wish = new;
+            changed
+        });
+    }
+}
+
+/// Start the demo stranger: a headless engine with synthetic media that searches in `mode`
+/// with `interests` (until told otherwise through the returned [`DemoBot`]), greets whoever it
+/// meets and echoes their chat. It runs until the runtime stops.
+pub fn start_demo(server_url: String, mode: Mode, interests: Vec<String>) -> std::io::Result<DemoBot> {
     let cfg = EngineConfig {
         server_url,
         udp_bind: "127.0.0.1:0".into(),
@@ -81,28 +105,68 @@ pub fn start_demo(server_url: String, interests: Vec<String>) -> std::io::Result
         sinks: std::sync::Arc::new(|_| Box::new(Discard)),
     };
     let mut engine = engine::start(cfg)?;
+    let (wish_tx, mut wish_rx) = tokio::sync::watch::channel((mode, interests));
     tokio::spawn(async move {
-        let mut started = false;
-        while let Some(event) = engine.events.recv().await {
-            demo_react(&engine, event, &interests, &mut started);
+        let mut bot = Demo { online: false, state: CallState::Idle };
+        let mut app_gone = false;
+        loop {
+            tokio::select! {
+                event = engine.events.recv() => match event {
+                    Some(event) => bot.react(&engine, event, &wish_rx.borrow()),
+                    None => break,
+                },
+                changed = wish_rx.changed(), if !app_gone => match changed {
+                    Ok(()) => bot.rethink(&engine, &wish_rx.borrow_and_update()),
+                    // The app is gone; keep serving with the last wish (`--bot` never had one).
+                    Err(_) => app_gone = true,
+                },
+            }
         }
     });
-    Ok(())
+    Ok(DemoBot { wish: wish_tx })
 }
 
-fn demo_react(engine: &EngineHandle, event: Event, interests: &[String], started: &mut bool) {
-    match event {
-        Event::ServerOnline { .. } if !*started => {
-            *started = true;
-            engine.send(Command::Start { mode: Mode::Video, interests: interests.to_vec() });
+/// The demo stranger's view of its own engine.
+struct Demo {
+    online: bool,
+    state: CallState,
+}
+
+impl Demo {
+    fn react(&mut self, engine: &EngineHandle, event: Event, wish: &Wish) {
+        match event {
+            Event::ServerOnline { .. } if !self.online => {
+                self.online = true;
+                self.search(engine, wish);
+            }
+            Event::State(state) => {
+                self.state = state;
+                match &self.state {
+                    CallState::Connected => {
+                        engine.send(Command::Chat(DEMO_HELLO.into()));
+                    }
+                    // Back in the queue after a call, in the mode that call had: switch if the
+                    // app has moved on to another mode meanwhile.
+                    CallState::Searching { mode } if *mode != wish.0 => self.search(engine, wish),
+                    _ => {}
+                }
+            }
+            Event::Chat { text, mine: false, .. } => {
+                let echo: String = text.chars().take(1900).collect();
+                engine.send(Command::Chat(format!("You said: {echo}")));
+            }
+            _ => {}
         }
-        Event::State(crate::call::state::CallState::Connected) => {
-            engine.send(Command::Chat(DEMO_HELLO.into()));
+    }
+
+    /// The wish changed: search anew unless a call is under way (that call finishes first).
+    fn rethink(&mut self, engine: &EngineHandle, wish: &Wish) {
+        if self.online && !self.state.in_call() {
+            self.search(engine, wish);
         }
-        Event::Chat { text, mine: false, .. } => {
-            let echo: String = text.chars().take(1900).collect();
-            engine.send(Command::Chat(format!("You said: {echo}")));
-        }
-        _ => {}
+    }
+
+    fn search(&self, engine: &EngineHandle, (mode, interests): &Wish) {
+        engine.send(Command::Start { mode: *mode, interests: interests.clone() });
     }
 }

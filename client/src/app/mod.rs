@@ -32,7 +32,7 @@ use video::VideoTexture;
 /// How the app was launched.
 #[derive(Debug, Clone, Default)]
 pub struct Launch {
-    /// Server URL (overrides the saved one).
+    /// Server URL for this run (overrides the saved one without replacing it).
     pub server: Option<String>,
     /// Start the demo stranger and search at once.
     pub demo: bool,
@@ -45,7 +45,6 @@ pub struct Launch {
 }
 
 /// UI-only state that is not persisted.
-#[derive(Default)]
 struct UiState {
     chat_input: String,
     typing_sent: Option<Instant>,
@@ -54,12 +53,43 @@ struct UiState {
     show_help: bool,
     show_devices: bool,
     show_room: bool,
-    /// First Esc press, waiting for the confirming second one.
-    next_armed: Option<Instant>,
+    /// First Esc press (and which stranger it was for), waiting for the confirming second one.
+    next_armed: Option<(Instant, u64)>,
     devices: Option<Devices>,
     scanning: bool,
     /// The preview state last sent to the engine.
     preview: Option<bool>,
+    /// Whether self-view pictures wake the UI, as last set.
+    self_view_wakes: Option<bool>,
+    /// The devices in use this run (the saved choice, or what the app picked without one).
+    video: VideoChoice,
+    mic: AudioChoice,
+    speaker: AudioChoice,
+    /// `--server` for this run, which the saved setting does not see.
+    cli_server: Option<String>,
+}
+
+impl Default for UiState {
+    fn default() -> Self {
+        Self {
+            chat_input: String::new(),
+            typing_sent: None,
+            muted: false,
+            camera_off: false,
+            show_help: false,
+            show_devices: false,
+            show_room: false,
+            next_armed: None,
+            devices: None,
+            scanning: false,
+            preview: None,
+            self_view_wakes: None,
+            video: VideoChoice::TestCard,
+            mic: AudioChoice::Off,
+            speaker: AudioChoice::Off,
+            cli_server: None,
+        }
+    }
 }
 
 /// The app; see the module docs.
@@ -74,6 +104,8 @@ pub struct StrangersApp {
     frames: FrameTimes,
     scan_rx: Option<std::sync::mpsc::Receiver<Devices>>,
     logged_connected: u64,
+    /// Whether the last frame drew the stranger's picture (rather than a placeholder).
+    remote_drawn: bool,
     /// Save settings on exit (not with `--fresh`).
     persist: bool,
 }
@@ -81,14 +113,14 @@ pub struct StrangersApp {
 impl StrangersApp {
     /// Build the app: load settings, start the engine side, search at once for `--demo`.
     pub fn new(ctx: &egui::Context, storage: Option<&dyn eframe::Storage>, launch: &Launch) -> std::io::Result<Self> {
-        let mut settings: Settings = if launch.fresh {
+        let settings: Settings = if launch.fresh {
             Settings::default()
         } else {
             storage.and_then(|s| eframe::get_value(s, eframe::APP_KEY)).unwrap_or_default()
         };
-        if let Some(url) = &launch.server {
-            settings.server_url.clone_from(url);
-        }
+        // `--server` is for this run only: the saved URL stays what the user typed in Devices.
+        let cli_server = launch.server.clone().filter(|s| !s.trim().is_empty());
+        let server = cli_server.clone().or_else(|| Some(settings.server_url.clone()).filter(|s| !s.trim().is_empty()));
         let (video, mic, speaker) = if launch.synthetic {
             (VideoChoice::TestCard, AudioChoice::Off, AudioChoice::Off)
         } else {
@@ -101,25 +133,27 @@ impl StrangersApp {
         install_fonts(ctx);
         let repaint = ctx.clone();
         let session = Session::start(SessionConfig {
-            server: Some(settings.server_url.clone()).filter(|s| !s.trim().is_empty()),
+            server,
             demo: launch.demo,
+            demo_mode: settings.mode(),
             demo_interests: settings.interest_tags(),
-            video,
-            mic,
-            speaker,
+            video: video.clone(),
+            mic: mic.clone(),
+            speaker: speaker.clone(),
             wake: Arc::new(move || repaint.request_repaint()),
         })?;
         let mut app = Self {
             settings,
             session,
             model: Model::default(),
-            ui: UiState::default(),
+            ui: UiState { video, mic, speaker, cli_server, ..UiState::default() },
             remote: VideoTexture::default(),
             local: VideoTexture::default(),
             tiles: HashMap::new(),
             frames: FrameTimes::default(),
             scan_rx: None,
             logged_connected: 0,
+            remote_drawn: false,
             persist: !launch.fresh,
         };
         if launch.demo || launch.start {
@@ -148,17 +182,34 @@ impl StrangersApp {
         &self.session.server_url
     }
 
-    fn start(&mut self) {
-        self.ui.next_armed = None;
-        self.session.send(Command::Start { mode: self.settings.mode(), interests: self.settings.interest_tags() });
+    /// The settings as they would be saved.
+    pub fn settings(&self) -> &Settings {
+        &self.settings
     }
 
+    /// Whether the last frame showed the stranger's picture (not a placeholder).
+    pub fn remote_shown(&self) -> bool {
+        self.remote_drawn
+    }
+
+    /// Self-view frames uploaded to the GPU so far.
+    pub fn local_uploads(&self) -> u64 {
+        self.local.uploads
+    }
+
+    fn start(&mut self) {
+        self.ui.next_armed = None;
+        let (mode, interests) = (self.settings.mode(), self.settings.interest_tags());
+        self.session.follow_demo(mode, interests.clone());
+        self.session.send(Command::Start { mode, interests });
+    }
+
+    /// Skip the stranger. Only a chat has someone to skip: searching already looks for the next
+    /// one, and a room is left with Stop.
     fn next(&mut self) {
         self.ui.next_armed = None;
         if self.model.in_call() {
             self.session.send(Command::Next);
-        } else if !self.model.busy() {
-            self.start();
         }
     }
 
@@ -248,15 +299,26 @@ impl StrangersApp {
             self.ui.scanning = false;
             self.scan_rx = None;
         }
+        self.model.expire_errors(now);
+        // An armed Esc belongs to the stranger it was pressed for.
+        if self.ui.next_armed.is_some_and(|(_, matches)| !self.model.in_call() || matches != self.model.matches) {
+            self.ui.next_armed = None;
+        }
         if self.session.quit.load(Ordering::Relaxed) {
             ctx.send_viewport_cmd(egui::ViewportCommand::Close);
         }
         // Capture only when someone will see it: in a search, call or room, or while the user
         // looks at the device settings. An idle window then costs (almost) nothing.
-        let preview = (self.model.busy() && !self.settings.text_mode) || self.ui.show_devices;
+        // With the camera off nobody sees the picture, so capture idles then too.
+        let preview = (self.model.busy() && !self.settings.text_mode && !self.ui.camera_off) || self.ui.show_devices;
         if self.ui.preview != Some(preview) {
             self.ui.preview = Some(preview);
             self.session.send(Command::SetPreview(preview));
+        }
+        let wakes = !self.ui.camera_off;
+        if self.ui.self_view_wakes != Some(wakes) {
+            self.ui.self_view_wakes = Some(wakes);
+            self.session.set_self_view_wakes(wakes);
         }
         // Stale typing indicator: stop after 5 s without a keystroke.
         if self.ui.typing_sent.is_some_and(|at| now.duration_since(at) > Duration::from_secs(5)) {
@@ -265,13 +327,17 @@ impl StrangersApp {
     }
 
     /// Things that change with time rather than events: the search clock, the spinner, the
-    /// Esc confirmation and error banners. Ask for a slow repaint only while they are visible.
+    /// Esc confirmation and error banners. Ask for a slow repaint only while they are visible,
+    /// and for an error banner only once, when it is due to go.
     fn schedule_repaint(&self, ctx: &egui::Context) {
         let searching =
             matches!(self.model.call, CallState::Searching { .. } | CallState::Matched { .. } | CallState::Connecting);
         let lost = matches!(self.model.server, model::Server::Lost { .. } | model::Server::Connecting);
-        if searching || lost || self.ui.next_armed.is_some() || !self.model.errors.is_empty() {
+        if searching || lost || self.ui.next_armed.is_some() {
             ctx.request_repaint_after(Duration::from_millis(if searching { 100 } else { 500 }));
+        }
+        if let Some(due) = self.model.next_error_expiry(Instant::now()) {
+            ctx.request_repaint_after(due + Duration::from_millis(20));
         }
     }
 }

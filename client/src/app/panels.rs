@@ -21,7 +21,8 @@ impl StrangersApp {
                 if ui.add_enabled(!busy, egui::Button::new("▶ Start")).on_hover_text("Ctrl+Enter").clicked() {
                     self.start();
                 }
-                let can_next = self.model.in_call() || matches!(self.model.call, CallState::Searching { .. });
+                // Only a chat has someone to skip; a search already looks for the next stranger.
+                let can_next = self.model.in_call();
                 let next_label = if self.ui.next_armed.is_some() { "» Really?" } else { "» Next" };
                 if ui.add_enabled(can_next, egui::Button::new(next_label)).on_hover_text("Esc").clicked() {
                     self.next();
@@ -90,7 +91,13 @@ impl StrangersApp {
                 .map(|(_, e)| e.clone())
                 .collect();
             let notes = self.session.notes.lock().map(|n| n.clone()).unwrap_or_default();
-            for note in [&notes.video, &notes.mic, &notes.speaker].into_iter().flatten() {
+            // Devices that failed mid-call, not only at opening: the user may never open Devices.
+            let (_, _, video_failed, mic_failed) = self.session.active_devices();
+            let failed = [
+                video_failed.map(|e| format!("The camera stopped: {e}. Pick another in Devices…")),
+                mic_failed.map(|e| format!("The microphone stopped: {e}. Pick another in Devices…")),
+            ];
+            for note in [notes.video, notes.mic, notes.speaker].into_iter().chain(failed).flatten() {
                 ui.label(RichText::new(format!("⚠ {note}")).small().color(Color32::from_rgb(230, 180, 90)));
             }
             for error in fresh.iter().rev().take(2) {
@@ -163,11 +170,15 @@ impl StrangersApp {
         egui::CentralPanel::default().show(ui, |ui| {
             let area = ui.available_rect_before_wrap();
             if self.model.room.is_some() {
+                self.remote_drawn = false;
                 self.room_grid(ui, area);
             } else {
                 let has_picture = self.remote.update(&ctx, "remote", self.model.remote.as_ref());
                 let (audio, video) = self.model.partner_media;
-                if !self.remote.paint(ui, area, false) {
+                // A stranger who turned the camera off leaves their last picture in the slot:
+                // show the placeholder, not a frozen frame (as room tiles do).
+                self.remote_drawn = video && self.remote.paint(ui, area, false);
+                if !self.remote_drawn {
                     let (icon, text, spin) = self.stage_placeholder(has_picture, video);
                     placeholder(ui, area, icon, &text, spin);
                 }
@@ -201,13 +212,18 @@ impl StrangersApp {
         let w = (area.width() * 0.24).clamp(120.0, 320.0);
         let rect = egui::Rect::from_min_size(area.right_bottom() - vec2(w + 12.0, w * 0.75 + 12.0), vec2(w, w * 0.75));
         ui.painter().rect_filled(rect.expand(2.0), 6, Color32::from_gray(60));
-        let has = self.local.update(&ctx, "local", Some(&self.session.local_view));
+        // With the camera off the picture is not shown, so it is not uploaded either.
+        let has = !self.ui.camera_off && self.local.update(&ctx, "local", Some(&self.session.local_view));
         let paused = self.ui.preview == Some(false);
         if self.ui.camera_off || paused || !has || !self.local.paint(ui, rect, true) {
-            let text = match (self.ui.camera_off, paused) {
-                (true, _) => "Camera off",
-                (false, true) => "Preview starts with Start",
-                (false, false) => "No camera",
+            let text = if self.ui.camera_off {
+                "Camera off"
+            } else if self.settings.text_mode {
+                "Text mode: no video"
+            } else if paused {
+                "Preview starts with Start"
+            } else {
+                "No camera"
             };
             placeholder(ui, rect, "✕", text, false);
         }
@@ -238,6 +254,8 @@ impl StrangersApp {
         self.tiles.retain(|id, _| tiles.iter().any(|t| t.id == *id));
     }
 
+    /// The statistics, in an area of its own over the video (so screen readers and tests see
+    /// the text too).
     fn stats_overlay(&self, ui: &egui::Ui, area: egui::Rect) {
         let mut lines = Vec::new();
         for (who, s) in &self.model.stats {
@@ -254,10 +272,19 @@ impl StrangersApp {
         }
         lines.push(format!("frames: {}", self.frames.summary()));
         let text = lines.join("\n\n");
-        let painter = ui.painter();
-        let galley = painter.layout(text, egui::FontId::monospace(12.0), Color32::WHITE, 360.0);
-        let rect = egui::Rect::from_min_size(area.min + vec2(10.0, 10.0), galley.size() + vec2(16.0, 12.0));
-        painter.rect_filled(rect, 6, Color32::from_black_alpha(190));
-        painter.galley(rect.min + vec2(8.0, 6.0), galley, Color32::WHITE);
+        egui::Area::new(egui::Id::unique("stats-overlay"))
+            .fixed_pos(area.min + vec2(10.0, 10.0))
+            .order(egui::Order::Foreground)
+            .interactable(false)
+            .show(ui.ctx(), |ui| {
+                egui::Frame::new()
+                    .fill(Color32::from_black_alpha(190))
+                    .corner_radius(6)
+                    .inner_margin(egui::Margin::symmetric(8, 6))
+                    .show(ui, |ui| {
+                        ui.set_max_width(360.0);
+                        ui.label(RichText::new(text).monospace().size(12.0).color(Color32::WHITE));
+                    });
+            });
     }
 }

@@ -7,6 +7,9 @@ use std::sync::mpsc;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
+use strangers_shared::Mode;
+
+use super::embedded::DemoBot;
 use super::settings::{AudioChoice, VideoChoice};
 use crate::devices::camera::CameraSource;
 use crate::devices::mic::MicSource;
@@ -25,6 +28,8 @@ pub struct SessionConfig {
     pub server: Option<String>,
     /// Also start the demo stranger.
     pub demo: bool,
+    /// The mode the demo stranger first searches in (it follows [`Session::follow_demo`] later).
+    pub demo_mode: Mode,
     /// Interests for the demo stranger.
     pub demo_interests: Vec<String>,
     /// Camera.
@@ -68,6 +73,8 @@ pub struct Session {
     video: Switch<dyn VideoSource>,
     audio: Switch<dyn AudioSource>,
     out: AudioOut,
+    demo: Option<DemoBot>,
+    wake: Arc<dyn Fn() + Send + Sync>,
     _server: Option<signal_server::ServerHandle>,
     runtime: Option<tokio::runtime::Runtime>,
 }
@@ -96,9 +103,11 @@ impl Session {
             rgba: true,
             sinks,
         })?;
-        if cfg.demo {
-            super::embedded::start_demo(server_url.clone(), cfg.demo_interests.clone())?;
-        }
+        let demo = if cfg.demo {
+            Some(super::embedded::start_demo(server_url.clone(), cfg.demo_mode, cfg.demo_interests.clone())?)
+        } else {
+            None
+        };
         let (tx, events) = mpsc::channel();
         let mut engine_events = std::mem::replace(&mut engine.events, tokio::sync::mpsc::unbounded_channel().1);
         let wake = cfg.wake.clone();
@@ -118,8 +127,6 @@ impl Session {
         let quit = Arc::new(AtomicBool::new(false));
         runtime.spawn(watch_signals(quit.clone(), cfg.wake.clone()));
         let local_view = engine.local_view.clone();
-        let wake = cfg.wake.clone();
-        local_view.set_notify(move || wake());
         let session = Self {
             send_stats: engine.send_stats.clone(),
             engine: Some(engine),
@@ -132,9 +139,12 @@ impl Session {
             video,
             audio,
             out,
+            demo,
+            wake: cfg.wake.clone(),
             _server: server,
             runtime: Some(runtime),
         };
+        session.set_self_view_wakes(true);
         session.set_video(cfg.video);
         session.set_mic(cfg.mic);
         session.set_speaker(cfg.speaker);
@@ -145,6 +155,25 @@ impl Session {
     pub fn send(&self, cmd: Command) {
         if let Some(engine) = &self.engine {
             engine.send(cmd);
+        }
+    }
+
+    /// Have the demo stranger (if there is one) search in `mode` with `interests`, so the user
+    /// meets it whichever mode they picked.
+    pub fn follow_demo(&self, mode: Mode, interests: Vec<String>) {
+        if let Some(demo) = &self.demo {
+            demo.follow(mode, interests);
+        }
+    }
+
+    /// Whether a new self-view picture wakes the UI. Off while the camera is off: the self-view
+    /// then shows a placeholder, and 30 wake-ups a second would only burn CPU.
+    pub fn set_self_view_wakes(&self, on: bool) {
+        if on {
+            let wake = self.wake.clone();
+            self.local_view.set_notify(move || wake());
+        } else {
+            self.local_view.set_notify(|| {});
         }
     }
 

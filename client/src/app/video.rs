@@ -53,8 +53,20 @@ impl VideoTexture {
     }
 }
 
-/// A dark panel with a centred message (and an optional spinner) where video would be.
+/// A dark panel with a centred message (and an optional spinner) where video would be. The
+/// message is also a label in the accessibility tree, so screen readers (and UI tests) see it.
 pub fn placeholder(ui: &egui::Ui, rect: Rect, icon: &str, message: &str, spinner: bool) {
+    let id = ui.scope_id().with(("placeholder", rect.min.x.to_bits(), rect.min.y.to_bits()));
+    ui.ctx().accesskit_node_builder(id, |node| {
+        node.set_role(egui::accesskit::Role::Label);
+        node.set_value(message);
+        node.set_bounds(egui::accesskit::Rect {
+            x0: rect.min.x.into(),
+            y0: rect.min.y.into(),
+            x1: rect.max.x.into(),
+            y1: rect.max.y.into(),
+        });
+    });
     let painter = ui.painter();
     painter.rect_filled(rect, CornerRadius::same(8), Color32::from_gray(24));
     let center = rect.center();

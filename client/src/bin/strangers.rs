@@ -106,10 +106,14 @@ fn run_bot(server: Option<&str>) -> std::process::ExitCode {
     };
     runtime.block_on(async {
         let (url, _server) = strangers_client::app::embedded::resolve_server(server).await;
-        if let Err(e) = strangers_client::app::embedded::start_demo(url.clone(), Vec::new()) {
-            eprintln!("strangers: cannot start the demo stranger: {e}");
-            return std::process::ExitCode::FAILURE;
-        }
+        let mode = strangers_shared::Mode::Video;
+        let _bot = match strangers_client::app::embedded::start_demo(url.clone(), mode, Vec::new()) {
+            Ok(bot) => bot,
+            Err(e) => {
+                eprintln!("strangers: cannot start the demo stranger: {e}");
+                return std::process::ExitCode::FAILURE;
+            }
+        };
         tracing::info!(%url, "demo stranger running; Ctrl+C stops it");
         let _ = tokio::signal::ctrl_c().await;
         std::process::ExitCode::SUCCESS
