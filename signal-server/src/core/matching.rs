@@ -128,12 +128,22 @@ impl Core {
         prefs.interests.is_empty() || self.now.mono.saturating_sub(since) >= self.cfg.interest_fallback
     }
 
-    fn avoids(&self, a: PeerId, b: PeerId) -> bool {
-        let now = self.now.mono;
-        let check = |x: PeerId, y: PeerId| {
-            self.peers.get(&x).and_then(|p| p.avoid).is_some_and(|(who, until)| who == y && now < until)
+    /// Where a searcher stands in its queue: who entered first has waited longer.
+    fn queue_place(&self, id: PeerId) -> (Duration, u64) {
+        match self.peers.get(&id).map(|p| &p.state) {
+            Some(State::Searching { since, seq, .. }) => (*since, *seq),
+            _ => (Duration::MAX, u64::MAX),
+        }
+    }
+
+    /// Whether `a` and `b` parted by Next and must not meet again yet: before the rematch
+    /// cooldown ends, and after it as long as anyone else is waiting in `mode`'s queue.
+    fn avoids(&self, a: PeerId, b: PeerId, mode: Mode) -> bool {
+        let skipped = |x: PeerId, y: PeerId| {
+            self.peers.get(&x).and_then(|p| p.avoid).filter(|(who, _)| *who == y).map(|(_, until)| until)
         };
-        check(a, b) || check(b, a)
+        let Some(until) = skipped(a, b).into_iter().chain(skipped(b, a)).max() else { return false };
+        self.now.mono < until || self.queues[mode_index(mode)].values().any(|&id| id != a && id != b)
     }
 
     /// Pair `peer` with the best waiting candidate, if there is one: the oldest searcher with a
@@ -145,7 +155,7 @@ impl Core {
         let mut fallback = None;
         let mut chosen = None;
         for (_, &cand) in self.queues[mode_index(prefs.mode)].iter() {
-            if cand == peer || self.avoids(peer, cand) {
+            if cand == peer || self.avoids(peer, cand, prefs.mode) {
                 continue;
             }
             let Some(c) = self.peers.get(&cand) else { continue };
@@ -165,8 +175,22 @@ impl Core {
         }
     }
 
-    /// Pair two searchers; `older` waited longer and makes the offer.
-    fn pair(&mut self, older: PeerId, newer: PeerId, common: Vec<String>) {
+    /// Pair two searchers. The one that has waited longer (entered the queue first) makes the
+    /// offer, whichever of the two the match was found for: a timer can make the newer searcher
+    /// look for the older one.
+    fn pair(&mut self, a: PeerId, b: PeerId, common: Vec<String>) {
+        let (older, newer) = if self.queue_place(b) < self.queue_place(a) { (b, a) } else { (a, b) };
+        // Either side's Next-avoidance is spent once it has found someone new.
+        for id in [older, newer] {
+            let Some(skipped) = self.peers.get_mut(&id).and_then(|p| p.avoid.take()).map(|(who, _)| who) else {
+                continue;
+            };
+            if let Some(q) = self.peers.get_mut(&skipped)
+                && q.avoid.is_some_and(|(who, _)| who == id)
+            {
+                q.avoid = None;
+            }
+        }
         let mut mode = Mode::Video;
         for (id, partner) in [(older, newer), (newer, older)] {
             let Some(p) = self.peers.get(&id) else { continue };
@@ -193,12 +217,16 @@ impl Core {
         for mode in Mode::ALL {
             let mut retry = Vec::new();
             let mut update = Vec::new();
-            for (_, &id) in self.queues[mode_index(mode)].iter() {
+            let queue = &self.queues[mode_index(mode)];
+            // Two who parted by Next may meet again once the cooldown is over and nobody else is
+            // waiting; with exactly two in the queue, keep checking (the others may have left).
+            let alone = queue.len() == 2;
+            for (_, &id) in queue.iter() {
                 let Some(p) = self.peers.get(&id) else { continue };
                 let State::Searching { since, last_waiting, .. } = p.state else { continue };
                 let fallback_due = p.prefs.as_ref().is_some_and(|pr| !pr.interests.is_empty())
                     && crossed(since + self.cfg.interest_fallback);
-                let cooldown_due = p.avoid.is_some_and(|(_, until)| crossed(until));
+                let cooldown_due = p.avoid.is_some_and(|(_, until)| crossed(until) || (alone && until <= now));
                 if fallback_due || cooldown_due {
                     retry.push(id);
                 }

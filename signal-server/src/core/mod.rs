@@ -78,7 +78,8 @@ impl Frame {
 pub struct CoreConfig {
     /// How long a searcher with interests waits for a common interest before anyone will do.
     pub interest_fallback: Duration,
-    /// How long two peers who just parted by Next are kept apart while others wait.
+    /// How long two peers who just parted by Next are kept apart even when nobody else is
+    /// waiting. While anyone else waits in their mode they are kept apart regardless.
     pub rematch_cooldown: Duration,
     /// How often a searcher gets a `waiting` update.
     pub waiting_interval: Duration,
@@ -164,7 +165,8 @@ struct Prefs {
 struct Peer {
     state: State,
     prefs: Option<Prefs>,
-    /// Do not pair with this peer again before the given time (set by Next).
+    /// The peer this one parted from by Next, and when the rematch cooldown ends. The two are
+    /// kept apart until then, and after it while anyone else is waiting; cleared by a match.
     avoid: Option<(PeerId, Duration)>,
     bucket: TokenBucket,
     audio: bool,

@@ -259,3 +259,62 @@ fn invalid_and_binary_frames_get_errors_and_change_nothing() {
     assert!(sim.send(1, r#"{"type":"hello","version":1}"#).is_empty());
     assert_eq!(sim.state(1), Some(State::Idle));
 }
+
+#[test]
+fn the_longer_waiter_offers_when_both_fallbacks_expire_in_the_same_tick() {
+    let mut sim = Sim::new();
+    sim.connect(1);
+    sim.connect(2);
+    sim.send(1, r#"{"type":"find","mode":"video","interests":["cats"]}"#);
+    sim.advance(Duration::from_millis(100));
+    sim.send(2, r#"{"type":"find","mode":"video","interests":["dogs"]}"#);
+    // One tick crosses both fallbacks: 1's at 5 s, 2's at 5.1 s.
+    let out = sim.advance(Duration::from_millis(5100));
+    assert_eq!(sim.partner(1), Some(2));
+    assert_eq!(to(&out, 1).last().map(|m| m["role"].clone()), Some(json!("offerer")), "1 waited longer");
+    assert_eq!(to(&out, 2).last().map(|m| m["role"].clone()), Some(json!("answerer")));
+}
+
+/// 1 and 2 share an interest and part by Next while 3, with another interest, waits.
+fn skipped_pair_with_a_third_waiting() -> Sim {
+    let mut sim = Sim::new();
+    sim.connect(3);
+    sim.send(3, r#"{"type":"find","mode":"video","interests":["chess"]}"#);
+    for n in 1..=2 {
+        sim.connect(n);
+        sim.send(n, r#"{"type":"find","mode":"video","interests":["go"]}"#);
+    }
+    assert_eq!(sim.partner(1), Some(2));
+    sim.advance(Duration::from_secs(1));
+    sim.send(1, r#"{"type":"next"}"#);
+    sim
+}
+
+#[test]
+fn a_skipped_pair_is_kept_apart_after_the_cooldown_while_anyone_else_waits() {
+    let mut sim = skipped_pair_with_a_third_waiting();
+    // The 3 s cooldown is over, and 1 and 2 still share "go"; but 3 is waiting.
+    sim.advance(Duration::from_secs(3));
+    assert_eq!(sim.partner(1), None, "re-matched while someone else was waiting");
+    sim.advance(Duration::from_secs(1));
+    assert_eq!(sim.partner(1), None);
+    // At 1's and 2's interest fallback, 1 (first in the queue after 3) meets 3, not 2.
+    let out = sim.advance(Duration::from_secs(1));
+    assert_eq!(sim.partner(1), Some(3));
+    assert_eq!(to(&out, 3).last().map(|m| m["role"].clone()), Some(json!("offerer")), "3 waited longest");
+    assert!(matches!(sim.state(2), Some(State::Searching { .. })));
+}
+
+#[test]
+fn a_skipped_pair_meets_again_once_nobody_else_is_waiting() {
+    let mut sim = skipped_pair_with_a_third_waiting();
+    sim.advance(Duration::from_secs(3));
+    assert_eq!(sim.partner(1), None);
+    // The other searcher gives up after the cooldown: the two are alone and may meet again.
+    sim.send(3, r#"{"type":"stop"}"#);
+    let out = sim.advance(Duration::from_millis(250));
+    assert_eq!(sim.partner(1), Some(2));
+    assert_eq!(to(&out, 2).last().map(|m| m["common_interests"].clone()), Some(json!(["go"])));
+    // A match spends the avoidance on both sides.
+    assert!(sim.core.peers.values().all(|p| p.avoid.is_none()));
+}
