@@ -25,8 +25,10 @@ pub struct Config {
     #[arg(long = "stun", env = "STRANGERS_STUN", value_delimiter = ',')]
     pub stun: Vec<String>,
 
-    /// Most simultaneous connections; more get HTTP 503.
-    #[arg(long, env = "STRANGERS_MAX_CONNECTIONS", default_value_t = 16_384)]
+    /// Most simultaneous WebSocket connections; more upgrades get HTTP 503. Up to 64 sockets more
+    /// are kept for plain HTTP and handshakes in progress, so `/healthz` and `/metrics` answer
+    /// even at the cap.
+    #[arg(long, env = "STRANGERS_MAX_CONNECTIONS", default_value_t = 16_384, value_parser = at_least::<usize>(1))]
     pub max_connections: usize,
 
     /// Browser origins allowed to connect (comma-separated). Empty allows any; requests without
@@ -35,52 +37,62 @@ pub struct Config {
     pub allowed_origins: Vec<String>,
 
     /// Largest WebSocket message accepted, in bytes; larger ones close the connection (1009).
-    #[arg(long, env = "STRANGERS_MAX_MESSAGE_BYTES", default_value_t = strangers_shared::limits::MAX_FRAME_BYTES)]
+    #[arg(long, env = "STRANGERS_MAX_MESSAGE_BYTES", default_value_t = strangers_shared::limits::MAX_FRAME_BYTES,
+          value_parser = at_least::<usize>(1024))]
     pub max_message_bytes: usize,
 
-    /// Per-connection read buffer, in bytes. Small keeps idle connections cheap.
-    #[arg(long, env = "STRANGERS_READ_BUFFER_BYTES", default_value_t = 256)]
+    /// Per-connection read buffer, in bytes (at least 64). Small keeps idle connections cheap.
+    #[arg(long, env = "STRANGERS_READ_BUFFER_BYTES", default_value_t = 256, value_parser = at_least::<usize>(64))]
     pub read_buffer_bytes: usize,
 
     /// Frames that may wait for one slow reader before it is disconnected (1008).
-    #[arg(long, env = "STRANGERS_OUTBOUND_FRAMES", default_value_t = 256)]
+    #[arg(long, env = "STRANGERS_OUTBOUND_FRAMES", default_value_t = 256, value_parser = at_least::<usize>(1))]
     pub outbound_frames: usize,
 
-    /// Bytes that may wait for one slow reader before it is disconnected (1008).
-    #[arg(long, env = "STRANGERS_OUTBOUND_BYTES", default_value_t = 512 * 1024)]
+    /// Bytes that may wait for one slow reader before it is disconnected (1008); at least 1024.
+    #[arg(long, env = "STRANGERS_OUTBOUND_BYTES", default_value_t = 512 * 1024, value_parser = at_least::<usize>(1024))]
     pub outbound_bytes: usize,
 
     /// Messages a client may send in a burst.
-    #[arg(long, env = "STRANGERS_RATE_BURST", default_value_t = 60)]
+    #[arg(long, env = "STRANGERS_RATE_BURST", default_value_t = 60, value_parser = at_least::<u32>(1))]
     pub rate_burst: u32,
 
     /// Sustained messages per second per client (relayed ICE candidates count).
-    #[arg(long, env = "STRANGERS_RATE_PER_SEC", default_value_t = 30)]
+    #[arg(long, env = "STRANGERS_RATE_PER_SEC", default_value_t = 30, value_parser = at_least::<u32>(1))]
     pub rate_per_sec: u32,
 
-    /// Consecutive rate-limited messages after which a client is disconnected (1008).
-    #[arg(long, env = "STRANGERS_RATE_MAX_STRIKES", default_value_t = 20)]
+    /// Over-limit messages in a row that disconnect a client (1008): the first N-1 are dropped
+    /// with `error rate_limited`, the Nth closes the connection. Any accepted message resets it.
+    #[arg(long, env = "STRANGERS_RATE_MAX_STRIKES", default_value_t = 20, value_parser = at_least::<u32>(1))]
     pub rate_max_strikes: u32,
 
     /// Time allowed from TCP accept to a completed WebSocket (or TLS) handshake.
-    #[arg(long, env = "STRANGERS_HANDSHAKE_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
+    #[arg(long, env = "STRANGERS_HANDSHAKE_TIMEOUT", default_value = "10s", value_parser = parse_positive_duration)]
     pub handshake_timeout: Duration,
 
     /// How often the server pings each client.
-    #[arg(long, env = "STRANGERS_PING_INTERVAL", default_value = "20s", value_parser = parse_duration)]
+    #[arg(long, env = "STRANGERS_PING_INTERVAL", default_value = "20s", value_parser = parse_positive_duration)]
     pub ping_interval: Duration,
 
-    /// A client silent this long (no frame, no pong) is considered dead and disconnected.
-    #[arg(long, env = "STRANGERS_IDLE_TIMEOUT", default_value = "45s", value_parser = parse_duration)]
+    /// A client silent this long (no frame, no pong) is considered dead and disconnected. Must be
+    /// longer than --ping-interval, or healthy idle clients would be dropped before any ping.
+    #[arg(long, env = "STRANGERS_IDLE_TIMEOUT", default_value = "45s", value_parser = parse_positive_duration)]
     pub idle_timeout: Duration,
 
     /// How long a searcher with interests waits for a common interest before anyone will do.
     #[arg(long, env = "STRANGERS_INTEREST_FALLBACK", default_value = "5s", value_parser = parse_duration)]
     pub interest_fallback: Duration,
 
-    /// How long two strangers who parted with Next are kept apart while they are alone.
+    /// How long two strangers who parted with Next are kept apart even when nobody else is
+    /// searching (while anyone else is, they are kept apart anyway).
     #[arg(long, env = "STRANGERS_REMATCH_COOLDOWN", default_value = "3s", value_parser = parse_duration)]
     pub rematch_cooldown: Duration,
+
+    /// How often a searcher gets a `waiting` update (online count, searchers in its mode). The
+    /// updates go out on the server's 250 ms timer, so in effect this rounds up to a multiple
+    /// of 250 ms.
+    #[arg(long, env = "STRANGERS_WAITING_INTERVAL", default_value = "2s", value_parser = parse_positive_duration)]
+    pub waiting_interval: Duration,
 
     /// Default capacity of a group (mesh) room.
     #[arg(long, env = "STRANGERS_ROOM_CAPACITY", default_value_t = 4,
@@ -113,6 +125,18 @@ impl Config {
         cfg
     }
 
+    /// Checks that involve more than one flag (each flag's own range is checked while parsing).
+    pub fn check(&self) -> Result<(), String> {
+        if self.idle_timeout <= self.ping_interval {
+            return Err(format!(
+                "--idle-timeout ({:?}) must be longer than --ping-interval ({:?}), or idle clients are \
+                 dropped before they are pinged",
+                self.idle_timeout, self.ping_interval
+            ));
+        }
+        Ok(())
+    }
+
     /// The part of the configuration the sans-IO core needs.
     pub fn core(&self) -> CoreConfig {
         let ice_servers = if self.stun.is_empty() {
@@ -123,12 +147,36 @@ impl Config {
         CoreConfig {
             interest_fallback: self.interest_fallback,
             rematch_cooldown: self.rematch_cooldown,
+            waiting_interval: self.waiting_interval,
             room_capacity: self.room_capacity,
             rate: RateLimit { burst: self.rate_burst, per_sec: self.rate_per_sec, max_strikes: self.rate_max_strikes },
             ice_servers,
             ..CoreConfig::default()
         }
     }
+}
+
+/// A value parser for integers of at least `min`, with a message that says so.
+pub fn at_least<T>(min: T) -> impl Fn(&str) -> Result<T, String> + Clone + Send + Sync + 'static
+where
+    T: std::str::FromStr + PartialOrd + std::fmt::Display + Copy + Send + Sync + 'static,
+{
+    move |s: &str| {
+        let value: T = s.trim().parse().map_err(|_| format!("{s:?} is not a whole number"))?;
+        if value < min {
+            return Err(format!("must be at least {min}, not {value}"));
+        }
+        Ok(value)
+    }
+}
+
+/// [`parse_duration`], refusing zero (for timeouts and intervals, where zero makes no sense).
+pub fn parse_positive_duration(s: &str) -> Result<Duration, String> {
+    let d = parse_duration(s)?;
+    if d.is_zero() {
+        return Err("must be longer than zero".to_string());
+    }
+    Ok(d)
 }
 
 /// Parse `250ms`, `5s`, `2m` or a bare number of seconds (fractions allowed).
@@ -174,7 +222,58 @@ mod tests {
         assert_eq!(cfg.idle_timeout, Duration::from_secs(45));
         assert_eq!(cfg.interest_fallback, Duration::from_secs(5));
         assert_eq!(cfg.room_capacity, 4);
+        assert_eq!(cfg.waiting_interval, Duration::from_secs(2));
+        assert_eq!(cfg.core().waiting_interval, Duration::from_secs(2));
         assert!(cfg.core().ice_servers.is_empty());
+        assert_eq!(cfg.check(), Ok(()));
+    }
+
+    /// The error clap gives for `args`, or a note that they were accepted.
+    fn refusal(args: &[&str]) -> String {
+        let argv = std::iter::once("signal-server").chain(args.iter().copied());
+        match Config::try_parse_from(argv) {
+            Ok(_) => format!("{args:?} was accepted"),
+            Err(e) => e.to_string(),
+        }
+    }
+
+    #[test]
+    fn zero_and_nonsense_values_are_refused_with_a_reason() {
+        for (flag, value, reason) in [
+            ("--max-connections", "0", "must be at least 1, not 0"),
+            ("--outbound-frames", "0", "must be at least 1, not 0"),
+            ("--outbound-bytes", "10", "must be at least 1024, not 10"),
+            ("--max-message-bytes", "0", "must be at least 1024, not 0"),
+            ("--read-buffer-bytes", "8", "must be at least 64, not 8"),
+            ("--rate-burst", "0", "must be at least 1, not 0"),
+            ("--rate-per-sec", "0", "must be at least 1, not 0"),
+            ("--rate-max-strikes", "0", "must be at least 1, not 0"),
+            ("--rate-max-strikes", "2.5", "is not a whole number"),
+            ("--idle-timeout", "0", "must be longer than zero"),
+            ("--ping-interval", "0s", "must be longer than zero"),
+            ("--handshake-timeout", "0ms", "must be longer than zero"),
+            ("--waiting-interval", "0", "must be longer than zero"),
+            ("--waiting-interval", "often", "is not a duration"),
+        ] {
+            let err = refusal(&[flag, value]);
+            assert!(err.contains(flag) && err.contains(reason), "{flag} {value}: {err}");
+        }
+        // Zero is meaningful where it means "none": no cooldown, no grace, no interest wait.
+        for flag in ["--rematch-cooldown", "--shutdown-grace", "--interest-fallback"] {
+            assert!(Config::try_parse_from(["signal-server", flag, "0"]).is_ok(), "{flag} 0");
+        }
+    }
+
+    #[test]
+    fn an_idle_timeout_not_longer_than_the_ping_interval_is_refused() {
+        let parse = |idle: &str| {
+            Config::try_parse_from(["signal-server", "--ping-interval", "20s", "--idle-timeout", idle])
+                .map_err(|e| e.to_string())
+                .and_then(|c| c.check())
+        };
+        assert_eq!(parse("21s"), Ok(()));
+        let err = parse("20s").expect_err("refused");
+        assert!(err.contains("--idle-timeout") && err.contains("--ping-interval"), "{err}");
     }
 
     #[test]
@@ -187,12 +286,15 @@ mod tests {
             "stun:a:3478,stun:b:3478",
             "--idle-timeout",
             "90s",
+            "--waiting-interval",
+            "300ms",
         ]);
         let cfg = cfg.map_err(|e| e.to_string());
         assert!(cfg.is_ok(), "{cfg:?}");
         if let Ok(cfg) = cfg {
             assert_eq!(cfg.core().ice_servers[0].urls, ["stun:a:3478", "stun:b:3478"]);
             assert_eq!(cfg.idle_timeout, Duration::from_secs(90));
+            assert_eq!(cfg.core().waiting_interval, Duration::from_millis(300));
         }
         assert!(Config::try_parse_from(["signal-server", "--tls-cert", "c.pem"]).is_err(), "cert needs key");
         assert!(Config::try_parse_from(["signal-server", "--room-capacity", "9"]).is_err());

@@ -1,7 +1,7 @@
 //! `signal-server`: parse flags, set up logging, bind, serve until SIGTERM or SIGINT.
 
 use anyhow::Context;
-use clap::Parser;
+use clap::{CommandFactory, Parser};
 use signal_server::Config;
 use tokio_util::sync::CancellationToken;
 use tracing_subscriber::EnvFilter;
@@ -13,6 +13,9 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> anyhow::Result<()> {
     let cfg = Config::parse();
+    if let Err(problem) = cfg.check() {
+        Config::command().error(clap::error::ErrorKind::ArgumentConflict, problem).exit();
+    }
     tracing_subscriber::fmt()
         .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")))
         .init();

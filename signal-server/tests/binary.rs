@@ -1,4 +1,4 @@
-//! The `signal-server` binary itself: flags, environment, and SIGTERM.
+//! The `signal-server` binary itself: flags, environment, refused values, SIGTERM and SIGINT.
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
 use std::io::{BufRead, BufReader};
@@ -33,6 +33,7 @@ fn help_explains_every_flag_and_its_environment_variable() {
         "--idle-timeout",
         "--interest-fallback",
         "--rematch-cooldown",
+        "--waiting-interval",
         "--room-capacity",
         "--shutdown-grace",
         "--tls-cert",
@@ -40,7 +41,7 @@ fn help_explains_every_flag_and_its_environment_variable() {
     ] {
         assert!(help.contains(flag), "{flag} missing from --help");
     }
-    assert_eq!(help.matches("[env: STRANGERS_").count(), 21, "every flag has an env fallback:\n{help}");
+    assert_eq!(help.matches("[env: STRANGERS_").count(), 22, "every flag has an env fallback:\n{help}");
 }
 
 #[test]
@@ -50,8 +51,48 @@ fn a_bad_flag_is_a_clear_error() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("--listen"));
 }
 
+/// Run the binary with `args` and `env`, which must make it refuse to start; returns its stderr.
+async fn refusal(args: &[&str], env: &[(&str, &str)]) -> String {
+    let mut cmd = Command::new(BIN);
+    // Should a value be accepted after all, the server binds a free port rather than 8080.
+    cmd.env("STRANGERS_LISTEN", "127.0.0.1:0").args(args).stdout(Stdio::null()).stderr(Stdio::piped());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let child = cmd.spawn().unwrap();
+    let pid = child.id().to_string();
+    let waited =
+        tokio::time::timeout(Duration::from_secs(10), tokio::task::spawn_blocking(|| child.wait_with_output()));
+    let Ok(out) = waited.await else {
+        let _ = Command::new("kill").arg(&pid).status();
+        panic!("{args:?} {env:?} was accepted: the server started");
+    };
+    let out = out.unwrap().unwrap();
+    assert_eq!(out.status.code(), Some(2), "a usage error: {out:?}");
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
 #[tokio::test]
-async fn sigterm_closes_clients_with_1001_and_exits_cleanly() {
+async fn zero_and_nonsense_values_are_refused_with_a_clear_message() {
+    for (args, reason) in [
+        (&["--outbound-frames", "0"][..], "must be at least 1, not 0"),
+        (&["--max-connections", "0"], "must be at least 1, not 0"),
+        (&["--rate-max-strikes", "0"], "must be at least 1, not 0"),
+        (&["--idle-timeout", "0"], "must be longer than zero"),
+        (&["--waiting-interval", "0ms"], "must be longer than zero"),
+        (&["--ping-interval", "30s", "--idle-timeout", "30s"], "must be longer than --ping-interval"),
+    ] {
+        let stderr = refusal(args, &[]).await;
+        assert!(stderr.contains(args[0]) && stderr.contains(reason), "{args:?}: {stderr}");
+    }
+    // The environment goes through the same checks.
+    let stderr = refusal(&[], &[("STRANGERS_OUTBOUND_BYTES", "0")]).await;
+    assert!(stderr.contains("--outbound-bytes") && stderr.contains("at least 1024"), "{stderr}");
+}
+
+/// Start the binary on a free port, connect one client, send `signal`, and check that the client
+/// is closed with 1001 and the process exits cleanly within the grace.
+async fn a_signal_closes_clients_with_1001_and_exits_cleanly(signal: &str) {
     let mut child = Command::new(BIN)
         .env("STRANGERS_LISTEN", "127.0.0.1:0")
         .env("RUST_LOG", "info")
@@ -73,18 +114,28 @@ async fn sigterm_closes_clients_with_1001_and_exits_cleanly() {
     assert!(welcome.to_text().unwrap().contains("welcome"));
 
     let started = Instant::now();
-    let status = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+    let status = Command::new("kill").args([&format!("-{signal}"), &child.id().to_string()]).status().unwrap();
     assert!(status.success());
     let close = loop {
         match tokio::time::timeout(Duration::from_secs(10), ws.next()).await.unwrap() {
             Some(Ok(Message::Close(frame))) => break frame,
             Some(Ok(_)) => continue,
-            other => panic!("expected a close frame, got {other:?}"),
+            other => panic!("{signal}: expected a close frame, got {other:?}"),
         }
     };
-    assert_eq!(close.map(|f| f.code), Some(CloseCode::Away));
+    assert_eq!(close.map(|f| f.code), Some(CloseCode::Away), "{signal}");
     while let Some(Ok(_)) = ws.next().await {}
     let exit = tokio::task::spawn_blocking(move || child.wait()).await.unwrap().unwrap();
-    assert!(exit.success(), "{exit:?}");
-    assert!(started.elapsed() < Duration::from_secs(5), "took {:?}", started.elapsed());
+    assert!(exit.success(), "{signal}: {exit:?}");
+    assert!(started.elapsed() < Duration::from_secs(5), "{signal}: took {:?}", started.elapsed());
+}
+
+#[tokio::test]
+async fn sigterm_closes_clients_with_1001_and_exits_cleanly() {
+    a_signal_closes_clients_with_1001_and_exits_cleanly("TERM").await;
+}
+
+#[tokio::test]
+async fn sigint_closes_clients_with_1001_and_exits_cleanly() {
+    a_signal_closes_clients_with_1001_and_exits_cleanly("INT").await;
 }

@@ -83,6 +83,21 @@ async fn interest_matching_falls_back_to_anyone_after_the_configured_wait() {
 }
 
 #[tokio::test]
+async fn searchers_get_periodic_waiting_updates_at_the_configured_interval() {
+    let srv = server_with(|c| c.waiting_interval = Duration::from_millis(300)).await;
+    let mut a = Client::connect(&srv).await;
+    a.send(r#"{"type":"find","mode":"video"}"#).await;
+    assert_eq!(a.expect("waiting").await["online"], 1, "the first update comes at once");
+    let started = std::time::Instant::now();
+    let _b = Client::connect(&srv).await;
+    let update = a.expect("waiting").await;
+    let waited = started.elapsed();
+    assert_eq!(update, json!({"type":"waiting","mode":"video","online":2,"searching":1}));
+    // The default is 2 s; the server's timers run every 250 ms.
+    assert!(waited < Duration::from_millis(1900), "the update took {waited:?}");
+}
+
+#[tokio::test]
 async fn next_notifies_the_partner_and_requeues_both_without_an_immediate_rematch() {
     let srv = server().await;
     let (mut a, mut b) = matched_pair(&srv).await;
