@@ -82,6 +82,29 @@ async fn shutdown_does_not_wait_forever_for_a_client_that_never_answers() {
 }
 
 #[tokio::test]
+async fn after_shutdown_no_socket_is_left_open_even_for_a_client_that_never_answers() {
+    let srv = server_with(|c| c.shutdown_grace = Duration::from_millis(300)).await;
+    // Never reads during the shutdown, so the server waits in vain for its half of the close.
+    let mute = Client::connect_raw(&srv).await;
+    srv.shutdown().await.unwrap();
+    // The server's end is closed already: what it wrote (welcome, the 1001 close) is still
+    // readable, then the stream ends. Without the abort it would stay open for the whole close
+    // timeout (3 s).
+    let mut tcp = mute.ws.into_inner();
+    let mut buf = [0u8; 4096];
+    let ended = tokio::time::timeout(Duration::from_secs(1), async {
+        loop {
+            match tokio::io::AsyncReadExt::read(&mut tcp, &mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(_) => {}
+            }
+        }
+    })
+    .await;
+    assert!(ended.is_ok(), "the socket was still open 1 s after shutdown returned");
+}
+
+#[tokio::test]
 async fn wss_works_with_a_certificate_and_key() {
     let data = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data");
     let srv = server_with(|c| {

@@ -16,8 +16,9 @@ use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::{Bytes, Error as WsError, Message, Utf8Bytes};
 
+use super::Shared;
 use super::mailbox::{Mailbox, Outgoing};
-use super::{OpenGuard, Shared};
+use super::tasks::SocketGuard;
 use crate::core::Frame;
 use crate::hub::{HubMsg, Inbound};
 use crate::metrics::NetMetrics;
@@ -34,7 +35,7 @@ enum Event {
 }
 
 /// Serve one upgraded connection until it ends, then tell the hub.
-pub(super) async fn serve<S>(mut ws: WebSocketStream<S>, peer: PeerId, shared: Arc<Shared>, guard: OpenGuard)
+pub(super) async fn serve<S>(mut ws: WebSocketStream<S>, peer: PeerId, shared: Arc<Shared>, guard: SocketGuard)
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {

@@ -1,14 +1,19 @@
 //! The network layer: the accept loop, the connection cap, HTTP routing on the WebSocket port,
 //! TLS, graceful shutdown, and the handle used to embed the server.
+//!
+//! Shutdown stops accepting, lets the hub close every WebSocket with 1001, waits up to the grace
+//! period for the connections to go, then aborts whatever is left: when [`run`] returns, no task
+//! of the server is running and every socket it accepted is closed.
 
 mod conn;
 mod http;
 pub mod mailbox;
+mod tasks;
 mod tls;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use anyhow::Context;
@@ -22,13 +27,14 @@ use tokio_rustls::TlsAcceptor;
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
 use tokio_util::sync::CancellationToken;
-use tokio_util::task::TaskTracker;
 
 use crate::config::Config;
 use crate::hub::{Hub, HubMsg};
 use crate::metrics::NetMetrics;
 use http::Request;
 use mailbox::MailboxLimits;
+pub use tasks::HTTP_RESERVE;
+use tasks::{Counts, SocketGuard, Tasks};
 
 /// Everything connection tasks share.
 pub(crate) struct Shared {
@@ -36,12 +42,12 @@ pub(crate) struct Shared {
     net: Arc<NetMetrics>,
     hub: mpsc::Sender<HubMsg>,
     next_peer: AtomicU64,
-    open: AtomicUsize,
+    counts: Arc<Counts>,
     tls: Option<TlsAcceptor>,
     ws: WebSocketConfig,
     mailbox: MailboxLimits,
     shutdown: CancellationToken,
-    tracker: TaskTracker,
+    tasks: Tasks,
 }
 
 /// A running server, for tests and for embedding in the desktop app.
@@ -77,6 +83,7 @@ impl ServerHandle {
 
 /// Bind `cfg.listen` and serve in a background task.
 pub async fn start(cfg: Config) -> anyhow::Result<ServerHandle> {
+    cfg.check().map_err(anyhow::Error::msg)?;
     let listener = TcpListener::bind(cfg.listen).await.with_context(|| format!("binding {}", cfg.listen))?;
     let addr = listener.local_addr()?;
     let shutdown = CancellationToken::new();
@@ -84,9 +91,13 @@ pub async fn start(cfg: Config) -> anyhow::Result<ServerHandle> {
     Ok(ServerHandle { addr, shutdown, task })
 }
 
+/// How long aborted tasks get to drop their sockets once the grace is over.
+const ABORT_WAIT: Duration = Duration::from_secs(1);
+
 /// Serve on an already-bound listener until `shutdown` is cancelled, then close every connection
-/// with 1001 and wait up to the configured grace for them to go.
+/// with 1001, wait up to the configured grace for them to go, and abort the rest.
 pub async fn run(listener: TcpListener, cfg: Config, shutdown: CancellationToken) -> anyhow::Result<()> {
+    cfg.check().map_err(anyhow::Error::msg)?;
     let tls = match (&cfg.tls_cert, &cfg.tls_key) {
         (Some(cert), Some(key)) => Some(tls::acceptor(cert, key)?),
         _ => None,
@@ -102,18 +113,17 @@ pub async fn run(listener: TcpListener, cfg: Config, shutdown: CancellationToken
         .max_frame_size(Some(cfg.max_message_bytes));
     let mailbox = MailboxLimits { frames: cfg.outbound_frames, bytes: cfg.outbound_bytes };
     let grace = cfg.shutdown_grace;
-    let tracker = TaskTracker::new();
     let shared = Arc::new(Shared {
         cfg,
         net,
         hub: hub_tx,
         next_peer: AtomicU64::new(1),
-        open: AtomicUsize::new(0),
+        counts: Arc::default(),
         tls,
         ws,
         mailbox,
         shutdown: shutdown.clone(),
-        tracker: tracker.clone(),
+        tasks: Tasks::default(),
     });
     loop {
         tokio::select! {
@@ -121,7 +131,9 @@ pub async fn run(listener: TcpListener, cfg: Config, shutdown: CancellationToken
             accepted = listener.accept() => match accepted {
                 Ok((tcp, _)) => {
                     let _ = tcp.set_nodelay(true);
-                    tracker.spawn(accept(shared.clone(), tcp));
+                    // Counted here, in accept order, so the cap is decided first come first served.
+                    let (guard, open) = SocketGuard::open(&shared.counts);
+                    shared.tasks.spawn(accept(shared.clone(), tcp, guard, open));
                 }
                 Err(e) => {
                     // Usually out of file descriptors: back off instead of spinning.
@@ -129,33 +141,25 @@ pub async fn run(listener: TcpListener, cfg: Config, shutdown: CancellationToken
                     tokio::time::sleep(Duration::from_millis(50)).await;
                 }
             },
+            () = shared.tasks.reap_forever() => {}
         }
     }
     drop(listener);
-    tracing::info!(open = shared.open.load(Ordering::Relaxed), "shutting down: closing connections with 1001");
-    tracker.close();
-    if timeout(grace, tracker.wait()).await.is_err() {
-        tracing::warn!(left = tracker.len(), "connections still open after the shutdown grace");
+    tracing::info!(open = shared.counts.sockets(), "shutting down: closing connections with 1001");
+    if timeout(grace, shared.tasks.drained()).await.is_err() {
+        tracing::warn!(left = shared.tasks.len(), "connections still open after the shutdown grace; aborting them");
+    }
+    shared.tasks.abort_all();
+    if timeout(ABORT_WAIT, shared.tasks.drained()).await.is_err() {
+        tracing::warn!(left = shared.tasks.len(), "aborted connection tasks did not finish");
     }
     drop(shared);
     hub_task.abort();
     Ok(())
 }
 
-/// Counts an open connection until dropped (it moves from the handshake task to the connection
-/// task).
-pub(crate) struct OpenGuard(Arc<Shared>);
-
-impl Drop for OpenGuard {
-    fn drop(&mut self) {
-        self.0.open.fetch_sub(1, Ordering::Relaxed);
-    }
-}
-
-async fn accept(shared: Arc<Shared>, mut tcp: TcpStream) {
-    let open = shared.open.fetch_add(1, Ordering::Relaxed) + 1;
-    let guard = OpenGuard(shared.clone());
-    if open > shared.cfg.max_connections {
+async fn accept(shared: Arc<Shared>, mut tcp: TcpStream, guard: SocketGuard, open: usize) {
+    if open > shared.cfg.max_connections + HTTP_RESERVE {
         NetMetrics::inc(&shared.net.rejected_at_cap);
         let _ = timeout(
             Duration::from_secs(1),
@@ -181,7 +185,7 @@ async fn accept(shared: Arc<Shared>, mut tcp: TcpStream) {
 }
 
 /// Read the request head and route it; upgrades become WebSocket connections.
-async fn serve<S>(shared: Arc<Shared>, mut stream: S, deadline: Instant, guard: OpenGuard)
+async fn serve<S>(shared: Arc<Shared>, mut stream: S, deadline: Instant, mut guard: SocketGuard)
 where
     S: AsyncRead + AsyncWrite + Send + Unpin + 'static,
 {
@@ -234,6 +238,9 @@ where
                 tracing::debug!(%origin, "origin refused");
                 NetMetrics::inc(&shared.net.rejected_origin);
                 reply(403, "origin not allowed\n".to_string()).await
+            } else if !guard.take_seat(shared.cfg.max_connections) {
+                NetMetrics::inc(&shared.net.rejected_at_cap);
+                reply(503, "server full, try again later\n".to_string()).await
             } else {
                 return upgrade(shared, stream, rest, &accept, deadline, guard).await;
             }
@@ -248,7 +255,7 @@ async fn upgrade<S>(
     rest: Vec<u8>,
     accept: &str,
     deadline: Instant,
-    guard: OpenGuard,
+    guard: SocketGuard,
 ) where
     S: AsyncRead + AsyncWrite + Send + Unpin + 'static,
 {
@@ -265,9 +272,9 @@ async fn upgrade<S>(
     let peer = PeerId(shared.next_peer.fetch_add(1, Ordering::Relaxed));
     tracing::debug!(%peer, "connected");
     // The connection lives in a task of its own: the handshake task's state (request buffers and
-    // all) is freed now instead of being carried for the connection's whole life.
-    let tracker = shared.tracker.clone();
-    // Spawned directly (not wrapped in an async block, which would hold a second copy of the
-    // stream as a captured variable).
-    tracker.spawn(conn::serve(ws, peer, shared, guard));
+    // all) is freed now instead of being carried for the connection's whole life. Spawned
+    // directly (not wrapped in an async block, which would hold a second copy of the stream as a
+    // captured variable).
+    let task = conn::serve(ws, peer, shared.clone(), guard);
+    shared.tasks.spawn(task);
 }
