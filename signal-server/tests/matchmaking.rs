@@ -46,6 +46,25 @@ async fn strangers_are_matched_and_signal_chat_and_media_state_flow() {
 }
 
 #[tokio::test]
+async fn typing_start_and_stop_reach_the_partner_only() {
+    let srv = server().await;
+    let (mut a, mut b) = matched_pair(&srv).await;
+    let mut other = Client::connect(&srv).await;
+    other.send(r#"{"type":"find","mode":"text"}"#).await;
+    other.expect("waiting").await;
+    b.send(r#"{"type":"typing","active":true}"#).await;
+    assert_eq!(a.recv().await, json!({"type":"typing","active":true}));
+    b.send(r#"{"type":"typing","active":false}"#).await;
+    assert_eq!(a.recv().await, json!({"type":"typing","active":false}));
+    b.nothing_pending().await;
+    other.nothing_pending().await;
+    // Typing with nobody to show it to is an error, not a broadcast.
+    other.send(r#"{"type":"typing","active":false}"#).await;
+    other.expect_error("not_paired").await;
+    a.nothing_pending().await;
+}
+
+#[tokio::test]
 async fn modes_do_not_mix_and_interests_are_reported() {
     let srv = server().await;
     let mut v = Client::connect(&srv).await;

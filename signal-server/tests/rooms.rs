@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{Client, server, server_with};
+use common::{Client, metric, server, server_with};
 use serde_json::json;
 
 #[tokio::test]
@@ -123,4 +123,78 @@ async fn mesh_rooms_list_members_and_route_addressed_signaling() {
     let m = ann.expect("peer_left").await;
     assert_eq!(m["reason"], "disconnected");
     ann.nothing_pending().await;
+}
+
+#[tokio::test]
+async fn typing_and_media_state_are_broadcast_in_a_mesh_room_with_the_sender() {
+    let srv = server().await;
+    let mut ann = Client::connect(&srv).await;
+    let mut bo = Client::connect(&srv).await;
+    let mut cy = Client::connect(&srv).await;
+    let mut outsider = Client::connect(&srv).await;
+    ann.send(r#"{"type":"join","room":"crew","name":"Ann"}"#).await;
+    ann.expect("joined").await;
+    bo.send(r#"{"type":"join","room":"crew","name":"Bo"}"#).await;
+    bo.expect("joined").await;
+    ann.expect("peer_joined").await;
+
+    bo.send(r#"{"type":"typing","active":true}"#).await;
+    assert_eq!(ann.recv().await, json!({"type":"typing","from":bo.id,"active":true}));
+    bo.send(r#"{"type":"typing","active":false}"#).await;
+    assert_eq!(ann.recv().await, json!({"type":"typing","from":bo.id,"active":false}));
+    ann.send(r#"{"type":"media_state","audio":false,"video":false}"#).await;
+    assert_eq!(bo.recv().await, json!({"type":"media_state","from":ann.id,"audio":false,"video":false}));
+
+    // A newcomer sees the remembered media state, then hears typing from both others.
+    cy.send(r#"{"type":"join","room":"crew","name":"Cy"}"#).await;
+    let joined = cy.expect("joined").await;
+    let members = joined["members"].as_array().unwrap();
+    assert_eq!(members[0], json!({"id":ann.id,"name":"Ann","audio":false,"video":false}));
+    ann.expect("peer_joined").await;
+    bo.expect("peer_joined").await;
+    cy.send(r#"{"type":"typing","active":true}"#).await;
+    for c in [&mut ann, &mut bo] {
+        assert_eq!(c.recv().await, json!({"type":"typing","from":cy.id,"active":true}));
+    }
+    cy.send(r#"{"type":"media_state","audio":true,"video":false}"#).await;
+    for c in [&mut ann, &mut bo] {
+        assert_eq!(c.recv().await, json!({"type":"media_state","from":cy.id,"audio":true,"video":false}));
+    }
+    // Nothing echoes back to the sender or leaks out of the room.
+    cy.nothing_pending().await;
+    outsider.nothing_pending().await;
+}
+
+#[tokio::test]
+async fn the_rooms_gauge_returns_to_zero_when_everyone_has_left() {
+    let srv = server().await;
+    let mut a = Client::connect(&srv).await;
+    let mut b = Client::connect(&srv).await;
+    let mut ann = Client::connect(&srv).await;
+    let mut bo = Client::connect(&srv).await;
+    a.send(r#"{"type":"join","room":"plain"}"#).await;
+    b.send(r#"{"type":"join","room":"plain"}"#).await;
+    a.expect("ready").await;
+    b.expect("ready").await;
+    ann.send(r#"{"type":"join","room":"mesh","name":"Ann"}"#).await;
+    ann.expect("joined").await;
+    bo.send(r#"{"type":"join","room":"mesh","name":"Bo"}"#).await;
+    bo.expect("joined").await;
+    ann.expect("peer_joined").await;
+    assert_eq!(metric(&srv, "strangers_rooms").await, 2.0);
+
+    // One member of each room goes (a drop and a leave); the rooms stay while anyone is in them.
+    drop(b);
+    a.expect("peer_left").await;
+    bo.send(r#"{"type":"leave"}"#).await;
+    ann.expect("peer_left").await;
+    assert_eq!(metric(&srv, "strangers_rooms").await, 2.0);
+
+    // The last members go: a by leaving, ann by stopping.
+    a.send(r#"{"type":"leave"}"#).await;
+    a.nothing_pending().await; // the leave was handled before the probe's answer
+    ann.send(r#"{"type":"stop"}"#).await;
+    ann.nothing_pending().await;
+    assert_eq!(metric(&srv, "strangers_rooms").await, 0.0);
+    assert_eq!(metric(&srv, "strangers_connections").await, 3.0);
 }
