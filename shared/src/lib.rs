@@ -17,6 +17,7 @@ pub use codec::{DecodeError, decode_client, decode_server, encode, normalize_int
 pub use ids::{PeerId, RoomName};
 pub use msg::{ClientMsg, ErrorCode, IceServer, LeaveReason, Member, Mode, Relay, Role, ServerMsg};
 
-/// The protocol version this crate speaks. A client that says `hello` with another major version
-/// gets an `error` with code `version_unsupported`.
+/// The protocol version this crate speaks: one integer, with no major/minor parts. The server
+/// accepts exactly this version: a client that says `hello` with any other gets an `error` with
+/// code `version_unsupported` (and the connection stays up).
 pub const PROTOCOL_VERSION: u32 = 1;

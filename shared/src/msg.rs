@@ -104,7 +104,7 @@ pub struct Relay {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum ClientMsg {
-    /// Optional: states the client's protocol version.
+    /// Optional: states the client's protocol version, which must equal [`crate::PROTOCOL_VERSION`].
     Hello {
         /// The version the client speaks.
         version: u32,
