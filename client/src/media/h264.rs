@@ -4,7 +4,9 @@
 
 use openh264::OpenH264API;
 use openh264::decoder::{Decoder, DecoderConfig};
-use openh264::encoder::{BitRate, Complexity, Encoder, EncoderConfig, FrameRate, FrameType, Profile, UsageType};
+use openh264::encoder::{
+    BitRate, Complexity, Encoder, EncoderConfig, FrameRate, FrameType, Profile, RateControlMode, UsageType,
+};
 use openh264::formats::YUVSource;
 
 use super::frame::I420;
@@ -68,6 +70,8 @@ impl H264Encoder {
     pub fn new(bitrate_bps: u32, fps: f32) -> Result<Self, CodecError> {
         let config = EncoderConfig::new()
             .bitrate(BitRate::from_bps(bitrate_bps))
+            // The default (quality mode) treats the bitrate as a hint; calls need it held.
+            .rate_control_mode(RateControlMode::Bitrate)
             .max_frame_rate(FrameRate::from_hz(fps))
             .usage_type(UsageType::CameraVideoRealTime)
             .profile(Profile::Baseline)
@@ -163,6 +167,39 @@ mod tests {
         assert_eq!(read, (0..30).map(Some).collect::<Vec<_>>());
         enc.request_keyframe();
         assert!(enc.encode(&src.render(30, Instant::now())).unwrap().keyframe);
+    }
+
+    /// A grey picture with fine pseudo-random grain: more detail than the target bitrates can
+    /// carry, so what comes out is decided by rate control.
+    fn noise(width: usize, height: usize, seed: u32) -> I420 {
+        let mut pic = I420::black(width, height);
+        let mut x = seed.wrapping_mul(2_654_435_761).max(1);
+        for b in pic.y.iter_mut().chain(pic.u.iter_mut()).chain(pic.v.iter_mut()) {
+            x ^= x << 13;
+            x ^= x >> 17;
+            x ^= x << 5;
+            *b = 112 + (x >> 27) as u8;
+        }
+        pic
+    }
+
+    #[test]
+    fn the_bitrate_is_held_near_the_target() {
+        let kbps = |target: u32| {
+            let mut enc = H264Encoder::new(target, 30.0).unwrap();
+            let mut bytes = 0;
+            for i in 0..90 {
+                let out = enc.encode(&noise(320, 240, i)).unwrap_or_else(|e| panic!("frame {i}: {e}"));
+                if i >= 30 {
+                    bytes += out.data.len(); // after the first second (keyframe, rate control settling)
+                }
+            }
+            (bytes * 8) as f64 / 2.0 / 1000.0
+        };
+        let (low, high) = (kbps(300_000), kbps(1_200_000));
+        assert!(low <= 300.0 * 1.5, "{low:.0} kbit/s for a 300 kbit/s target");
+        assert!(high <= 1200.0 * 1.5, "{high:.0} kbit/s for a 1200 kbit/s target");
+        assert!(high > low * 2.0, "the output follows the target: {low:.0} vs {high:.0} kbit/s");
     }
 
     #[test]

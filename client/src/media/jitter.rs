@@ -4,6 +4,9 @@
 
 use std::collections::BTreeMap;
 
+/// How many packets past the target may queue before playout skips ahead to the target.
+const CATCH_UP_SLACK: usize = 4;
+
 /// What the playout clock gets for one 20 ms slot.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Playout {
@@ -84,6 +87,14 @@ impl JitterBuffer {
             self.playing = true;
             self.next = self.packets.keys().next().copied();
         }
+        // Drift control: a burst (or a playout clock that fell behind) leaves more queued than
+        // the target; skip the oldest so that latency does not creep up for the rest of the call.
+        if self.packets.len() > self.target + CATCH_UP_SLACK {
+            while self.packets.len() > self.target {
+                self.packets.pop_first();
+            }
+            self.next = self.packets.keys().next().copied();
+        }
         let Some(next) = self.next else { return Playout::Empty };
         if let Some(p) = self.packets.remove(&next) {
             self.next = Some(next + 1);
@@ -133,6 +144,25 @@ mod tests {
         }
         let order: Vec<Playout> = (0..4).map(|_| jb.pop()).collect();
         assert_eq!(order, [254u8, 255, 0, 1].map(|b| Playout::Packet(vec![b])));
+    }
+
+    #[test]
+    fn a_backlog_is_skipped_so_latency_does_not_creep() {
+        let mut jb = JitterBuffer::new(2, 25);
+        jb.push(0, p(0));
+        jb.push(1, p(1));
+        assert_eq!(jb.pop(), Playout::Packet(p(0)));
+        // The playout clock stalled while 12 more arrived: play resumes near the newest.
+        for seq in 2..14u16 {
+            jb.push(seq, p(seq as u8));
+        }
+        assert_eq!(jb.pop(), Playout::Packet(p(12)));
+        assert_eq!(jb.pop(), Playout::Packet(p(13)));
+        // A small excess (within the slack) is kept and played in order.
+        for seq in 14..19u16 {
+            jb.push(seq, p(seq as u8));
+        }
+        assert_eq!(jb.pop(), Playout::Packet(p(14)));
     }
 
     #[test]

@@ -36,6 +36,8 @@ pub struct RxStats {
     pub stamped: AtomicU64,
     /// Stamps whose counter did not increase.
     pub out_of_order: AtomicU64,
+    /// Size of the latest decoded picture, `width << 32 | height` (0 before the first).
+    size: AtomicU64,
     detail: Mutex<RxDetail>,
 }
 
@@ -84,8 +86,15 @@ impl RxStats {
         }
     }
 
-    fn frame_decoded(&self, stamp: Option<pattern::Stamp>, now: Instant) {
+    /// Size of the latest decoded picture.
+    pub fn picture_size(&self) -> Option<(usize, usize)> {
+        let packed = self.size.load(Ordering::Relaxed);
+        (packed != 0).then_some(((packed >> 32) as usize, (packed & 0xffff_ffff) as usize))
+    }
+
+    fn frame_decoded(&self, size: (usize, usize), stamp: Option<pattern::Stamp>, now: Instant) {
         self.frames.fetch_add(1, Ordering::Relaxed);
+        self.size.store(((size.0 as u64) << 32) | (size.1 as u64 & 0xffff_ffff), Ordering::Relaxed);
         let mut d = self.detail();
         d.first_frame.get_or_insert(now);
         let Some(stamp) = stamp else { return };
@@ -167,7 +176,7 @@ fn decode_loop(rx: &std::sync::mpsc::Receiver<Vec<u8>>, out: &VideoOut, want_key
             Ok(Some(pic)) => {
                 let now = Instant::now();
                 let stamp = pattern::read(&pic);
-                out.stats.frame_decoded(stamp, now);
+                out.stats.frame_decoded((pic.width, pic.height), stamp, now);
                 if out.rgba {
                     let captured_at = stamp.and_then(|s| age_of(s, now)).and_then(|age| now.checked_sub(age));
                     out.slot.put(pic.width, pic.height, pic.to_rgba(), captured_at);
@@ -216,6 +225,9 @@ pub async fn receive_audio(track: Arc<dyn TrackRemote>, mut sink: Box<dyn AudioS
             }
         })
     };
+    // Aborting this task (a link teardown) drops the guard, which stops the playout clock and
+    // with it the sink and decoder; otherwise each ended call would leave a ticking task behind.
+    let playout = AbortOnDrop(playout);
     while let Some(event) = track.poll().await {
         let TrackRemoteEvent::OnRtpPacket(packet) = event else { continue };
         stats.packets.fetch_add(1, Ordering::Relaxed);
@@ -225,7 +237,16 @@ pub async fn receive_audio(track: Arc<dyn TrackRemote>, mut sink: Box<dyn AudioS
         }
     }
     done.store(true, Ordering::Relaxed);
-    let _ = playout.await;
+    drop(playout);
+}
+
+/// Aborts a task when dropped.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 #[cfg(test)]

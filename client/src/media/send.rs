@@ -185,11 +185,13 @@ fn video_loop(
                 return;
             }
         };
-        if cfg.self_view {
+        let camera_off = ctl.camera_off.load(Ordering::Relaxed);
+        // With the camera off nobody sees the self-view either: skip its conversion.
+        if cfg.self_view && !camera_off {
             view.put(frame.picture.width, frame.picture.height, frame.picture.to_rgba(), Some(frame.captured_at));
         }
         let now_listening = tx.receiver_count();
-        if now_listening == 0 || ctl.camera_off.load(Ordering::Relaxed) {
+        if now_listening == 0 || camera_off {
             listeners = 0;
             continue;
         }
