@@ -7,6 +7,7 @@ use std::time::Duration;
 use futures_util::{SinkExt, StreamExt};
 use strangers_shared::{ClientMsg, IceServer, PeerId, ServerMsg, decode_server, encode};
 use tokio::sync::mpsc;
+use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::Message;
 
 use crate::backoff::Backoff;
@@ -51,20 +52,43 @@ impl SignalingHandle {
 /// Start the signaling client for `url` on the current tokio runtime. It runs until the returned
 /// handle and every clone of it are dropped.
 pub fn spawn(url: String) -> (SignalingHandle, mpsc::UnboundedReceiver<SignalEvent>) {
+    spawn_with(url, Keepalive::default())
+}
+
+/// [`spawn`] with explicit keepalive timings.
+pub fn spawn_with(url: String, keepalive: Keepalive) -> (SignalingHandle, mpsc::UnboundedReceiver<SignalEvent>) {
     let (tx, rx) = mpsc::unbounded_channel();
     let (event_tx, event_rx) = mpsc::unbounded_channel();
-    tokio::spawn(run(url, rx, event_tx));
+    tokio::spawn(run(url, keepalive, rx, event_tx));
     (SignalingHandle { tx }, event_rx)
+}
+
+/// How a half-open connection (a server that vanished without a FIN, a dead NAT mapping) is
+/// noticed: the client pings, and a connection silent for `silence_limit` counts as lost.
+#[derive(Debug, Clone, Copy)]
+pub struct Keepalive {
+    /// How often to ping the server.
+    pub ping_every: Duration,
+    /// Nothing at all received for this long means the connection is gone.
+    pub silence_limit: Duration,
+}
+
+impl Default for Keepalive {
+    fn default() -> Self {
+        // The server pings every 20 s as well, so a live connection is never silent this long.
+        Self { ping_every: Duration::from_secs(15), silence_limit: Duration::from_secs(45) }
+    }
 }
 
 async fn run(
     url: String,
+    keepalive: Keepalive,
     mut outgoing: mpsc::UnboundedReceiver<ClientMsg>,
     events: mpsc::UnboundedSender<SignalEvent>,
 ) {
     let mut backoff = Backoff::new(Duration::from_millis(200), Duration::from_secs(10));
     loop {
-        let reason = match session(&url, &mut outgoing, &events, &mut backoff).await {
+        let reason = match session(&url, keepalive, &mut outgoing, &events, &mut backoff).await {
             Ended::Stopped => return,
             Ended::Lost(reason) => reason,
         };
@@ -94,6 +118,7 @@ enum Ended {
 
 async fn session(
     url: &str,
+    keepalive: Keepalive,
     outgoing: &mut mpsc::UnboundedReceiver<ClientMsg>,
     events: &mpsc::UnboundedSender<SignalEvent>,
     backoff: &mut Backoff,
@@ -104,8 +129,20 @@ async fn session(
         Ok(Err(e)) => return Ended::Lost(format!("cannot connect to {url}: {e}")),
         Err(_) => return Ended::Lost(format!("timed out connecting to {url}")),
     };
+    let mut last_heard = Instant::now();
+    let mut ping = tokio::time::interval_at(Instant::now() + keepalive.ping_every, keepalive.ping_every);
     loop {
         tokio::select! {
+            _ = ping.tick() => {
+                if last_heard.elapsed() >= keepalive.silence_limit {
+                    return Ended::Lost(format!("the server was silent for {:?}", keepalive.silence_limit));
+                }
+                // A send that cannot even be buffered means the connection is gone.
+                let sent = tokio::time::timeout(keepalive.ping_every, ws.send(Message::Ping(Default::default())));
+                if !matches!(sent.await, Ok(Ok(()))) {
+                    return Ended::Lost("the server stopped taking data".into());
+                }
+            }
             msg = outgoing.recv() => {
                 let Some(msg) = msg else {
                     let _ = ws.close(None).await;
@@ -116,6 +153,7 @@ async fn session(
                 }
             }
             frame = ws.next() => {
+                last_heard = Instant::now();
                 let text = match frame {
                     Some(Ok(Message::Text(text))) => text,
                     Some(Ok(Message::Close(frame))) => {
@@ -142,5 +180,49 @@ async fn session(
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+    use super::*;
+
+    async fn next(events: &mut mpsc::UnboundedReceiver<SignalEvent>) -> SignalEvent {
+        tokio::time::timeout(Duration::from_secs(10), events.recv()).await.expect("an event").expect("open")
+    }
+
+    /// A "server" that welcomes the client and then never reads or writes again, as one whose
+    /// host vanished would look from a half-open TCP connection.
+    #[tokio::test]
+    async fn a_silent_server_is_noticed_and_the_client_reconnects() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("ws://{}/", listener.local_addr().unwrap());
+        let server = tokio::spawn(async move {
+            let mut held = Vec::new();
+            for id in 1..=2u64 {
+                let (tcp, _) = listener.accept().await.unwrap();
+                let mut ws = tokio_tungstenite::accept_async(tcp).await.unwrap();
+                let welcome = ServerMsg::Welcome {
+                    peer_id: PeerId(id),
+                    version: strangers_shared::PROTOCOL_VERSION,
+                    online: 1,
+                    ice_servers: Vec::new(),
+                };
+                ws.send(Message::text(encode(&welcome))).await.unwrap();
+                held.push(ws); // never polled again: pings go unanswered
+            }
+            held
+        });
+        let keepalive = Keepalive { ping_every: Duration::from_millis(50), silence_limit: Duration::from_millis(200) };
+        let (_handle, mut events) = spawn_with(url, keepalive);
+        assert!(matches!(next(&mut events).await, SignalEvent::Connected { peer_id: PeerId(1), .. }));
+        match next(&mut events).await {
+            SignalEvent::Disconnected { reason, .. } => assert!(reason.contains("silent"), "{reason}"),
+            other => panic!("expected a lost connection, got {other:?}"),
+        }
+        assert!(matches!(next(&mut events).await, SignalEvent::Connected { peer_id: PeerId(2), .. }));
+        drop(server);
     }
 }

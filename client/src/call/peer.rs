@@ -39,6 +39,12 @@ pub enum CallError {
     /// A candidate from the partner did not parse.
     #[error("bad candidate from partner: {0}")]
     BadCandidate(String),
+    /// The connection was not established in time (no answer, or ICE never succeeded).
+    #[error("the connection was not established within {0:?}")]
+    SetupTimeout(Duration),
+    /// ICE or DTLS failed before media ever flowed.
+    #[error("the connection could not be established ({0})")]
+    NeverConnected(String),
 }
 
 fn rtc_err(e: impl std::fmt::Display) -> CallError {
@@ -310,7 +316,7 @@ impl PeerLink {
     ) -> Result<(), CallError> {
         if let (Some(local), Some(rx)) = (&self.video, video) {
             let pt = payload_type(&local.sender).await?;
-            self.tasks.push(tokio::spawn(pump(local.track.clone(), pt, rx)));
+            self.tasks.push(tokio::spawn(pump(local.track.clone(), pt, rx, Some(control.clone()))));
             let (track, control) = (local.track.clone(), control.clone());
             self.tasks.push(tokio::spawn(async move {
                 while let Some(event) = track.poll().await {
@@ -323,7 +329,7 @@ impl PeerLink {
         }
         if let (Some(local), Some(rx)) = (&self.audio, audio) {
             let pt = payload_type(&local.sender).await?;
-            self.tasks.push(tokio::spawn(pump(local.track.clone(), pt, rx)));
+            self.tasks.push(tokio::spawn(pump(local.track.clone(), pt, rx, None)));
         }
         Ok(())
     }
@@ -362,13 +368,24 @@ async fn payload_type(sender: &Arc<dyn RtpSender>) -> Result<u8, CallError> {
         .ok_or_else(|| CallError::WebRtc("no codec negotiated".into()))
 }
 
-/// Write every encoded sample to the track until the encoder goes away.
-async fn pump(track: Arc<TrackLocalStaticSample>, pt: u8, mut rx: broadcast::Receiver<EncodedSample>) {
+/// Write every encoded sample to the track until the encoder goes away. A video pump that fell
+/// behind skipped frames the decoder needs, so it asks `keyframe_on_lag` for a fresh keyframe.
+async fn pump(
+    track: Arc<TrackLocalStaticSample>,
+    pt: u8,
+    mut rx: broadcast::Receiver<EncodedSample>,
+    keyframe_on_lag: Option<Arc<SendControl>>,
+) {
     let Some(ssrc) = track.ssrcs().await.first().copied() else { return };
     loop {
         let sample = match rx.recv().await {
             Ok(s) => s,
-            Err(broadcast::error::RecvError::Lagged(_)) => continue,
+            Err(broadcast::error::RecvError::Lagged(_)) => {
+                if let Some(control) = &keyframe_on_lag {
+                    control.keyframe.store(true, std::sync::atomic::Ordering::Relaxed);
+                }
+                continue;
+            }
             Err(broadcast::error::RecvError::Closed) => return,
         };
         let s = Sample { data: sample.data, duration: sample.duration, ..Sample::new(sample.captured_at) };

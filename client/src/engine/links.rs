@@ -3,6 +3,8 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
 
 use rtc::rtp_transceiver::rtp_sender::RtpCodecKind;
 use strangers_shared::{ClientMsg, PeerId, Relay};
@@ -20,10 +22,30 @@ use crate::slot::FrameSlot;
 pub(super) struct Link {
     pub(super) peer: PeerLink,
     pub(super) connected: bool,
+    /// When the link was created, for the setup deadline.
+    pub(super) opened: Instant,
     pub(super) receivers: Vec<JoinHandle<()>>,
     pub(super) video_in: Option<(Arc<RxStats>, FrameSlot)>,
     pub(super) audio_in: Option<Arc<RxStats>>,
     pub(super) prev: Previous,
+    /// Counts this link as alive until its peer connection has finished closing.
+    live: LiveGuard,
+}
+
+/// One count in [`Links::live`], given back when dropped.
+struct LiveGuard(Arc<AtomicUsize>);
+
+impl LiveGuard {
+    fn new(count: &Arc<AtomicUsize>) -> Self {
+        count.fetch_add(1, Ordering::Relaxed);
+        Self(count.clone())
+    }
+}
+
+impl Drop for LiveGuard {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 /// The links of the engine, by who they are with and by id.
@@ -31,7 +53,9 @@ pub(super) struct Link {
 pub(super) struct Links {
     pub(super) by_who: HashMap<Who, Link>,
     pub(super) ids: HashMap<u64, Who>,
-    next_id: u64,
+    pub(super) next_id: u64,
+    /// Peer connections created and not yet completely closed (shared with the handle).
+    pub(super) live: Arc<AtomicUsize>,
 }
 
 impl Who {
@@ -60,10 +84,12 @@ impl Engine {
         let link = Link {
             peer,
             connected: false,
+            opened: Instant::now(),
             receivers: Vec::new(),
             video_in: None,
             audio_in: None,
             prev: Previous::default(),
+            live: LiveGuard::new(&self.links.live),
         };
         self.links.ids.insert(id, who);
         self.links.by_who.insert(who, link);
@@ -84,8 +110,22 @@ impl Engine {
         for r in link.receivers.drain(..) {
             r.abort();
         }
-        tokio::spawn(link.peer.close());
+        let (peer, live) = (link.peer, link.live);
+        tokio::spawn(async move {
+            peer.close().await;
+            drop(live);
+        });
         self.emit(Event::LinkClosed(who));
+    }
+
+    /// Links that have been trying to connect for longer than `deadline`.
+    pub(super) fn overdue(&self, deadline: Duration) -> Vec<Who> {
+        self.links
+            .by_who
+            .iter()
+            .filter(|(_, l)| !l.connected && l.opened.elapsed() > deadline)
+            .map(|(w, _)| *w)
+            .collect()
     }
 
     /// Close every link.
@@ -135,6 +175,9 @@ impl Engine {
         {
             link.connected = true;
             link.peer.start_sending(video, audio, control).await?;
+            // The new partner needs a keyframe to start decoding. The encoder also notices new
+            // listeners, but not when an old link closed in the same frame (Next).
+            self.media.request_keyframe();
         }
         Ok(())
     }
@@ -164,7 +207,7 @@ impl Engine {
         let send = self.media.stats.clone();
         let mut out = Vec::new();
         for (who, link) in self.links.by_who.iter_mut().filter(|(_, l)| l.connected) {
-            let video = link.video_in.as_ref().map(|(s, slot)| (s, slot));
+            let video = link.video_in.as_ref().map(|(s, _)| s);
             let stats =
                 super::stats::collect(link.peer.connection(), video, link.audio_in.as_ref(), &send, &mut link.prev)
                     .await;

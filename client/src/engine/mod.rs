@@ -194,6 +194,9 @@ pub struct EngineHandle {
     pub local_view: FrameSlot,
     /// Send-side counters.
     pub send_stats: Arc<SendStats>,
+    /// Peer connections alive: created and not yet completely closed. After a call ends it
+    /// falls back, which is how tests see that teardown really happened.
+    pub live_links: Arc<std::sync::atomic::AtomicUsize>,
 }
 
 impl EngineHandle {
@@ -214,15 +217,17 @@ pub fn start(cfg: EngineConfig) -> std::io::Result<EngineHandle> {
     let media = MediaSender::start(cfg.video, cfg.audio, cfg.send)?;
     let (cmd_tx, cmd_rx) = mpsc::unbounded_channel();
     let (event_tx, event_rx) = mpsc::unbounded_channel();
+    let live_links = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let handle = EngineHandle {
         commands: cmd_tx,
         events: event_rx,
         local_view: media.local_view.clone(),
         send_stats: media.stats.clone(),
+        live_links: live_links.clone(),
     };
     let settings =
         task::Settings { server_url: cfg.server_url, udp_bind: cfg.udp_bind, rgba: cfg.rgba, sinks: cfg.sinks };
-    tokio::spawn(task::run(settings, media, cmd_rx, event_tx));
+    tokio::spawn(task::run(settings, media, cmd_rx, event_tx, live_links));
     Ok(handle)
 }
 

@@ -9,7 +9,6 @@ use webrtc::peer_connection::{PeerConnection, RTCIceCandidateType, RTCStatsRepor
 
 use crate::media::receive::RxStats;
 use crate::media::send::SendStats;
-use crate::slot::FrameSlot;
 
 /// How the selected candidate pair reaches the partner.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -30,21 +29,21 @@ pub enum CandidateKind {
 /// One second of a call, as the stats overlay shows it.
 #[derive(Debug, Clone, Default)]
 pub struct CallStats {
-    /// Video codec.
-    pub codec: &'static str,
+    /// The negotiated codecs, as the stats report names them (e.g. `H264 / opus`).
+    pub codec: String,
     /// Remote picture size.
     pub resolution: Option<(usize, usize)>,
     /// Pictures decoded per second.
     pub fps_in: f64,
     /// Pictures encoded per second.
     pub fps_out: f64,
-    /// Received media bitrate (video + audio), bits per second.
+    /// Received media bitrate (video + audio payload), kilobits per second.
     pub kbps_in: f64,
-    /// Sent media bitrate (video + audio), bits per second.
+    /// Sent media bitrate (video + audio payload, per link), kilobits per second.
     pub kbps_out: f64,
     /// Round-trip time of the selected candidate pair, milliseconds.
     pub rtt_ms: Option<f64>,
-    /// Fraction of inbound packets lost, 0–1.
+    /// Fraction of inbound packets lost since the previous sample, 0–1.
     pub loss: f64,
     /// The selected candidate pair's type.
     pub candidate: CandidateKind,
@@ -58,45 +57,52 @@ pub(super) struct Previous {
     bytes_in: u64,
     frames_out: u64,
     bytes_out: u64,
+    received: u64,
+    lost: i64,
 }
 
 impl Default for Previous {
     fn default() -> Self {
-        Self { at: Instant::now(), frames_in: 0, bytes_in: 0, frames_out: 0, bytes_out: 0 }
+        Self { at: Instant::now(), frames_in: 0, bytes_in: 0, frames_out: 0, bytes_out: 0, received: 0, lost: 0 }
     }
 }
 
 /// Sample one link.
 pub(super) async fn collect(
     pc: &Arc<dyn PeerConnection>,
-    video_in: Option<(&Arc<RxStats>, &FrameSlot)>,
+    video_in: Option<&Arc<RxStats>>,
     audio_in: Option<&Arc<RxStats>>,
     send: &SendStats,
     prev: &mut Previous,
 ) -> CallStats {
     let now = Instant::now();
     let secs = now.duration_since(prev.at).as_secs_f64().max(0.001);
-    let frames_in = video_in.map_or(0, |(s, _)| s.frames.load(Ordering::Relaxed));
-    let bytes_in = video_in.map_or(0, |(s, _)| s.bytes.load(Ordering::Relaxed))
+    let frames_in = video_in.map_or(0, |s| s.frames.load(Ordering::Relaxed));
+    let bytes_in = video_in.map_or(0, |s| s.bytes.load(Ordering::Relaxed))
         + audio_in.map_or(0, |s| s.bytes.load(Ordering::Relaxed));
     let frames_out = send.video_frames.load(Ordering::Relaxed);
     let bytes_out = send.video_bytes.load(Ordering::Relaxed) + send.audio_bytes.load(Ordering::Relaxed);
     let mut stats = CallStats {
-        codec: "H.264 / Opus",
-        resolution: video_in.and_then(|(_, slot)| slot.latest()).map(|f| (f.width, f.height)),
+        resolution: video_in.and_then(|s| s.picture_size()),
         fps_in: frames_in.saturating_sub(prev.frames_in) as f64 / secs,
         fps_out: frames_out.saturating_sub(prev.frames_out) as f64 / secs,
         kbps_in: bytes_in.saturating_sub(prev.bytes_in) as f64 * 8.0 / secs / 1000.0,
         kbps_out: bytes_out.saturating_sub(prev.bytes_out) as f64 * 8.0 / secs / 1000.0,
         ..CallStats::default()
     };
-    *prev = Previous { at: now, frames_in, bytes_in, frames_out, bytes_out };
 
     let report = pc.get_stats(now, StatsSelector::None).await;
     let (mut received, mut lost) = (0u64, 0i64);
     let mut local_candidate = None;
+    let mut codecs: Vec<&str> = Vec::new();
     for entry in report.iter() {
         match entry {
+            RTCStatsReportEntry::Codec(c) => {
+                let name = c.mime_type.split_once('/').map_or(c.mime_type.as_str(), |(_, n)| n);
+                if !codecs.contains(&name) {
+                    codecs.push(name);
+                }
+            }
             RTCStatsReportEntry::IceCandidatePair(pair) if pair.nominated => {
                 stats.rtt_ms = Some(pair.current_round_trip_time * 1000.0);
                 local_candidate = Some(pair.local_candidate_id.clone());
@@ -125,7 +131,13 @@ pub(super) async fn collect(
             _ => CandidateKind::Unknown,
         };
     }
-    let total = received as f64 + lost.max(0) as f64;
-    stats.loss = if total > 0.0 { lost.max(0) as f64 / total } else { 0.0 };
+    // Video first, as people name a call's codecs.
+    codecs.sort_by_key(|c| !c.eq_ignore_ascii_case("h264"));
+    stats.codec = codecs.join(" / ");
+    let new_received = received.saturating_sub(prev.received) as f64;
+    let new_lost = (lost - prev.lost).max(0) as f64;
+    let total = new_received + new_lost;
+    stats.loss = if total > 0.0 { new_lost / total } else { 0.0 };
+    *prev = Previous { at: now, frames_in, bytes_in, frames_out, bytes_out, received, lost };
     stats
 }

@@ -51,13 +51,14 @@ pub(super) async fn run(
     media: MediaSender,
     mut commands: mpsc::UnboundedReceiver<Command>,
     events: mpsc::UnboundedSender<Event>,
+    live_links: std::sync::Arc<std::sync::atomic::AtomicUsize>,
 ) {
     let (signaling, mut signals) = signaling::spawn(settings.server_url.clone());
     let (link_tx, mut link_rx) = mpsc::unbounded_channel();
     let mut engine = Engine {
         settings,
         media,
-        links: Links::default(),
+        links: Links { live: live_links, ..Links::default() },
         link_tx,
         ice_servers: Vec::new(),
         signaling,
@@ -74,17 +75,27 @@ pub(super) async fn run(
         tokio::select! {
             cmd = commands.recv() => match cmd {
                 None | Some(Command::Shutdown) => break,
-                Some(Command::Abort) => return,
+                Some(Command::Abort) => {
+                    // A crash says goodbye to nobody, but its sockets close with the process.
+                    engine.close_all_links();
+                    return;
+                }
                 Some(cmd) => engine.command(cmd).await,
             },
             Some(signal) = signals.recv() => engine.signal_event(signal).await,
             Some((id, event)) = link_rx.recv() => engine.link_event(id, event).await,
-            _ = stats_tick.tick() => engine.emit_stats().await,
+            _ = stats_tick.tick() => {
+                engine.enforce_setup_deadline();
+                engine.emit_stats().await;
+            }
         }
     }
     engine.signal(ClientMsg::Stop);
     engine.close_all_links();
 }
+
+/// How long a peer connection may take to connect before the call counts as failed.
+const SETUP_DEADLINE: Duration = Duration::from_secs(15);
 
 fn now_ms() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
@@ -134,6 +145,14 @@ impl Engine {
                 self.signal(ClientMsg::Next);
                 self.set_state(CallState::Searching { mode });
             }
+        }
+    }
+
+    /// Give up on links that never connected (the partner never answered, or ICE never found a
+    /// path): the user hears why and, in random chat, meets someone else.
+    fn enforce_setup_deadline(&mut self) {
+        for who in self.overdue(SETUP_DEADLINE) {
+            self.fail(who, &CallError::SetupTimeout(SETUP_DEADLINE));
         }
     }
 
@@ -321,8 +340,16 @@ impl Engine {
                 }
             }
             LinkEvent::State(
-                RTCPeerConnectionState::Disconnected | RTCPeerConnectionState::Failed | RTCPeerConnectionState::Closed,
+                event_state @ (RTCPeerConnectionState::Disconnected
+                | RTCPeerConnectionState::Failed
+                | RTCPeerConnectionState::Closed),
             ) => {
+                let was_connected = self.links.by_who.get(&who).is_some_and(|l| l.connected);
+                if !was_connected {
+                    // It never worked: that is a failed call, not a partner who left.
+                    self.fail(who, &CallError::NeverConnected(format!("{event_state:?}")));
+                    return;
+                }
                 // The partner vanished without the server noticing (yet): leave and re-queue.
                 self.close_link(who);
                 if who == Who::Partner && self.state.in_call() {
