@@ -16,6 +16,10 @@ use tokio_tungstenite::tungstenite::Message;
 
 const WAIT: Duration = Duration::from_secs(20);
 
+/// The calls in this file run one at a time: on a 2-core machine, two media-heavy tests side by
+/// side would measure CPU contention instead of the engine (the harness checks frame counts).
+static CALLS: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 async fn server_on(addr: &str, stun: Vec<String>) -> ServerHandle {
     let mut cfg = Config::local(addr.parse().unwrap());
     cfg.stun = stun;
@@ -44,11 +48,12 @@ fn video_frames(v: &View) -> u64 {
 }
 
 fn heard(v: &View, hz: f64) -> bool {
-    v.tones.last().is_some_and(|t| t.detected_hz() == Some(hz) && t.with_tone.load(Ordering::Relaxed) >= 10)
+    v.tones.last().is_some_and(|(_, t)| t.detected_hz() == Some(hz) && t.with_tone.load(Ordering::Relaxed) >= 10)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_real_call_then_next_to_a_third_client() {
+    let _turn = CALLS.lock().await;
     let srv = server_on("127.0.0.1:0", vec![]).await;
     let reg = Arc::new(ToneRegistry::default());
     let a = client("a", &srv.url(), 440.0, &reg);
@@ -99,6 +104,8 @@ async fn a_real_call_then_next_to_a_third_client() {
     // A third client arrives; a presses Next and meets it (the skipper is re-queued first), b is
     // told and goes back to the queue.
     let old_stream = a.view(|v| v.video_from(Who::Partner).cloned()).unwrap();
+    let old_tone = a.view(|v| v.tone_from(Who::Partner).cloned()).unwrap();
+    assert_eq!((a.live_links(), b.live_links()), (1, 1), "one peer connection each");
     let c = client("c", &srv.url(), 880.0, &reg);
     c.start_video();
     c.wait(WAIT, "searching", |v| matches!(v.call, Some(CallState::Searching { .. }))).await.unwrap();
@@ -108,6 +115,12 @@ async fn a_real_call_then_next_to_a_third_client() {
     a.wait(WAIT, "c's video", |v| video_frames(v) >= 10).await.unwrap();
     a.wait(WAIT, "c's tone", |v| heard(v, 880.0)).await.unwrap();
     assert!(a.view(|v| v.links_closed) >= 1, "the old peer connection was closed");
+    // Torn down for real: b's peer connection is gone (it is alone in the queue now), a has only
+    // the new one, and the old call's audio pipeline let go of its sink.
+    b.wait(WAIT, "b's old peer connection closed", |_| b.live_links() == 0).await.unwrap();
+    a.wait(WAIT, "only the new peer connection", |_| a.live_links() == 1).await.unwrap();
+    // (Left: the view's reference and ours.)
+    a.wait(WAIT, "the old audio sink dropped", |_| Arc::strong_count(&old_tone) == 2).await.unwrap();
     // Nothing arrives on the old stream any more.
     let frozen = old_stream.packets.load(Ordering::Relaxed);
     tokio::time::sleep(Duration::from_millis(300)).await;
@@ -141,6 +154,7 @@ async fn next_of_type(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_corrupt_sdp_fails_the_call_cleanly_and_searching_resumes() {
+    let _turn = CALLS.lock().await;
     let srv = server_on("127.0.0.1:0", vec![]).await;
     let reg = Arc::new(ToneRegistry::default());
     // The raw partner waits first, so it is the offerer.
@@ -164,6 +178,7 @@ async fn a_corrupt_sdp_fails_the_call_cleanly_and_searching_resumes() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_partner_that_vanishes_without_a_server_notice_is_noticed_within_5_s() {
+    let _turn = CALLS.lock().await;
     use strangers_client::call::peer::{LinkConfig, LinkEvent, PeerLink};
     let srv = server_on("127.0.0.1:0", vec![]).await;
     let reg = Arc::new(ToneRegistry::default());
@@ -206,6 +221,7 @@ async fn a_partner_that_vanishes_without_a_server_notice_is_noticed_within_5_s()
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_server_restart_mid_search_is_survived() {
+    let _turn = CALLS.lock().await;
     let srv = server_on("127.0.0.1:0", vec![]).await;
     let addr = srv.addr().to_string();
     let url = srv.url();
@@ -226,6 +242,7 @@ async fn a_server_restart_mid_search_is_survived() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_unreachable_stun_server_does_not_stall_the_call() {
+    let _turn = CALLS.lock().await;
     // A UDP port that swallows everything: STUN requests never get an answer.
     let black_hole = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
     let stun = format!("stun:{}", black_hole.local_addr().unwrap());
@@ -271,27 +288,32 @@ async fn run_scenario(name: &str) -> strangers_client::harness::report::Report {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn harness_skip_rotates_partners_without_leaking() {
+    let _turn = CALLS.lock().await;
     let r = run_scenario("skip").await;
     assert!(r.checks.iter().any(|(n, ok, _)| n == "no leak across calls" && *ok));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn harness_chat_keeps_order() {
+    let _turn = CALLS.lock().await;
     run_scenario("chat").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn harness_churn_survives_vanishing_visitors() {
+    let _turn = CALLS.lock().await;
     run_scenario("churn").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn harness_room_of_four_hears_and_sees_everyone() {
+    let _turn = CALLS.lock().await;
     run_scenario("room").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn harness_basic_two_pairs() {
+    let _turn = CALLS.lock().await;
     let r = run_scenario("basic").await;
     assert_eq!(r.calls, 2);
     assert!(!r.glass_ms.is_empty() && !r.audio_ms.is_empty());

@@ -79,8 +79,8 @@ pub struct View {
     pub videos: Vec<Stream>,
     /// Remote audio streams, newest last.
     pub audios: Vec<Stream>,
-    /// Tone checks of remote audio streams, newest last.
-    pub tones: Vec<Arc<ToneCheck>>,
+    /// Tone checks of remote audio streams and whose they are, newest last.
+    pub tones: Vec<(Who, Arc<ToneCheck>)>,
     /// The room we joined.
     pub room: Option<String>,
     /// Room members we know.
@@ -97,6 +97,11 @@ impl View {
     /// The newest video stream from `who`.
     pub fn video_from(&self, who: Who) -> Option<&Arc<RxStats>> {
         self.videos.iter().rev().find(|s| s.from == who).map(|s| &s.stats)
+    }
+
+    /// The tone check of the newest audio stream from `who`.
+    pub fn tone_from(&self, who: Who) -> Option<&Arc<ToneCheck>> {
+        self.tones.iter().rev().find(|(from, _)| *from == who).map(|(_, t)| t)
     }
 }
 
@@ -117,10 +122,10 @@ impl HarnessClient {
         let view = Arc::new(Mutex::new(View::default()));
         let sinks = {
             let (view, registry) = (view.clone(), registry.clone());
-            Arc::new(move |_who: Who| -> Box<dyn crate::media::audio_source::AudioSink> {
+            Arc::new(move |who: Who| -> Box<dyn crate::media::audio_source::AudioSink> {
                 let (analyser, check) = ToneAnalyser::new(registry.clone());
                 if let Ok(mut v) = view.lock() {
-                    v.tones.push(check);
+                    v.tones.push((who, check));
                 }
                 Box::new(analyser)
             })
@@ -174,6 +179,11 @@ impl HarnessClient {
     /// The send-side counters.
     pub fn send_stats(&self) -> Arc<SendStats> {
         self.engine.send_stats.clone()
+    }
+
+    /// Peer connections this client has alive (created and not yet completely closed).
+    pub fn live_links(&self) -> usize {
+        self.engine.live_links.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Wait until `pred` holds, or fail after `timeout` with `what`.

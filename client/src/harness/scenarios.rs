@@ -60,40 +60,132 @@ fn has_frames(v: &View, who: Who, n: u64) -> bool {
     v.video_from(who).is_some_and(|s| s.frames.load(Ordering::Relaxed) >= n)
 }
 
-/// Check and measure the video and audio one client received from `who` over `window`.
-fn verify_media(report: &mut Report, c: &HarnessClient, who: Who, window: Duration) {
+/// What one client had received from one sender at a moment; two of them bound a window.
+#[derive(Debug, Clone, Default)]
+struct Mark {
+    /// Pictures the sender encoded (and so sent on every link).
+    sent: u64,
+    decoded: u64,
+    stamped: u64,
+    last_counter: Option<u32>,
+    out_of_order: u64,
+    latencies: usize,
+    tone_frames: u64,
+    tone_with: u64,
+    audio_latencies: usize,
+}
+
+/// The client that `c` sees as `who`: its partner (by the greeting's name) or a room member (by
+/// peer id).
+fn sender_of<'a>(clients: &'a [HarnessClient], c: &HarnessClient, who: Who) -> Option<&'a HarnessClient> {
+    match who {
+        Who::Partner => {
+            let name = c.view(|v| v.partner_name.clone())?;
+            clients.iter().find(|o| o.spec.name == name)
+        }
+        Who::Member(id) => clients.iter().find(|o| o.view(|v| v.peer_id) == Some(id)),
+    }
+}
+
+fn mark(clients: &[HarnessClient], c: &HarnessClient, who: Who) -> Mark {
+    let sent = sender_of(clients, c, who).map_or(0, |s| s.send_stats().video_frames.load(Ordering::Relaxed));
+    c.view(|v| {
+        let mut m = Mark { sent, ..Mark::default() };
+        if let Some(video) = v.video_from(who) {
+            let snap = video.snapshot();
+            m.decoded = video.frames.load(Ordering::Relaxed);
+            m.stamped = video.stamped.load(Ordering::Relaxed);
+            m.last_counter = snap.last_counter;
+            m.out_of_order = video.out_of_order.load(Ordering::Relaxed);
+            m.latencies = snap.latencies.len();
+        }
+        if let Some(t) = v.tone_from(who) {
+            m.tone_frames = t.frames.load(Ordering::Relaxed);
+            m.tone_with = t.with_tone.load(Ordering::Relaxed);
+            m.audio_latencies = t.latencies().len();
+        }
+        m
+    })
+}
+
+/// Check and measure what `c` received from `who` between `start` and now (`window` long): at
+/// least 90% of the pictures the sender encoded in that time, decoded, with counters (read from
+/// the pixels) that only go up; and the sender's tone in at least 80% of the audio.
+fn verify_media(
+    report: &mut Report,
+    clients: &[HarnessClient],
+    c: &HarnessClient,
+    who: Who,
+    start: &Mark,
+    window: Duration,
+) {
     let name = &c.spec.name;
-    let (video, tone) = c.view(|v| (v.video_from(who).cloned(), v.tones.last().cloned()));
+    let end = mark(clients, c, who);
+    let expect_hz = sender_of(clients, c, who).map(|s| s.spec.tone_hz);
+    let (video, tone) = c.view(|v| (v.video_from(who).cloned(), v.tone_from(who).cloned()));
     let Some(video) = video else {
-        report.check(format!("{name} video"), false, "no remote video");
+        report.check(format!("{name} video from {who:?}"), false, "no remote video");
         return;
     };
-    let snap = video.snapshot();
-    let stamped = video.stamped.load(Ordering::Relaxed);
-    let span = match (snap.first_counter, snap.last_counter) {
-        (Some(a), Some(b)) if b >= a => u64::from(b - a) + 1,
+    // What the sender really encoded; its nominal rate only if it is unknown.
+    let expected = match end.sent.saturating_sub(start.sent) {
+        0 => (c.spec.fps * window.as_secs_f64()).floor().max(1.0),
+        n => n as f64,
+    };
+    let decoded = end.decoded.saturating_sub(start.decoded);
+    let stamped = end.stamped.saturating_sub(start.stamped);
+    let advanced = match (start.last_counter, end.last_counter) {
+        (Some(a), Some(b)) => u64::from(b.saturating_sub(a)),
+        (None, Some(_)) => stamped,
         _ => 0,
     };
-    let ratio = if span > 0 { stamped as f64 / span as f64 } else { 0.0 };
-    let disorder = video.out_of_order.load(Ordering::Relaxed);
+    let ratio = decoded as f64 / expected;
+    let disorder = end.out_of_order;
     report.check(
-        format!("{name} video"),
-        ratio >= 0.9 && disorder == 0 && stamped > 0,
-        format!("decoded {stamped} of {span} stamped frames ({:.0}%), {disorder} out of order", ratio * 100.0),
+        format!("{name} video from {who:?}"),
+        ratio >= 0.9 && advanced + 1 >= stamped && advanced > 0 && disorder == 0,
+        format!(
+            "decoded {decoded} of {expected:.0} frames sent in {window:.1?} ({:.0}%, {:.1} fps), {stamped} stamps read, counter +{advanced}, {disorder} out of order; {} decode errors, {} keyframe requests in the call",
+            ratio * 100.0,
+            expected / window.as_secs_f64().max(0.001),
+            video.errors.load(Ordering::Relaxed),
+            video.keyframe_requests.load(Ordering::Relaxed),
+        ),
     );
-    report.fps_in.push(stamped as f64 / window.as_secs_f64().max(0.001));
-    report.glass_ms.extend(ms(&snap.latencies));
+    report.fps_in.push(decoded as f64 / window.as_secs_f64().max(0.001));
+    let snap = video.snapshot();
+    report.glass_ms.extend(ms(snap.latencies.get(start.latencies..).unwrap_or_default()));
     match tone {
         Some(t) => {
             let hz = t.detected_hz();
-            let frames = t.frames.load(Ordering::Relaxed);
-            let with = t.with_tone.load(Ordering::Relaxed);
-            let ok = hz.is_some_and(|hz| (hz - c.spec.tone_hz).abs() > 1.0) && with * 10 >= frames * 8 && frames > 0;
-            report.check(format!("{name} audio"), ok, format!("tone {hz:?} Hz in {with} of {frames} frames"));
-            report.audio_ms.extend(ms(&t.latencies()));
+            let frames = end.tone_frames.saturating_sub(start.tone_frames);
+            let with = end.tone_with.saturating_sub(start.tone_with);
+            let right = match expect_hz {
+                Some(want) => hz.is_some_and(|hz| (hz - want).abs() < 1.0),
+                None => hz.is_some_and(|hz| (hz - c.spec.tone_hz).abs() > 1.0),
+            };
+            let ok = right && frames > 0 && with * 10 >= frames * 8;
+            report.check(
+                format!("{name} audio from {who:?}"),
+                ok,
+                format!("tone {hz:?} Hz (expected {expect_hz:?}) in {with} of {frames} frames"),
+            );
+            let lat = t.latencies();
+            report.audio_ms.extend(ms(lat.get(start.audio_latencies..).unwrap_or_default()));
         }
-        None => report.check(format!("{name} audio"), false, "no remote audio"),
+        None => report.check(format!("{name} audio from {who:?}"), false, "no remote audio"),
     }
+}
+
+/// Every client greets its partner by name; wait until each knows who it is talking to.
+async fn greet(clients: &[HarnessClient]) -> Result<(), String> {
+    for c in clients {
+        c.send(Command::Chat(format!("{}{}", super::client::GREETING, c.spec.name)));
+    }
+    for c in clients {
+        c.wait(SETUP, "the partner's greeting", |v| v.partner_name.is_some()).await?;
+    }
+    Ok(())
 }
 
 async fn stop_all(clients: &[HarnessClient]) {
@@ -125,6 +217,8 @@ pub async fn basic(opts: &Options) -> Result<Report, String> {
         let conn = c.view(|v| v.connected_at.zip(v.matched_at).map(|(c, m)| c.saturating_duration_since(m)));
         report.connect_ms.extend(conn.map(|d| d.as_secs_f64() * 1000.0));
     }
+    greet(&clients).await?;
+    let marks: Vec<Mark> = clients.iter().map(|c| mark(&clients, c, Who::Partner)).collect();
     let cpu0 = process_cpu();
     let t0 = Instant::now();
     tokio::time::sleep(opts.duration).await;
@@ -133,8 +227,8 @@ pub async fn basic(opts: &Options) -> Result<Report, String> {
     report.calls = n / 2;
     report.cpu_pct_per_call = cpu.map(|c| c.as_secs_f64() / window.as_secs_f64() * 100.0 / report.calls as f64);
     report.rss_per_client_kib = process_rss_kib().zip(rss_before).map(|(a, b)| (a - b) / n as f64);
-    for c in &clients {
-        verify_media(&mut report, c, Who::Partner, window);
+    for (c, start) in clients.iter().zip(&marks) {
+        verify_media(&mut report, &clients, c, Who::Partner, start, window);
         let s = c.send_stats();
         report.bytes_sent += s.video_bytes.load(Ordering::Relaxed) + s.audio_bytes.load(Ordering::Relaxed);
     }
@@ -153,17 +247,29 @@ pub async fn skip(opts: &Options, hops: usize) -> Result<Report, String> {
         c.start_video();
     }
     let mut baseline = (0, 0);
+    let mut previous: Vec<String> = Vec::new();
+    let mut hop_started: Option<Instant> = None;
     for hop in 0..=hops {
         for c in &clients {
             c.wait(SETUP, "a connected call", connected).await?;
-            c.send(Command::Chat(format!("{}{}", super::client::GREETING, c.spec.name)));
         }
+        greet(&clients).await?;
         for c in &clients {
-            c.wait(SETUP, "the partner's greeting", |v| v.partner_name.is_some()).await?;
             c.wait(SETUP, "video in the call", |v| has_frames(v, Who::Partner, 5)).await?;
         }
         let partners: Vec<String> =
             clients.iter().map(|c| c.view(|v| v.partner_name.clone().unwrap_or_default())).collect();
+        if let Some(started) = hop_started {
+            let elapsed = started.elapsed();
+            report.first_frame_ms.push(elapsed.as_secs_f64() * 1000.0);
+            // Nobody meets the stranger they just skipped (or were skipped by) while others wait.
+            let fresh = partners.iter().zip(&previous).all(|(now, before)| now != before);
+            report.check(
+                format!("hop {hop}"),
+                fresh,
+                format!("Next → all four seeing new partners' video in {elapsed:?}: {previous:?} → {partners:?}"),
+            );
+        }
         if hop == 0 {
             baseline = process_fds_and_threads();
         }
@@ -171,7 +277,7 @@ pub async fn skip(opts: &Options, hops: usize) -> Result<Report, String> {
             break;
         }
         let before: Vec<(usize, usize)> = clients.iter().map(|c| c.view(|v| (v.calls, v.links_closed))).collect();
-        let started = Instant::now();
+        hop_started = Some(Instant::now());
         // One side of each pair presses Next.
         for (i, c) in clients.iter().enumerate() {
             if clients.iter().position(|o| o.spec.name == partners[i]).is_some_and(|p| i < p) {
@@ -185,26 +291,23 @@ pub async fn skip(opts: &Options, hops: usize) -> Result<Report, String> {
             })
             .await?;
         }
-        let elapsed = started.elapsed();
-        report.first_frame_ms.push(elapsed.as_secs_f64() * 1000.0);
-        report.check(
-            format!("hop {}", hop + 1),
-            true,
-            format!("all four in new calls after {elapsed:?} (partners were {partners:?})"),
-        );
+        previous = partners;
     }
-    let window = Duration::from_secs(1);
-    tokio::time::sleep(window).await;
+    let marks: Vec<Mark> = clients.iter().map(|c| mark(&clients, c, Who::Partner)).collect();
+    let t0 = Instant::now();
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let window = t0.elapsed();
     let (fds, threads) = process_fds_and_threads();
+    let live: Vec<usize> = clients.iter().map(HarnessClient::live_links).collect();
     report.check(
         "no leak across calls",
-        fds <= baseline.0 + 8 && threads <= baseline.1 + 4,
+        fds <= baseline.0 + 8 && threads <= baseline.1 + 4 && live.iter().all(|&n| n == 1),
         format!(
-            "after the first call {} fds / {} threads; after {} more {fds} / {threads}",
+            "after the first call {} fds / {} threads; after {} more {fds} / {threads}; live peer connections {live:?}",
             baseline.0, baseline.1, hops
         ),
     );
-    for c in &clients {
+    for (c, start) in clients.iter().zip(&marks) {
         let (calls, closed, told) = c.view(|v| (v.calls, v.links_closed, v.partner_left.len()));
         report.calls += calls;
         report.check(
@@ -212,7 +315,7 @@ pub async fn skip(opts: &Options, hops: usize) -> Result<Report, String> {
             calls > hops && closed >= hops,
             format!("{calls} calls, {closed} peer connections torn down, told of {told} skips"),
         );
-        verify_media(&mut report, c, Who::Partner, window);
+        verify_media(&mut report, &clients, c, Who::Partner, start, window);
     }
     stop_all(&clients).await;
     Ok(report)
@@ -269,7 +372,12 @@ pub async fn churn(opts: &Options, rounds: usize) -> Result<Report, String> {
         visitor.send(Command::Abort);
         drop(visitor);
         stayer.wait(SETUP, "the visitor's departure", |v| v.partner_left.len() > left).await?;
-        report.check(format!("round {}", round + 1), true, format!("departure noticed in {:?}", gone.elapsed()));
+        let noticed = gone.elapsed();
+        report.check(
+            format!("round {}", round + 1),
+            noticed < Duration::from_secs(5),
+            format!("departure noticed in {noticed:?}"),
+        );
         report.calls += 1;
     }
     let searching =
@@ -295,14 +403,24 @@ pub async fn room(opts: &Options) -> Result<Report, String> {
         c.wait(SETUP, "everyone's video", |v| {
             v.members.len() == others
                 && v.members.iter().all(|m| has_frames(v, Who::Member(*m), 10))
-                && v.tones.iter().filter(|t| t.detected_hz().is_some()).count() >= others
+                && v.tones.iter().filter(|(_, t)| t.detected_hz().is_some()).count() >= others
         })
         .await?;
     }
     report.calls = n * others / 2;
-    for c in &clients {
+    let marks: Vec<Vec<(Who, Mark)>> = clients
+        .iter()
+        .map(|c| {
+            let members = c.view(|v| v.members.clone());
+            members.into_iter().map(|m| (Who::Member(m), mark(&clients, c, Who::Member(m)))).collect()
+        })
+        .collect();
+    let t0 = Instant::now();
+    tokio::time::sleep(opts.duration.max(Duration::from_secs(1))).await;
+    let window = t0.elapsed();
+    for (c, marks) in clients.iter().zip(&marks) {
         let (members, hz) =
-            c.view(|v| (v.members.clone(), v.tones.iter().filter_map(|t| t.detected_hz()).collect::<Vec<f64>>()));
+            c.view(|v| (v.members.clone(), v.tones.iter().filter_map(|(_, t)| t.detected_hz()).collect::<Vec<f64>>()));
         let own = hz.iter().any(|h| (h - c.spec.tone_hz).abs() < 1.0);
         let mut distinct = hz.clone();
         distinct.sort_by(f64::total_cmp);
@@ -312,9 +430,9 @@ pub async fn room(opts: &Options) -> Result<Report, String> {
             !own && distinct.len() == others,
             format!("tones {distinct:?} Hz from {} members", members.len()),
         );
-        for m in members {
-            let frames = c.view(|v| v.video_from(Who::Member(m)).map_or(0, |s| s.frames.load(Ordering::Relaxed)));
-            report.check(format!("{} sees {m}", c.spec.name), frames >= 10, format!("{frames} frames"));
+        report.check(format!("{} sees everyone", c.spec.name), marks.len() == members.len(), format!("{members:?}"));
+        for (who, start) in marks {
+            verify_media(&mut report, &clients, c, *who, start, window);
         }
     }
     // One member leaves mid-call: the others are told and drop that link.
