@@ -8,6 +8,7 @@
 mod conn;
 mod http;
 pub mod mailbox;
+pub mod readahead;
 mod tasks;
 mod tls;
 
@@ -33,6 +34,7 @@ use crate::hub::{Hub, HubMsg};
 use crate::metrics::NetMetrics;
 use http::Request;
 use mailbox::MailboxLimits;
+use readahead::ReadAhead;
 pub use tasks::HTTP_RESERVE;
 use tasks::{Counts, SocketGuard, Tasks};
 
@@ -263,6 +265,7 @@ async fn upgrade<S>(
         NetMetrics::inc(&shared.net.handshake_failures);
         return;
     }
+    let stream = ReadAhead::new(stream);
     let ws = if rest.is_empty() {
         WebSocketStream::from_raw_socket(stream, Role::Server, Some(shared.ws)).await
     } else {
