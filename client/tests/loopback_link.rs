@@ -124,3 +124,42 @@ async fn two_links_exchange_video_and_audio() {
     a.close().await;
     b.close().await;
 }
+
+/// An unreachable STUN server must not hold an offer or answer (and with it the engine loop)
+/// for the whole gathering wait: they go out as soon as the host candidates are in, and the
+/// other side still connects on them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreachable_stun_server_does_not_delay_the_offer() {
+    let black_hole = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let stun = strangers_shared::IceServer {
+        urls: vec![format!("stun:{}", black_hole.local_addr().unwrap())],
+        username: None,
+        credential: None,
+    };
+    let cfg = LinkConfig { ice_servers: vec![stun], udp_bind: "127.0.0.1:0".into(), video: true, audio: true };
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let mut a = PeerLink::new(1, &cfg, tx.clone()).await.unwrap();
+    let mut b = PeerLink::new(2, &cfg, tx).await.unwrap();
+    let t = Instant::now();
+    let offer = a.offer().await.unwrap();
+    let answer = b.answer(offer.clone()).await.unwrap();
+    let took = t.elapsed();
+    assert!(took < Duration::from_millis(100), "offer and answer took {took:?}");
+    for sdp in [&offer, &answer] {
+        assert!(sdp.contains("typ host"), "host candidates are in the description:\n{sdp}");
+    }
+    a.accept_answer(answer).await.unwrap();
+    // No candidate is trickled here: the descriptions alone are enough to connect.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut connected = 0;
+    while connected < 2 {
+        assert!(Instant::now() < deadline, "no connection");
+        if let Ok(Some((_, LinkEvent::State(RTCPeerConnectionState::Connected)))) =
+            tokio::time::timeout(Duration::from_millis(100), rx.recv()).await
+        {
+            connected += 1;
+        }
+    }
+    a.close().await;
+    b.close().await;
+}
