@@ -35,31 +35,43 @@ enum Event {
 }
 
 /// Serve one upgraded connection until it ends, then tell the hub.
-pub(super) async fn serve<S>(mut ws: WebSocketStream<S>, peer: PeerId, shared: Arc<Shared>, guard: SocketGuard)
+///
+/// A plain function returning an `async move` block rather than an `async fn`: an `async fn`
+/// keeps its by-value arguments twice in the future (the argument and the local it is moved
+/// into), which for the WebSocket stream alone is a third of an idle connection's task.
+#[allow(clippy::manual_async_fn)] // deliberately not an `async fn`; see above
+pub(super) fn serve<S>(
+    mut ws: WebSocketStream<S>,
+    peer: PeerId,
+    shared: Arc<Shared>,
+    guard: SocketGuard,
+) -> impl Future<Output = ()>
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
-    let mailbox = Arc::new(Mailbox::new(shared.mailbox));
-    if Box::pin(shared.hub.send(HubMsg::Connected(peer, mailbox.clone()))).await.is_err() {
-        return;
+    async move {
+        let mailbox = Arc::new(Mailbox::new(shared.mailbox));
+        if Box::pin(shared.hub.send(HubMsg::Connected(peer, mailbox.clone()))).await.is_err() {
+            return;
+        }
+        let close = run(&mut ws, peer, &mailbox, &shared).await;
+        // Tell the hub first: the partner hears at once, not after a close handshake that a peer
+        // which stopped reading could stretch to `CLOSE_TIMEOUT`.
+        let _ = Box::pin(shared.hub.send(HubMsg::Disconnected(peer))).await;
+        if let Some((code, reason)) = close {
+            let frame = CloseFrame { code: CloseCode::from(code), reason: Utf8Bytes::from_static(reason) };
+            // Boxed: this runs once, and its state would otherwise enlarge every idle connection.
+            let _ = Box::pin(timeout(CLOSE_TIMEOUT, async {
+                ws.close(Some(frame)).await?;
+                // Wait for the peer's close so the handshake completes cleanly.
+                while ws.next().await.is_some() {}
+                Ok::<(), WsError>(())
+            }))
+            .await;
+        }
+        tracing::debug!(%peer, "disconnected");
+        drop(guard);
     }
-    let close = run(&mut ws, peer, &mailbox, &shared).await;
-    // Tell the hub first: the partner hears at once, not after a close handshake that a peer
-    // which stopped reading could stretch to `CLOSE_TIMEOUT`.
-    let _ = Box::pin(shared.hub.send(HubMsg::Disconnected(peer))).await;
-    if let Some((code, reason)) = close {
-        let frame = CloseFrame { code: CloseCode::from(code), reason: Utf8Bytes::from_static(reason) };
-        // Boxed: this runs once, and its state would otherwise enlarge every idle connection.
-        let _ = Box::pin(timeout(CLOSE_TIMEOUT, async {
-            ws.close(Some(frame)).await?;
-            // Wait for the peer's close so the handshake completes cleanly.
-            while ws.next().await.is_some() {}
-            Ok::<(), WsError>(())
-        }))
-        .await;
-    }
-    tracing::debug!(%peer, "disconnected");
-    drop(guard);
 }
 
 /// The connection's main loop; returns the close frame to send, if any.

@@ -129,13 +129,12 @@ pub async fn respond<S: AsyncWrite + Unpin>(
     stream.shutdown().await
 }
 
-/// Write the 101 that completes a WebSocket upgrade.
-pub async fn switch_protocols<S: AsyncWrite + Unpin>(stream: &mut S, accept: &str) -> std::io::Result<()> {
-    let head = format!(
+/// The 101 response head that completes a WebSocket upgrade.
+pub fn switch_protocols(accept: &str) -> Vec<u8> {
+    format!(
         "HTTP/1.1 101 Switching Protocols\r\nupgrade: websocket\r\nconnection: Upgrade\r\nsec-websocket-accept: {accept}\r\n\r\n"
-    );
-    stream.write_all(head.as_bytes()).await?;
-    stream.flush().await
+    )
+    .into_bytes()
 }
 
 #[cfg(test)]
