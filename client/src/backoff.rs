@@ -1,10 +1,11 @@
-//! Exponential reconnect backoff with full jitter, so that many clients cut off by one server
-//! restart do not all come back in the same instant.
+//! Exponential reconnect backoff with "equal jitter" (half of each delay fixed, half random), so
+//! that many clients cut off by one server restart do not all come back in the same instant,
+//! yet none retries sooner than half its delay.
 
 use std::time::Duration;
 
 /// Reconnect delays: `base · 2^attempt`, capped at `max`, each drawn uniformly from
-/// `[delay/2, delay]` so that clients spread out.
+/// `[delay/2, delay]` (equal jitter, not full jitter's `[0, delay]`) so that clients spread out.
 #[derive(Debug, Clone)]
 pub struct Backoff {
     base: Duration,
