@@ -11,6 +11,7 @@ use strangers_shared::{ClientMsg, PeerId, Relay};
 use tokio::task::JoinHandle;
 use webrtc::media_stream::track_remote::TrackRemote;
 
+use super::rebuild::Verdict;
 use super::stats::Previous;
 use super::task::Engine;
 use super::{Event, Who};
@@ -22,6 +23,8 @@ use crate::slot::FrameSlot;
 pub(super) struct Link {
     pub(super) peer: PeerLink,
     pub(super) connected: bool,
+    /// Offer and answer have been exchanged (a further offer means the partner starts over).
+    pub(super) negotiated: bool,
     /// When the link was created, for the setup deadline.
     pub(super) opened: Instant,
     pub(super) receivers: Vec<JoinHandle<()>>,
@@ -84,6 +87,7 @@ impl Engine {
         let link = Link {
             peer,
             connected: false,
+            negotiated: false,
             opened: Instant::now(),
             receivers: Vec::new(),
             video_in: None,
@@ -128,8 +132,9 @@ impl Engine {
             .collect()
     }
 
-    /// Close every link.
+    /// Close every link (and stop rebuilding any).
     pub(super) fn close_all_links(&mut self) {
+        self.rebuilds.clear();
         let all: Vec<Who> = self.links.by_who.keys().copied().collect();
         for who in all {
             self.close_link(who);
@@ -137,22 +142,30 @@ impl Engine {
     }
 
     pub(super) async fn on_offer(&mut self, who: Who, sdp: String) -> Result<(), CallError> {
-        if !self.links.by_who.contains_key(&who) {
-            if who == Who::Partner {
+        match (who, self.links.by_who.get(&who).map(|l| l.negotiated)) {
+            (Who::Partner, None) => {
                 tracing::debug!("offer with no call; ignored");
                 return Ok(());
             }
-            self.open_link(who, false).await?;
+            // A member's first offer, or a new one after its link broke (it may notice before
+            // we do): a fresh link either way.
+            (Who::Member(_), None | Some(true)) => self.open_link(who, false).await?,
+            _ => {}
         }
         let Some(link) = self.links.by_who.get_mut(&who) else { return Ok(()) };
         let answer = link.peer.answer(sdp).await?;
+        link.negotiated = true;
         self.signal(ClientMsg::Answer(Relay { to: who.to(), sdp: Some(answer), ..Relay::default() }));
         Ok(())
     }
 
     pub(super) async fn on_answer(&mut self, who: Who, sdp: String) -> Result<(), CallError> {
         match self.links.by_who.get_mut(&who) {
-            Some(link) => link.peer.accept_answer(sdp).await,
+            Some(link) => {
+                link.peer.accept_answer(sdp).await?;
+                link.negotiated = true;
+                Ok(())
+            }
             None => Ok(()),
         }
     }
@@ -162,6 +175,39 @@ impl Engine {
             && let Err(e) = link.peer.add_candidate(candidate).await
         {
             tracing::debug!(error = %e, "candidate refused");
+        }
+    }
+
+    /// The link to a room member broke while the member is still listed: rebuild it (see
+    /// [`super::rebuild`]), or drop the member from view once out of attempts.
+    pub(super) fn member_link_lost(&mut self, member: PeerId) {
+        let we_offer = self.me.is_some_and(|me| super::offers_to(me, member));
+        match self.rebuilds.lost(member, we_offer, Instant::now()) {
+            Verdict::OfferAt(at) => {
+                tracing::info!(%member, in_ms = at.saturating_duration_since(Instant::now()).as_millis(), "offering again");
+            }
+            Verdict::Wait => tracing::info!(%member, "link lost; waiting for the member's new offer"),
+            Verdict::GiveUp => self.give_up_member(member),
+        }
+    }
+
+    fn give_up_member(&mut self, member: PeerId) {
+        tracing::warn!(%member, "could not rebuild the link; dropping the member from view");
+        self.close_link(Who::Member(member));
+        self.emit(Event::Error(format!("lost the connection to member {member}")));
+        self.emit(Event::MemberLeft(member));
+    }
+
+    /// Carry out rebuilds that fell due: new offers, and members given up on.
+    pub(super) async fn run_rebuilds(&mut self) {
+        let due = self.rebuilds.take_due(Instant::now());
+        for member in due.give_up {
+            self.give_up_member(member);
+        }
+        for member in due.offer {
+            if let Err(e) = self.open_link(Who::Member(member), true).await {
+                self.fail(Who::Member(member), &e);
+            }
         }
     }
 

@@ -3,6 +3,7 @@
 //! [`Command`]s and reports [`Event`]s. The desktop app and the harness are both faces on it.
 
 mod links;
+mod rebuild;
 mod stats;
 mod task;
 
@@ -100,7 +101,8 @@ pub enum Event {
     },
     /// A chat line (ours are echoed with `mine`).
     Chat {
-        /// Who wrote it.
+        /// Who wrote it; for our own lines (`mine`), the conversation it went to: `Partner` in a
+        /// random call, our own member id in a room.
         from: Who,
         /// The text.
         text: String,
@@ -138,7 +140,8 @@ pub enum Event {
     RoomLeft,
     /// A member joined our room.
     MemberJoined(Member),
-    /// A member left our room.
+    /// A member left our room, or its link could not be rebuilt and we gave up on it (then an
+    /// [`Event::Error`] comes first).
     MemberLeft(PeerId),
     /// A remote video stream started.
     RemoteVideo {

@@ -8,6 +8,7 @@ use tokio::sync::mpsc;
 use webrtc::peer_connection::RTCPeerConnectionState;
 
 use super::links::Links;
+use super::rebuild::Rebuilds;
 use super::{Command, Event, SinkFactory, Who};
 use crate::call::peer::{CallError, LinkEvent};
 use crate::call::state::CallState;
@@ -39,7 +40,9 @@ pub(super) struct Engine {
     pub(super) ice_servers: Vec<IceServer>,
     signaling: SignalingHandle,
     events: mpsc::UnboundedSender<Event>,
-    me: Option<PeerId>,
+    pub(super) me: Option<PeerId>,
+    /// Room members whose links are being rebuilt.
+    pub(super) rebuilds: Rebuilds,
     intent: Intent,
     state: CallState,
     muted: bool,
@@ -64,6 +67,7 @@ pub(super) async fn run(
         signaling,
         events,
         me: None,
+        rebuilds: Rebuilds::default(),
         intent: Intent::Idle,
         state: CallState::Idle,
         muted: false,
@@ -84,6 +88,7 @@ pub(super) async fn run(
             },
             Some(signal) = signals.recv() => engine.signal_event(signal).await,
             Some((id, event)) = link_rx.recv() => engine.link_event(id, event).await,
+            () = until(engine.rebuilds.next_due()) => engine.run_rebuilds().await,
             _ = stats_tick.tick() => {
                 engine.enforce_setup_deadline();
                 engine.emit_stats().await;
@@ -96,6 +101,23 @@ pub(super) async fn run(
 
 /// How long a peer connection may take to connect before the call counts as failed.
 const SETUP_DEADLINE: Duration = Duration::from_secs(15);
+
+/// Sleep until `deadline`, or forever without one.
+async fn until(deadline: Option<std::time::Instant>) {
+    match deadline {
+        Some(at) => tokio::time::sleep_until(at.into()).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Who our own chat line is tagged with: the conversation it belongs to, as for theirs (the
+/// partner in a random call; in a room, ourselves as a member). `mine` marks it as ours.
+fn own_line(in_room: bool, me: Option<PeerId>) -> Who {
+    match me {
+        Some(me) if in_room => Who::Member(me),
+        _ => Who::Partner,
+    }
+}
 
 fn now_ms() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
@@ -134,11 +156,15 @@ impl Engine {
         ClientMsg::MediaState { audio: !self.muted, video: !self.camera_off }
     }
 
-    /// A call step failed: tell the user, drop the call and look for someone else.
-    fn fail(&mut self, who: Who, error: &CallError) {
+    /// A call step failed: tell the user, drop the call and look for someone else (or, in a
+    /// room, try that member again).
+    pub(super) fn fail(&mut self, who: Who, error: &CallError) {
         tracing::warn!(?who, %error, "call failed");
         self.emit(Event::Error(format!("call failed: {error}")));
         self.close_link(who);
+        if let Who::Member(member) = who {
+            self.member_link_lost(member);
+        }
         if who == Who::Partner {
             self.set_state(CallState::Failed { error: error.to_string() });
             if let Intent::Search { mode, .. } = self.intent {
@@ -200,7 +226,7 @@ impl Engine {
                 let text = text.trim().to_string();
                 if !text.is_empty() {
                     self.signal(ClientMsg::Chat { text: text.clone() });
-                    let from = self.me.map_or(Who::Partner, Who::Member);
+                    let from = own_line(matches!(self.intent, Intent::Room { .. }), self.me);
                     self.emit(Event::Chat { from, text, ts: now_ms(), mine: true });
                 }
             }
@@ -282,6 +308,13 @@ impl Engine {
                 self.set_state(CallState::PartnerLeft { reason });
             }
             ServerMsg::Offer { from, sdp } => {
+                if let Some(member) = from {
+                    if self.rebuilds.abandoned(member) {
+                        tracing::debug!(%member, "offer from a member given up on; ignored");
+                        return;
+                    }
+                    self.rebuilds.offer_arrived(member);
+                }
                 if let Err(e) = self.on_offer(who(from), sdp).await {
                     self.fail(who(from), &e);
                 }
@@ -308,6 +341,7 @@ impl Engine {
             }
             ServerMsg::PeerJoined { peer, .. } => {
                 let id = peer.id;
+                self.rebuilds.forget(id);
                 self.emit(Event::MemberJoined(peer));
                 let offer = self.me.is_some_and(|me| super::offers_to(me, id));
                 if offer && let Err(e) = self.open_link(Who::Member(id), true).await {
@@ -315,6 +349,7 @@ impl Engine {
                 }
             }
             ServerMsg::PeerLeft { peer, .. } => {
+                self.rebuilds.forget(peer);
                 self.close_link(Who::Member(peer));
                 self.emit(Event::MemberLeft(peer));
             }
@@ -332,13 +367,11 @@ impl Engine {
                 let relay = strangers_shared::Relay { to: who.to(), candidate: Some(candidate), ..Default::default() };
                 self.signal(ClientMsg::Candidate(relay));
             }
-            LinkEvent::State(RTCPeerConnectionState::Connected) => {
-                if let Err(e) = self.on_link_connected(who).await {
-                    self.fail(who, &e);
-                } else if who == Who::Partner {
-                    self.set_state(CallState::Connected);
-                }
-            }
+            LinkEvent::State(RTCPeerConnectionState::Connected) => match (self.on_link_connected(who).await, who) {
+                (Err(e), _) => self.fail(who, &e),
+                (Ok(()), Who::Partner) => self.set_state(CallState::Connected),
+                (Ok(()), Who::Member(member)) => self.rebuilds.connected(member),
+            },
             LinkEvent::State(
                 event_state @ (RTCPeerConnectionState::Disconnected
                 | RTCPeerConnectionState::Failed
@@ -350,8 +383,12 @@ impl Engine {
                     self.fail(who, &CallError::NeverConnected(format!("{event_state:?}")));
                     return;
                 }
-                // The partner vanished without the server noticing (yet): leave and re-queue.
+                // The partner vanished without the server noticing (yet): leave and re-queue. A
+                // room member is still listed: rebuild its link.
                 self.close_link(who);
+                if let Who::Member(member) = who {
+                    self.member_link_lost(member);
+                }
                 if who == Who::Partner && self.state.in_call() {
                     self.set_state(CallState::PartnerLeft { reason: strangers_shared::LeaveReason::Disconnected });
                     if let Intent::Search { mode, .. } = self.intent {
@@ -363,5 +400,17 @@ impl Engine {
             LinkEvent::Track(track) => self.on_track(who, track).await,
             LinkEvent::State(_) | LinkEvent::Ice(_) => {}
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn our_own_chat_lines_are_tagged_like_the_conversation() {
+        assert_eq!(own_line(false, Some(PeerId(3))), Who::Partner, "a random call is with the partner");
+        assert_eq!(own_line(false, None), Who::Partner);
+        assert_eq!(own_line(true, Some(PeerId(3))), Who::Member(PeerId(3)), "in a room we are a member too");
     }
 }
