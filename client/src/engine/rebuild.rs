@@ -135,6 +135,14 @@ impl Rebuilds {
     }
 }
 
+/// Sleep until `deadline` (the next [`Rebuilds::next_due`]), or forever without one.
+pub(super) async fn sleep_until(deadline: Option<Instant>) {
+    match deadline {
+        Some(at) => tokio::time::sleep_until(at.into()).await,
+        None => std::future::pending().await,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -88,7 +88,7 @@ pub(super) async fn run(
             },
             Some(signal) = signals.recv() => engine.signal_event(signal).await,
             Some((id, event)) = link_rx.recv() => engine.link_event(id, event).await,
-            () = until(engine.rebuilds.next_due()) => engine.run_rebuilds().await,
+            () = super::rebuild::sleep_until(engine.rebuilds.next_due()) => engine.run_rebuilds().await,
             _ = stats_tick.tick() => {
                 engine.enforce_setup_deadline();
                 engine.emit_stats().await;
@@ -101,14 +101,6 @@ pub(super) async fn run(
 
 /// How long a peer connection may take to connect before the call counts as failed.
 const SETUP_DEADLINE: Duration = Duration::from_secs(15);
-
-/// Sleep until `deadline`, or forever without one.
-async fn until(deadline: Option<std::time::Instant>) {
-    match deadline {
-        Some(at) => tokio::time::sleep_until(at.into()).await,
-        None => std::future::pending().await,
-    }
-}
 
 /// Who our own chat line is tagged with: the conversation it belongs to, as for theirs (the
 /// partner in a random call; in a room, ourselves as a member). `mine` marks it as ours.
