@@ -139,10 +139,13 @@ pub async fn receive_video(track: Arc<dyn TrackRemote>, out: VideoOut) {
         out.stats.packets.fetch_add(1, Ordering::Relaxed);
         out.stats.bytes.fetch_add(packet.payload.len() as u64, Ordering::Relaxed);
         let h = &packet.header;
-        if let Some(picture) = assembler.push(h.sequence_number, h.timestamp, h.marker, &packet.payload)
-            && tx.try_send(picture).is_err()
-        {
-            want_key.store(true, Ordering::Relaxed); // decoder behind: skip ahead to a keyframe
+        assembler.insert(h.sequence_number, h.timestamp, h.marker, &packet.payload);
+        // One packet can complete several pictures (a late one releases those held behind it);
+        // each goes to the decoder on its own so that each is shown and counted.
+        while let Some(picture) = assembler.pop() {
+            if tx.try_send(picture).is_err() {
+                want_key.store(true, Ordering::Relaxed); // decoder behind: skip ahead to a keyframe
+            }
         }
         if assembler.take_losses() > 0 {
             want_key.store(true, Ordering::Relaxed);
