@@ -271,6 +271,7 @@ async fn run_scenario(name: &str) -> strangers_client::harness::report::Report {
         height: 240,
         fps: 30.0,
         bitrate_bps: 300_000,
+        grain: 0,
     };
     let report = match name {
         "skip" => scenarios::skip(&opts, 4).await,

@@ -50,6 +50,10 @@ struct Args {
     /// H.264 bitrate, bits per second.
     #[arg(long, default_value_t = 800_000)]
     bitrate: u32,
+    /// Grain on the test card (± luma levels, 0 = clean): like a camera's noise, it makes the
+    /// encoder spend its bitrate instead of a tenth of it.
+    #[arg(long, default_value_t = 12)]
+    grain: u8,
     /// Next presses (skip), visitors (churn) or lines (chat).
     #[arg(long, default_value_t = 3)]
     count: usize,
@@ -100,6 +104,7 @@ async fn run(args: Args) -> Result<bool, String> {
         height: args.height,
         fps: args.fps,
         bitrate_bps: args.bitrate,
+        grain: args.grain,
     };
     let report = match args.scenario {
         Scenario::Basic => scenarios::basic(&opts).await?,

@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use crate::media::audio_source::{AudioSink, MarkerLog, SAMPLE_RATE};
-use crate::media::tone::{MarkerDetector, has_tone};
+use crate::media::tone::{MarkerDetector, goertzel, has_tone};
 
 /// Frequency of the markers every synthetic tone carries.
 pub const MARKER_HZ: f64 = 1800.0;
@@ -55,7 +55,11 @@ impl ToneCheck {
 pub struct ToneAnalyser {
     registry: Arc<ToneRegistry>,
     check: Arc<ToneCheck>,
-    source: Option<(f64, MarkerLog)>,
+    /// The registry's tones, refreshed now and then (clients may join later).
+    tones: Vec<(f64, MarkerLog)>,
+    /// Frames in which each of `tones` was the strongest tone present.
+    counts: Vec<u64>,
+    frames_since_refresh: u32,
     markers: MarkerDetector,
 }
 
@@ -63,8 +67,14 @@ impl ToneAnalyser {
     /// A new analyser and the check it fills.
     pub fn new(registry: Arc<ToneRegistry>) -> (Self, Arc<ToneCheck>) {
         let check = Arc::new(ToneCheck::default());
-        let a =
-            Self { registry, check: check.clone(), source: None, markers: MarkerDetector::new(MARKER_HZ, SAMPLE_RATE) };
+        let a = Self {
+            registry,
+            check: check.clone(),
+            tones: Vec::new(),
+            counts: Vec::new(),
+            frames_since_refresh: u32::MAX,
+            markers: MarkerDetector::new(MARKER_HZ, SAMPLE_RATE),
+        };
         (a, check)
     }
 }
@@ -72,17 +82,37 @@ impl ToneAnalyser {
 impl AudioSink for ToneAnalyser {
     fn play(&mut self, samples: &[f32], at: Instant) {
         self.check.frames.fetch_add(1, Ordering::Relaxed);
-        if self.source.is_none() {
-            self.source = self.registry.all().into_iter().find(|(hz, _)| has_tone(samples, SAMPLE_RATE, *hz));
-            if let (Some((hz, _)), Ok(mut d)) = (&self.source, self.check.detected.lock()) {
-                *d = Some(*hz);
-            }
+        if self.frames_since_refresh >= 50 {
+            self.tones = self.registry.all();
+            self.counts.resize(self.tones.len(), 0);
+            self.frames_since_refresh = 0;
         }
-        let Some((hz, log)) = &self.source else { return };
-        if has_tone(samples, SAMPLE_RATE, *hz) {
-            self.check.with_tone.fetch_add(1, Ordering::Relaxed);
+        self.frames_since_refresh += 1;
+        // The strongest registered tone in this frame, if any is clearly there. The identified
+        // source is whichever wins most frames, so a transient at the start (codec warm-up,
+        // concealment) cannot fix the choice on the wrong tone.
+        let strongest = self
+            .tones
+            .iter()
+            .enumerate()
+            .filter(|(_, (hz, _))| has_tone(samples, SAMPLE_RATE, *hz))
+            .map(|(i, (hz, _))| (i, goertzel(samples, SAMPLE_RATE, *hz)))
+            .max_by(|a, b| a.1.total_cmp(&b.1))
+            .map(|(i, _)| i);
+        if let Some(i) = strongest {
+            self.counts[i] += 1;
         }
+        let Some((best, &count)) = self.counts.iter().enumerate().max_by_key(|(_, c)| **c) else { return };
+        if count == 0 {
+            return;
+        }
+        let (hz, log) = &self.tones[best];
+        if let Ok(mut d) = self.check.detected.lock() {
+            *d = Some(*hz);
+        }
+        self.check.with_tone.store(count, Ordering::Relaxed);
         if self.markers.feed(samples)
+            && strongest == Some(best)
             && let Some(sent) = log.latest_before(at)
             && let Ok(mut l) = self.check.latencies.lock()
         {

@@ -117,6 +117,12 @@ pub struct HarnessClient {
 impl HarnessClient {
     /// Start a client whose received audio is checked against `registry`.
     pub fn start(spec: ClientSpec, registry: Arc<ToneRegistry>) -> std::io::Result<Self> {
+        Self::start_with_grain(spec, registry, 0)
+    }
+
+    /// [`HarnessClient::start`] with a grainy test card (see [`SyntheticVideo::with_grain`]), so
+    /// the encoder works at a camera's bitrate.
+    pub fn start_with_grain(spec: ClientSpec, registry: Arc<ToneRegistry>, grain: u8) -> std::io::Result<Self> {
         let tone = SyntheticTone::new(spec.tone_hz, super::analyser::MARKER_HZ, Duration::from_millis(500));
         registry.add(spec.tone_hz, tone.markers());
         let view = Arc::new(Mutex::new(View::default()));
@@ -133,7 +139,7 @@ impl HarnessClient {
         let cfg = EngineConfig {
             server_url: spec.server_url.clone(),
             udp_bind: "127.0.0.1:0".into(),
-            video: Some(Box::new(SyntheticVideo::new(spec.width, spec.height, spec.fps, &spec.name))),
+            video: Some(Box::new(SyntheticVideo::new(spec.width, spec.height, spec.fps, &spec.name).with_grain(grain))),
             audio: Some(Box::new(tone)),
             send: SendConfig {
                 video_bitrate_bps: spec.bitrate_bps,

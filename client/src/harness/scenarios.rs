@@ -30,6 +30,8 @@ pub struct Options {
     pub fps: f64,
     /// H.264 bitrate.
     pub bitrate_bps: u32,
+    /// Grain on the test card, ±luma levels (0 for a clean card).
+    pub grain: u8,
 }
 
 const SETUP: Duration = Duration::from_secs(20);
@@ -46,7 +48,7 @@ fn spawn(opts: &Options, n: usize, registry: &Arc<ToneRegistry>) -> Result<Vec<H
                 bitrate_bps: opts.bitrate_bps,
                 tone_hz: 440.0 + 110.0 * i as f64,
             };
-            HarnessClient::start(spec, registry.clone()).map_err(|e| e.to_string())
+            HarnessClient::start_with_grain(spec, registry.clone(), opts.grain).map_err(|e| e.to_string())
         })
         .collect()
 }
@@ -293,9 +295,14 @@ pub async fn skip(opts: &Options, hops: usize) -> Result<Report, String> {
         }
         previous = partners;
     }
+    // Measure the last call once it has settled (its first second carries the keyframe and
+    // the DTLS handshake), over the scenario's duration.
+    for c in &clients {
+        c.wait(SETUP, "the last call settled", |v| has_frames(v, Who::Partner, 30)).await?;
+    }
     let marks: Vec<Mark> = clients.iter().map(|c| mark(&clients, c, Who::Partner)).collect();
     let t0 = Instant::now();
-    tokio::time::sleep(Duration::from_secs(1)).await;
+    tokio::time::sleep(opts.duration.max(Duration::from_secs(1))).await;
     let window = t0.elapsed();
     let (fds, threads) = process_fds_and_threads();
     let live: Vec<usize> = clients.iter().map(HarnessClient::live_links).collect();

@@ -60,7 +60,12 @@ pub struct SyntheticVideo {
     counter: u32,
     next_due: Option<Instant>,
     label: String,
+    /// Luma grain frames (see [`SyntheticVideo::with_grain`]), used in turn.
+    grain: Vec<Vec<i8>>,
 }
+
+/// How many different grain frames a grainy test card cycles through.
+const GRAIN_FRAMES: usize = 8;
 
 /// The bar colours, as (Y, U, V): white, yellow, cyan, green, magenta, red, blue.
 pub const BARS_YUV: [(u8, u8, u8); 7] =
@@ -84,7 +89,33 @@ impl SyntheticVideo {
             }
         }
         let fps = if fps.is_finite() && fps > 0.0 { fps.min(120.0) } else { 30.0 };
-        Self { background, fps, counter: 0, next_due: None, label: label.to_string() }
+        Self { background, fps, counter: 0, next_due: None, label: label.to_string(), grain: Vec::new() }
+    }
+
+    /// Add sensor-like grain of ±`amplitude` luma levels that changes every frame, so the
+    /// encoder has to spend bits the way it does on a real camera (a clean test card compresses
+    /// to a tenth of a call's usual bitrate). The stamp strip stays clean.
+    pub fn with_grain(mut self, amplitude: u8) -> Self {
+        let amplitude = i16::from(amplitude.min(64));
+        if amplitude == 0 {
+            self.grain.clear();
+            return self;
+        }
+        let mut x: u32 = 0x9e37_79b9;
+        let len = self.background.y.len();
+        self.grain = (0..GRAIN_FRAMES)
+            .map(|_| {
+                (0..len)
+                    .map(|_| {
+                        x ^= x << 13;
+                        x ^= x >> 17;
+                        x ^= x << 5;
+                        ((x >> 16) as i16 % (amplitude + 1)) as i8
+                    })
+                    .collect()
+            })
+            .collect();
+        self
     }
 
     /// Render frame `counter` captured at `at`, without pacing (for tests and benchmarks).
@@ -104,6 +135,12 @@ impl SyntheticVideo {
             let start = row * (w / 2) + left / 2;
             pic.u[start..start + side / 2].fill(128);
             pic.v[start..start + side / 2].fill(128);
+        }
+        if let Some(grain) = self.grain.get(counter as usize % GRAIN_FRAMES.max(1)) {
+            let below_strip = pattern::strip_height(w) * w;
+            for (px, g) in pic.y.iter_mut().zip(grain).skip(below_strip) {
+                *px = px.saturating_add_signed(*g);
+            }
         }
         pattern::write(&mut pic, Stamp { counter, micros: stamp_micros(at) });
         pic
@@ -148,6 +185,20 @@ mod tests {
         assert_eq!((sa.counter, sb.counter), (0, 1));
         assert!(b.captured_at >= a.captured_at + Duration::from_millis(4), "paced at 200 fps");
         assert!(age_of(sb, Instant::now()).is_some_and(|age| age < Duration::from_secs(1)));
+    }
+
+    #[test]
+    fn grain_changes_every_frame_and_keeps_the_stamp_readable() {
+        let src = SyntheticVideo::new(320, 240, 30.0, "test").with_grain(12);
+        let now = Instant::now();
+        let (a, b) = (src.render(0, now), src.render(1, now));
+        let below = pattern::strip_height(320) * 320;
+        let differing = a.y[below..].iter().zip(&b.y[below..]).filter(|(x, y)| x != y).count();
+        assert!(differing > a.y.len() / 2, "grain differs between frames: {differing}");
+        assert_eq!(pattern::read(&b).map(|s| s.counter), Some(1));
+        let clean = SyntheticVideo::new(320, 240, 30.0, "test").render(1, now);
+        let worst = b.y.iter().zip(&clean.y).map(|(x, y)| x.abs_diff(*y)).max();
+        assert!(worst.is_some_and(|d| d <= 12), "{worst:?}");
     }
 
     #[test]
