@@ -29,7 +29,7 @@ for run in $(seq "$RUNS"); do
   xvfb-run -a -s "-screen 0 1280x800x24" "$DIR/strangers" --server "ws://127.0.0.1:$port/" --synthetic --fresh \
     >"$OUT/app.log" 2>&1 & xvfb=$!
   app=""
-  for _ in $(seq 100); do app=$(pgrep -n -f "$DIR/strangers --server ws://127.0.0.1:$port/" || true); [ -n "$app" ] && break; sleep 0.1; done
+  for _ in $(seq 100); do app=$(pgrep -n -f "^$DIR/strangers --server ws://127.0.0.1:$port/" || true); [ -n "$app" ] && break; sleep 0.1; done
   [ -n "$app" ] || { echo "app did not start" >&2; exit 1; }
   sleep 5  # startup, fonts, first frames
   t0=$(cpu_ticks "$app"); sleep "$SECS"; t1=$(cpu_ticks "$app")
@@ -40,7 +40,7 @@ for run in $(seq "$RUNS"); do
     >"$OUT/app.log" 2>&1 & xvfb=$!
   "$DIR/strangers" --bot --server "ws://127.0.0.1:$port/" >/dev/null 2>&1 & bot=$!
   app=""
-  for _ in $(seq 100); do app=$(pgrep -n -f "$DIR/strangers --server ws://127.0.0.1:$port/ --synthetic --fresh --start" || true); [ -n "$app" ] && break; sleep 0.1; done
+  for _ in $(seq 100); do app=$(pgrep -n -f "^$DIR/strangers --server ws://127.0.0.1:$port/ --synthetic --fresh --start" || true); [ -n "$app" ] && break; sleep 0.1; done
   for _ in $(seq 300); do grep -q "call connected" "$OUT/app.log" && break; sleep 0.1; done
   grep -q "call connected" "$OUT/app.log" || { echo "no call" >&2; tail "$OUT/app.log" >&2; exit 1; }
   sleep 3
@@ -49,7 +49,7 @@ for run in $(seq "$RUNS"); do
   rss=$(( $(rss_kib "$app") / 1024 ))
   kill -TERM "$app"; wait "$xvfb" || true
   kill "$bot" "$server" 2>/dev/null || true; wait "$bot" "$server" 2>/dev/null || true
-  frames=$(grep "ui frame times" "$OUT/app.log" | sed 's/.*frames=//')
+  frames=$(grep "ui frame times" "$OUT/app.log" | sed 's/.*frames=//' || true)
   echo "run $run: idle ${idle}% of a core; call ${call}% of a core, RSS ${rss} MiB; $frames"
   results+=("$idle $call $rss $(echo "$frames" | sed -E 's/ui p50 ([0-9.]+) ms p99 ([0-9.]+) ms max ([0-9.]+) ms.*frame cpu p50 ([0-9.]+) ms p99 ([0-9.]+) ms/\1 \2 \3 \4 \5/')")
 done

@@ -315,7 +315,13 @@ impl StrangersApp {
             self.ui.preview = Some(preview);
             self.session.send(Command::SetPreview(preview));
         }
-        let wakes = !self.ui.camera_off;
+        // While remote video plays, its frames drive the repaints (30 a second) and the
+        // self-view is drawn with them; letting the self-view wake the UI too would double the
+        // repaints, and with software rendering each one costs milliseconds.
+        let remote_plays =
+            self.model.call == CallState::Connected && self.model.remote.is_some() && self.model.partner_media.1
+                || self.model.room.as_ref().is_some_and(|(_, tiles)| tiles.iter().any(|t| t.video && t.slot.is_some()));
+        let wakes = !self.ui.camera_off && !remote_plays;
         if self.ui.self_view_wakes != Some(wakes) {
             self.ui.self_view_wakes = Some(wakes);
             self.session.set_self_view_wakes(wakes);

@@ -75,6 +75,9 @@ fn main() -> std::process::ExitCode {
     let options = eframe::NativeOptions {
         viewport,
         renderer: eframe::Renderer::Glow,
+        // Dithering is a per-pixel shader cost; on software rendering (Mesa's llvmpipe) it is a
+        // large share of each frame, and video does not band visibly without it.
+        dithering: false,
         persist_window: !launch.fresh,
         ..Default::default()
     };
