@@ -132,6 +132,7 @@ impl StrangersApp {
         };
         install_fonts(ctx);
         let repaint = ctx.clone();
+        let repaint_frame = ctx.clone();
         let session = Session::start(SessionConfig {
             server,
             demo: launch.demo,
@@ -141,6 +142,8 @@ impl StrangersApp {
             mic: mic.clone(),
             speaker: speaker.clone(),
             wake: Arc::new(move || repaint.request_repaint()),
+            // A delay, however short, asks egui for exactly one pass (a zero one for two).
+            wake_frame: Arc::new(move || repaint_frame.request_repaint_after(Duration::from_nanos(1))),
         })?;
         let mut app = Self {
             settings,

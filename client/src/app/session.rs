@@ -38,8 +38,11 @@ pub struct SessionConfig {
     pub mic: AudioChoice,
     /// Speakers.
     pub speaker: AudioChoice,
-    /// Called when an event arrives or a picture changes (the UI's repaint request).
+    /// Called when an event arrives (the UI's repaint request).
     pub wake: Arc<dyn Fn() + Send + Sync>,
+    /// Called when a new picture arrives: one repaint, where `wake` may ask for more (egui
+    /// repaints twice after a plain request, which would draw every video frame twice).
+    pub wake_frame: Arc<dyn Fn() + Send + Sync>,
 }
 
 /// Device problems to show the user, per device.
@@ -74,7 +77,7 @@ pub struct Session {
     audio: Switch<dyn AudioSource>,
     out: AudioOut,
     demo: Option<DemoBot>,
-    wake: Arc<dyn Fn() + Send + Sync>,
+    wake_frame: Arc<dyn Fn() + Send + Sync>,
     _server: Option<signal_server::ServerHandle>,
     runtime: Option<tokio::runtime::Runtime>,
 }
@@ -111,11 +114,12 @@ impl Session {
         let (tx, events) = mpsc::channel();
         let mut engine_events = std::mem::replace(&mut engine.events, tokio::sync::mpsc::unbounded_channel().1);
         let wake = cfg.wake.clone();
+        let wake_frame = cfg.wake_frame.clone();
         runtime.spawn(async move {
             while let Some(event) = engine_events.recv().await {
                 // Remote pictures wake the UI themselves, so video plays even with no other events.
                 if let Event::RemoteVideo { slot, .. } = &event {
-                    let wake = wake.clone();
+                    let wake = wake_frame.clone();
                     slot.set_notify(move || wake());
                 }
                 if tx.send(event).is_err() {
@@ -140,7 +144,7 @@ impl Session {
             audio,
             out,
             demo,
-            wake: cfg.wake.clone(),
+            wake_frame: cfg.wake_frame.clone(),
             _server: server,
             runtime: Some(runtime),
         };
@@ -170,7 +174,7 @@ impl Session {
     /// then shows a placeholder, and 30 wake-ups a second would only burn CPU.
     pub fn set_self_view_wakes(&self, on: bool) {
         if on {
-            let wake = self.wake.clone();
+            let wake = self.wake_frame.clone();
             self.local_view.set_notify(move || wake());
         } else {
             self.local_view.set_notify(|| {});
