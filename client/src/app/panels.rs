@@ -173,11 +173,11 @@ impl StrangersApp {
                 self.remote_drawn = false;
                 self.room_grid(ui, area);
             } else {
-                let has_picture = self.remote.update(&ctx, "remote", self.model.remote.as_ref());
+                let has_picture = self.remote.update(&ctx, "remote", self.model.remote.as_ref(), area.size());
                 let (audio, video) = self.model.partner_media;
                 // A stranger who turned the camera off leaves their last picture in the slot:
                 // show the placeholder, not a frozen frame (as room tiles do).
-                self.remote_drawn = video && self.remote.paint(ui, area, false);
+                self.remote_drawn = video && self.remote.paint(ui, area, false).is_some();
                 if !self.remote_drawn {
                     let (icon, text, spin) = self.stage_placeholder(has_picture, video);
                     placeholder(ui, area, icon, &text, spin);
@@ -213,9 +213,9 @@ impl StrangersApp {
         let rect = egui::Rect::from_min_size(area.right_bottom() - vec2(w + 12.0, w * 0.75 + 12.0), vec2(w, w * 0.75));
         ui.painter().rect_filled(rect.expand(2.0), 6, Color32::from_gray(60));
         // With the camera off the picture is not shown, so it is not uploaded either.
-        let has = !self.ui.camera_off && self.local.update(&ctx, "local", Some(&self.session.local_view));
+        let has = !self.ui.camera_off && self.local.update(&ctx, "local", Some(&self.session.local_view), rect.size());
         let paused = self.ui.preview == Some(false);
-        if self.ui.camera_off || paused || !has || !self.local.paint(ui, rect, true) {
+        if self.ui.camera_off || paused || !has || self.local.paint(ui, rect, true).is_none() {
             let text = if self.ui.camera_off {
                 "Camera off"
             } else if self.settings.text_mode {
@@ -244,8 +244,8 @@ impl StrangersApp {
             let min = area.min + vec2((i % cols) as f32 * cell.x, (i / cols) as f32 * cell.y);
             let rect = egui::Rect::from_min_size(min, cell).shrink(4.0);
             let texture = self.tiles.entry(tile.id).or_default();
-            let has = texture.update(&ctx, &format!("member-{}", tile.id), tile.slot.as_ref());
-            if !tile.video || !has || !texture.paint(ui, rect, false) {
+            let has = texture.update(&ctx, &format!("member-{}", tile.id), tile.slot.as_ref(), rect.size());
+            if !tile.video || !has || texture.paint(ui, rect, false).is_none() {
                 let text = if tile.video { "Connecting…" } else { "Camera off" };
                 placeholder(ui, rect, "☺", text, false);
             }

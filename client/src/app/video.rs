@@ -1,56 +1,115 @@
 //! Video on screen: a texture per stream that is re-uploaded only when its slot has a new frame,
 //! drawn letterboxed into a rectangle, with placeholders and mute/camera badges.
+//!
+//! Uploads are cheap on purpose, since software rendering (Mesa's llvmpipe) is common: the
+//! pictures are opaque, so their bytes go into the texture as they are (no premultiply); a
+//! picture shown much smaller than it is (the self-view) is shrunk by a whole factor first; and
+//! a texture of the same size is updated in place rather than reallocated.
 
-use eframe::egui::{self, Color32, CornerRadius, Rect, TextureHandle, TextureOptions, vec2};
+use eframe::egui::{self, Color32, CornerRadius, Rect, TextureHandle, TextureOptions, Vec2, vec2};
 
-use crate::slot::FrameSlot;
+use crate::slot::{FrameSlot, RgbaFrame};
 
 /// One stream's texture; see the module docs.
 #[derive(Default)]
 pub struct VideoTexture {
     texture: Option<TextureHandle>,
     seq: u64,
+    /// The texture's size and filter, as last uploaded.
+    size: [usize; 2],
+    options: Option<TextureOptions>,
     /// Frames uploaded so far (tests read it to see the picture change).
     pub uploads: u64,
 }
 
 impl VideoTexture {
-    /// Upload the slot's latest frame if it is new. Returns whether a picture is available.
-    pub fn update(&mut self, ctx: &egui::Context, name: &str, slot: Option<&FrameSlot>) -> bool {
+    /// Upload the slot's latest frame if it is new, for showing fitted into a rectangle of
+    /// `target` points. Returns whether a picture is available.
+    pub fn update(&mut self, ctx: &egui::Context, name: &str, slot: Option<&FrameSlot>, target: Vec2) -> bool {
         let Some(frame) = slot.and_then(FrameSlot::latest) else {
             self.texture = None;
             self.seq = 0;
             return false;
         };
         if frame.seq != self.seq || self.texture.is_none() {
-            if frame.rgba.len() < frame.width * frame.height * 4 {
+            if frame.rgba.len() < frame.width * frame.height * 4 || frame.width == 0 || frame.height == 0 {
                 return self.texture.is_some();
             }
-            let image = egui::ColorImage::from_rgba_unmultiplied([frame.width, frame.height], &frame.rgba);
+            let ppp = ctx.pixels_per_point();
+            let fit = (target.x * ppp / frame.width as f32).min(target.y * ppp / frame.height as f32);
+            // Shrink by the largest whole factor that keeps the picture at least as large as it
+            // is shown: the self-view then uploads (and samples) a ninth of the pixels.
+            let factor = if fit > 0.0 { ((1.0 / fit).floor() as usize).clamp(1, 8) } else { 1 };
+            let image = to_image(&frame, factor);
+            // At (about) its own size a picture looks the same sampled nearest, which costs
+            // software rendering a quarter of the texel reads of bilinear filtering.
+            let shown = fit * factor as f32;
+            let options = if (shown - 1.0).abs() < 0.02 { TextureOptions::NEAREST } else { TextureOptions::LINEAR };
+            let size = image.size;
             match &mut self.texture {
-                Some(t) => t.set(image, TextureOptions::LINEAR),
-                None => self.texture = Some(ctx.load_texture(name, image, TextureOptions::LINEAR)),
+                Some(t) if self.size == size && self.options == Some(options) => t.set_partial([0, 0], image, options),
+                Some(t) => t.set(image, options),
+                None => self.texture = Some(ctx.load_texture(name, image, options)),
             }
+            self.size = size;
+            self.options = Some(options);
             self.seq = frame.seq;
             self.uploads += 1;
         }
         true
     }
 
-    /// Draw the picture fitted into `rect` (letterboxed), or nothing if there is none.
-    pub fn paint(&self, ui: &egui::Ui, rect: Rect, mirror: bool) -> bool {
-        let Some(texture) = &self.texture else { return false };
+    /// Draw the picture fitted into `rect` (letterboxed), or nothing if there is none. Returns
+    /// where it was drawn.
+    pub fn paint(&self, ui: &egui::Ui, rect: Rect, mirror: bool) -> Option<Rect> {
+        let texture = self.texture.as_ref()?;
         let size = texture.size_vec2();
         let scale = (rect.width() / size.x).min(rect.height() / size.y);
-        let fitted = Rect::from_center_size(rect.center(), size * scale);
+        let mut fitted = Rect::from_center_size(rect.center(), size * scale);
+        if self.options == Some(TextureOptions::NEAREST) {
+            // Drawn at its own size: on whole pixels, so each texel lands on one pixel.
+            let ppp = ui.ctx().pixels_per_point();
+            let min = (fitted.min.to_vec2() * ppp).round() / ppp;
+            fitted = Rect::from_min_size(min.to_pos2(), fitted.size());
+        }
         let uv = if mirror {
             Rect::from_min_max(egui::pos2(1.0, 0.0), egui::pos2(0.0, 1.0))
         } else {
             Rect::from_min_max(egui::pos2(0.0, 0.0), egui::pos2(1.0, 1.0))
         };
         ui.painter().image(texture.id(), fitted, uv, Color32::WHITE);
-        true
+        Some(fitted)
     }
+}
+
+/// The frame as an image, shrunk `factor` times (each pixel the average of a square of them).
+/// The pictures are opaque (alpha 255), so their bytes are already premultiplied.
+fn to_image(frame: &RgbaFrame, factor: usize) -> egui::ColorImage {
+    let (w, h) = (frame.width, frame.height);
+    let rgba = &frame.rgba[..w * h * 4];
+    if factor <= 1 {
+        return egui::ColorImage::from_rgba_premultiplied([w, h], rgba);
+    }
+    let (ow, oh) = (w / factor, h / factor);
+    let n = (factor * factor) as u32;
+    let mut pixels = Vec::with_capacity(ow * oh);
+    let mut sums = vec![[0u32; 3]; ow];
+    for oy in 0..oh {
+        sums.fill([0; 3]);
+        for y in oy * factor..(oy + 1) * factor {
+            let row = &rgba[y * w * 4..(y * w + ow * factor) * 4];
+            for (sum, block) in sums.iter_mut().zip(row.chunks_exact(4 * factor)) {
+                for p in block.chunks_exact(4) {
+                    sum[0] += u32::from(p[0]);
+                    sum[1] += u32::from(p[1]);
+                    sum[2] += u32::from(p[2]);
+                }
+            }
+        }
+        let avg = |v: u32| ((v + n / 2) / n) as u8;
+        pixels.extend(sums.iter().map(|s| Color32::from_rgb(avg(s[0]), avg(s[1]), avg(s[2]))));
+    }
+    egui::ColorImage::new([ow, oh], pixels)
 }
 
 /// A dark panel with a centred message (and an optional spinner) where video would be. The
