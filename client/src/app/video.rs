@@ -1,5 +1,6 @@
 //! Video on screen: a texture per stream that is re-uploaded only when its slot has a new frame,
-//! drawn letterboxed into a rectangle, with placeholders and mute/camera badges.
+//! drawn letterboxed into a rectangle (never larger than its own size), with placeholders and
+//! mute/camera badges.
 //!
 //! Uploads are cheap on purpose, since software rendering (Mesa's llvmpipe) is common: the
 //! pictures are opaque, so their bytes go into the texture as they are (no premultiply); a
@@ -9,6 +10,12 @@
 use eframe::egui::{self, Color32, CornerRadius, Rect, TextureHandle, TextureOptions, Vec2, vec2};
 
 use crate::slot::{FrameSlot, RgbaFrame};
+
+/// The most a picture is enlarged (screen pixels per picture pixel): at its own size it is
+/// sharp and sampled nearest, while a bilinear upscale adds no detail and, with software
+/// rendering, costs CPU for every pixel it covers (a 640x480 call in the default window:
+/// about 15% of a core).
+const MAX_SCALE: f32 = 1.0;
 
 /// One stream's texture; see the module docs.
 #[derive(Default)]
@@ -36,7 +43,7 @@ impl VideoTexture {
                 return self.texture.is_some();
             }
             let ppp = ctx.pixels_per_point();
-            let fit = (target.x * ppp / frame.width as f32).min(target.y * ppp / frame.height as f32);
+            let fit = (target.x * ppp / frame.width as f32).min(target.y * ppp / frame.height as f32).min(MAX_SCALE);
             // Shrink by the largest whole factor that keeps the picture at least as large as it
             // is shown: the self-view then uploads (and samples) a ninth of the pixels.
             let factor = if fit > 0.0 { ((1.0 / fit).floor() as usize).clamp(1, 8) } else { 1 };
@@ -64,7 +71,7 @@ impl VideoTexture {
     pub fn paint(&self, ui: &egui::Ui, rect: Rect, mirror: bool) -> Option<Rect> {
         let texture = self.texture.as_ref()?;
         let size = texture.size_vec2();
-        let scale = (rect.width() / size.x).min(rect.height() / size.y);
+        let scale = (rect.width() / size.x).min(rect.height() / size.y).min(MAX_SCALE / ui.ctx().pixels_per_point());
         let mut fitted = Rect::from_center_size(rect.center(), size * scale);
         if self.options == Some(TextureOptions::NEAREST) {
             // Drawn at its own size: on whole pixels, so each texel lands on one pixel.
