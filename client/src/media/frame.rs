@@ -100,6 +100,26 @@ impl I420 {
         out
     }
 
+    /// Convert to packed RGBA at 1/`factor` of the size in each direction (nearest pixel), for
+    /// small views such as the self-view; returns the width, the height and the pixels.
+    pub fn to_rgba_scaled(&self, factor: usize) -> (usize, usize, Vec<u8>) {
+        let factor = factor.max(1);
+        let (w, h) = (self.width / factor, self.height / factor);
+        let cw = self.width / 2;
+        let mut out = vec![255u8; w * h * 4];
+        for (i, px) in out.chunks_exact_mut(4).enumerate() {
+            let (row, col) = ((i / w.max(1)) * factor, (i % w.max(1)) * factor);
+            let c = (row / 2) * cw + col / 2;
+            let y = (i32::from(self.y[row * self.width + col]) - 16) * 298;
+            let u = i32::from(self.u[c]) - 128;
+            let v = i32::from(self.v[c]) - 128;
+            px[0] = clamp((y + 409 * v + 128) >> 8);
+            px[1] = clamp((y - 100 * u - 208 * v + 128) >> 8);
+            px[2] = clamp((y + 516 * u + 128) >> 8);
+        }
+        (w, h, out)
+    }
+
     /// Convert into an RGBA buffer of `width * height * 4` bytes (shorter buffers are filled
     /// as far as they go).
     pub fn write_rgba(&self, out: &mut [u8]) {
@@ -155,6 +175,20 @@ mod tests {
                 assert!(d.abs() <= 6, "pixel {i} channel {ch}: {} vs {}", px[ch], back[i * 4 + ch]);
             }
         }
+    }
+
+    #[test]
+    fn a_scaled_conversion_is_the_full_one_sampled() {
+        let src = crate::media::video_source::SyntheticVideo::new(640, 480, 30.0, "t");
+        let pic = src.render(3, Instant::now());
+        let full = pic.to_rgba();
+        let (w, h, half) = pic.to_rgba_scaled(2);
+        assert_eq!((w, h, half.len()), (320, 240, 320 * 240 * 4));
+        for (row, col) in [(0, 0), (100, 37), (239, 319), (120, 160)] {
+            let (a, b) = ((row * 320 + col) * 4, ((row * 2) * 640 + col * 2) * 4);
+            assert_eq!(half[a..a + 4], full[b..b + 4], "pixel ({row}, {col})");
+        }
+        assert_eq!(pic.to_rgba_scaled(1).2, full);
     }
 
     #[test]

@@ -188,7 +188,10 @@ fn video_loop(
         let camera_off = ctl.camera_off.load(Ordering::Relaxed);
         // With the camera off nobody sees the self-view either: skip its conversion.
         if cfg.self_view && !camera_off {
-            view.put(frame.picture.width, frame.picture.height, frame.picture.to_rgba(), Some(frame.captured_at));
+            // The self-view is a small inset: convert at most about 320 pixels wide.
+            let pic = &frame.picture;
+            let (w, h, rgba) = pic.to_rgba_scaled(pic.width / SELF_VIEW_WIDTH);
+            view.put(w, h, rgba, Some(frame.captured_at));
         }
         let now_listening = tx.receiver_count();
         if now_listening == 0 || camera_off {
@@ -224,6 +227,9 @@ fn video_loop(
         }
     }
 }
+
+/// About how wide the self-view picture is made (the app shows it as a small inset).
+const SELF_VIEW_WIDTH: usize = 320;
 
 fn audio_loop(
     mut src: Box<dyn AudioSource>,
