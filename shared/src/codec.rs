@@ -86,6 +86,7 @@ fn classify(text: &str, known: &[&'static str], err: serde_json::Error) -> Decod
 
 /// Decode and validate one client frame. Interests come back normalised.
 pub fn decode_client(text: &str) -> Result<ClientMsg, DecodeError> {
+    require_object(text)?;
     let mut msg = parse_client(text).map_err(|e| classify(text, &ClientMsg::TYPES, e))?;
     match &mut msg {
         ClientMsg::Find { interests, .. } => *interests = normalize_interests(interests)?,
@@ -133,6 +134,17 @@ pub fn decode_client(text: &str) -> Result<ClientMsg, DecodeError> {
     Ok(msg)
 }
 
+/// Messages are JSON objects. serde would also take the array form of a tagged enum
+/// (`["offer", 3, "room", …]`, fields by position), which no client sends and the protocol does
+/// not have; the fuzzer found it.
+fn require_object(text: &str) -> Result<(), DecodeError> {
+    if text.trim_start().starts_with('{') {
+        Ok(())
+    } else {
+        Err(DecodeError::Malformed("expected a JSON object".into()))
+    }
+}
+
 /// The `type` when it is the first field (as every client sends it), without parsing the rest.
 fn leading_tag(text: &str) -> Option<&str> {
     let rest = text.trim_start().strip_prefix('{')?.trim_start().strip_prefix("\"type\"")?;
@@ -174,6 +186,7 @@ const SERVER_TYPES: [&str; 15] = [
 /// Decode one server frame (used by clients). Relayed frames from random partners carry no
 /// `from`; unknown extra fields are ignored.
 pub fn decode_server(text: &str) -> Result<ServerMsg, DecodeError> {
+    require_object(text)?;
     serde_json::from_str(text).map_err(|e| classify(text, &SERVER_TYPES, e))
 }
 

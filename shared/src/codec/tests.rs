@@ -103,6 +103,10 @@ fn simple_ws_client_messages_decode() {
 fn bad_input_is_classified() {
     assert!(matches!(err("not json"), DecodeError::Malformed(_)));
     assert!(matches!(err("[1,2]"), DecodeError::Malformed(_)));
+    // The array form of a tagged enum (found by the decode fuzzer): not a protocol message.
+    assert!(matches!(err(r#"["offer",3,".","c",30E043]"#), DecodeError::Malformed(_)));
+    assert!(matches!(err(r#"["join","room"]"#), DecodeError::Malformed(_)));
+    assert!(matches!(decode_server(r#"["ready","r"]"#), Err(DecodeError::Malformed(_))));
     assert_eq!(err(r#"{"room":"x"}"#), DecodeError::MissingType);
     assert_eq!(err(r#"{"type":7}"#), DecodeError::MissingType);
     assert_eq!(err(r#"{"type":"dance"}"#), DecodeError::UnknownType("dance".into()));
