@@ -2,16 +2,19 @@
 //! WebRTC on loopback. Then the failure cases.
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
+mod common;
+
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
+use common::client;
 use futures_util::{SinkExt, StreamExt};
 use signal_server::{Config, ServerHandle};
 use strangers_client::call::state::CallState;
 use strangers_client::engine::{CandidateKind, Command, Who};
 use strangers_client::harness::analyser::ToneRegistry;
-use strangers_client::harness::client::{ClientSpec, HarnessClient, View};
+use strangers_client::harness::client::View;
 use tokio_tungstenite::tungstenite::Message;
 
 const WAIT: Duration = Duration::from_secs(20);
@@ -24,19 +27,6 @@ async fn server_on(addr: &str, stun: Vec<String>) -> ServerHandle {
     let mut cfg = Config::local(addr.parse().unwrap());
     cfg.stun = stun;
     signal_server::start(cfg).await.unwrap()
-}
-
-fn client(name: &str, url: &str, tone: f64, registry: &Arc<ToneRegistry>) -> HarnessClient {
-    let spec = ClientSpec {
-        name: name.into(),
-        server_url: url.into(),
-        width: 320,
-        height: 240,
-        fps: 30.0,
-        bitrate_bps: 300_000,
-        tone_hz: tone,
-    };
-    HarnessClient::start(spec, registry.clone()).unwrap()
 }
 
 fn connected(v: &View) -> bool {

@@ -3,17 +3,20 @@
 //! die like a crashed process. Also: server `error` messages reach the user as events.
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
+mod common;
+
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
+use common::client;
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
 use signal_server::{Config, ServerHandle};
 use strangers_client::call::peer::{LinkConfig, LinkEvent, PeerLink};
 use strangers_client::engine::{Command, Who};
 use strangers_client::harness::analyser::ToneRegistry;
-use strangers_client::harness::client::{ClientSpec, HarnessClient, View};
+use strangers_client::harness::client::{HarnessClient, View};
 use strangers_shared::PeerId;
 use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite::Message;
@@ -29,19 +32,6 @@ type Ws = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<t
 
 async fn server() -> ServerHandle {
     signal_server::start(Config::local("127.0.0.1:0".parse().unwrap())).await.unwrap()
-}
-
-fn client(name: &str, url: &str, tone: f64, registry: &Arc<ToneRegistry>) -> HarnessClient {
-    let spec = ClientSpec {
-        name: name.into(),
-        server_url: url.into(),
-        width: 320,
-        height: 240,
-        fps: 30.0,
-        bitrate_bps: 300_000,
-        tone_hz: tone,
-    };
-    HarnessClient::start(spec, registry.clone()).unwrap()
 }
 
 fn join(c: &HarnessClient, room: &str, capacity: u8) {

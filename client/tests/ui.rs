@@ -34,6 +34,25 @@ fn other_spec(url: &str) -> ClientSpec {
 }
 
 /// Whether the widget with `label` is shown disabled (as of the previous frame).
+/// A real signal server on 127.0.0.1:0, on a runtime of its own.
+fn real_server() -> (tokio::runtime::Runtime, signal_server::ServerHandle) {
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let server = rt.block_on(signal_server::start(signal_server::Config::local(([127, 0, 0, 1], 0).into()))).unwrap();
+    (rt, server)
+}
+
+/// The app in a test window of the default size.
+fn app_window(launch: &Launch) -> Harness<'static, StrangersApp> {
+    Harness::builder()
+        .with_size(egui::vec2(1180.0, 720.0))
+        .build_eframe(|cc| StrangersApp::new(&cc.egui_ctx, None, launch).expect("app starts"))
+}
+
+/// The headless stranger on the other side.
+fn other_client(rt: &tokio::runtime::Runtime, url: &str) -> HarnessClient {
+    rt.block_on(async { HarnessClient::start(other_spec(url), Arc::new(ToneRegistry::default())) }).unwrap()
+}
+
 fn disabled(h: &Harness<'_, StrangersApp>, label: &str) -> bool {
     h.get_by_label(label).accesskit_node().is_disabled()
 }
@@ -75,13 +94,10 @@ fn until_other(
 
 #[test]
 fn start_match_mute_camera_chat_and_next_through_the_real_ui() {
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
-    let server = rt.block_on(signal_server::start(signal_server::Config::local(([127, 0, 0, 1], 0).into()))).unwrap();
+    let (rt, server) = real_server();
     let url = server.url();
     let launch = Launch { server: Some(url.clone()), fresh: true, synthetic: true, ..Launch::default() };
-    let mut h = Harness::builder()
-        .with_size(egui::vec2(1180.0, 720.0))
-        .build_eframe(|cc| StrangersApp::new(&cc.egui_ctx, None, &launch).expect("app starts"));
+    let mut h = app_window(&launch);
     assert_eq!(h.state().server_url(), url);
     assert_eq!(h.state().settings().server_url, "", "--server is for this run, not saved as the default");
     step_until(&mut h, "the server connection", |app| matches!(app.model().server, Server::Online { .. }));
@@ -94,8 +110,7 @@ fn start_match_mute_camera_chat_and_next_through_the_real_ui() {
     assert!(disabled(&h, "» Next"), "Next is disabled while searching");
 
     // A second (headless) client arrives: both connect and the remote picture updates.
-    let other =
-        rt.block_on(async { HarnessClient::start(other_spec(&url), Arc::new(ToneRegistry::default())) }).unwrap();
+    let other = other_client(&rt, &url);
     other.start_video();
     step_until(&mut h, "connected", |app| app.model().call == CallState::Connected);
     step_until(&mut h, "remote video", |app| app.remote_uploads() >= 3);
@@ -192,16 +207,12 @@ fn start_match_mute_camera_chat_and_next_through_the_real_ui() {
 
 #[test]
 fn keyboard_shortcuts_and_a_group_room_grid() {
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
-    let server = rt.block_on(signal_server::start(signal_server::Config::local(([127, 0, 0, 1], 0).into()))).unwrap();
+    let (rt, server) = real_server();
     let url = server.url();
     let launch = Launch { server: Some(url.clone()), fresh: true, synthetic: true, ..Launch::default() };
-    let mut h = Harness::builder()
-        .with_size(egui::vec2(1180.0, 720.0))
-        .build_eframe(|cc| StrangersApp::new(&cc.egui_ctx, None, &launch).expect("app starts"));
+    let mut h = app_window(&launch);
     step_until(&mut h, "the server connection", |app| matches!(app.model().server, Server::Online { .. }));
-    let other =
-        rt.block_on(async { HarnessClient::start(other_spec(&url), Arc::new(ToneRegistry::default())) }).unwrap();
+    let other = other_client(&rt, &url);
 
     // Idle, Esc has nobody to skip: it neither starts anything nor asks for a second press.
     h.key_press(egui::Key::Escape);
@@ -270,16 +281,12 @@ fn keyboard_shortcuts_and_a_group_room_grid() {
 
 #[test]
 fn text_mode_with_a_shared_interest() {
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
-    let server = rt.block_on(signal_server::start(signal_server::Config::local(([127, 0, 0, 1], 0).into()))).unwrap();
+    let (rt, server) = real_server();
     let url = server.url();
     let launch = Launch { server: Some(url.clone()), fresh: true, synthetic: true, ..Launch::default() };
-    let mut h = Harness::builder()
-        .with_size(egui::vec2(1180.0, 720.0))
-        .build_eframe(|cc| StrangersApp::new(&cc.egui_ctx, None, &launch).expect("app starts"));
+    let mut h = app_window(&launch);
     step_until(&mut h, "the server connection", |app| matches!(app.model().server, Server::Online { .. }));
-    let other =
-        rt.block_on(async { HarnessClient::start(other_spec(&url), Arc::new(ToneRegistry::default())) }).unwrap();
+    let other = other_client(&rt, &url);
 
     // Text mode and an interest, picked in the control bar.
     h.get_by_label("Text").click();
@@ -314,13 +321,10 @@ fn text_mode_with_a_shared_interest() {
 
 #[test]
 fn the_demo_stranger_follows_the_apps_mode() {
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
-    let server = rt.block_on(signal_server::start(signal_server::Config::local(([127, 0, 0, 1], 0).into()))).unwrap();
+    let (rt, server) = real_server();
     let url = server.url();
     let launch = Launch { server: Some(url.clone()), demo: true, fresh: true, synthetic: true, ..Launch::default() };
-    let mut h = Harness::builder()
-        .with_size(egui::vec2(1180.0, 720.0))
-        .build_eframe(|cc| StrangersApp::new(&cc.egui_ctx, None, &launch).expect("app starts"));
+    let mut h = app_window(&launch);
 
     // --demo searches at once, in video, and meets the demo stranger.
     step_until(&mut h, "a video call with the demo stranger", |app| {
