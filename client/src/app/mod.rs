@@ -382,6 +382,12 @@ impl eframe::App for StrangersApp {
         self.frames.record(started.elapsed(), frame.info().cpu_usage);
     }
 
+    /// The panels are drawn unfilled over this (see `panels::bare_panel`), so it must be the
+    /// panel colour.
+    fn clear_color(&self, visuals: &egui::Visuals) -> [f32; 4] {
+        visuals.panel_fill.to_normalized_gamma_f32()
+    }
+
     fn save(&mut self, storage: &mut dyn eframe::Storage) {
         if self.persist {
             eframe::set_value(storage, eframe::APP_KEY, &self.settings);

@@ -10,9 +10,16 @@ use super::video::{badges, placeholder};
 use crate::call::state::CallState;
 use crate::engine::Who;
 
+/// A side or top panel's frame without its fill. The window is cleared to the panel colour (see
+/// `clear_color`), so filling every panel again would only paint the same pixels twice, and under
+/// software rendering each full-window fill costs real CPU at 30 repaints a second.
+fn bare_panel(ui: &egui::Ui) -> egui::Frame {
+    egui::Frame::side_top_panel(ui.style()).fill(Color32::TRANSPARENT)
+}
+
 impl StrangersApp {
     pub(super) fn top_bar(&mut self, ui: &mut egui::Ui) {
-        egui::Panel::top("controls").show(ui, |ui| {
+        egui::Panel::top("controls").frame(bare_panel(ui)).show(ui, |ui| {
             ui.add_space(4.0);
             ui.horizontal_wrapped(|ui| {
                 ui.heading(RichText::new("Strangers").strong());
@@ -68,7 +75,7 @@ impl StrangersApp {
 
     pub(super) fn status_bar(&mut self, ui: &mut egui::Ui) {
         let now = Instant::now();
-        egui::Panel::bottom("status").show(ui, |ui| {
+        egui::Panel::bottom("status").frame(bare_panel(ui)).show(ui, |ui| {
             ui.add_space(3.0);
             ui.horizontal(|ui| {
                 let online = matches!(self.model.server, super::model::Server::Online { .. });
@@ -108,89 +115,95 @@ impl StrangersApp {
     }
 
     pub(super) fn chat_panel(&mut self, ui: &mut egui::Ui) {
-        egui::Panel::right("chat").default_size(320.0).min_size(240.0).resizable(true).show(ui, |ui| {
-            ui.add_space(6.0);
-            ui.label(RichText::new("Chat").strong());
-            ui.separator();
-            let input_height = 64.0;
-            egui::ScrollArea::vertical()
-                .max_height((ui.available_height() - input_height).max(40.0))
-                .stick_to_bottom(true)
-                .auto_shrink([false, false])
-                .show(ui, |ui| {
-                    for line in &self.model.chat {
-                        let (who, color) = match &line.author {
-                            Author::Me => ("You".to_string(), Color32::from_rgb(110, 170, 255)),
-                            Author::Them(name) => (name.clone(), Color32::from_rgb(255, 120, 110)),
-                            Author::System => (String::new(), Color32::GRAY),
-                        };
-                        ui.horizontal_wrapped(|ui| {
-                            ui.label(RichText::new(&line.time).small().weak());
-                            if who.is_empty() {
-                                ui.label(RichText::new(&line.text).italics().color(color));
-                            } else {
-                                ui.label(RichText::new(format!("{who}:")).strong().color(color));
-                                ui.label(&line.text);
-                            }
-                        });
+        egui::Panel::right("chat").frame(bare_panel(ui)).default_size(320.0).min_size(240.0).resizable(true).show(
+            ui,
+            |ui| {
+                ui.add_space(6.0);
+                ui.label(RichText::new("Chat").strong());
+                ui.separator();
+                let input_height = 64.0;
+                egui::ScrollArea::vertical()
+                    .max_height((ui.available_height() - input_height).max(40.0))
+                    .stick_to_bottom(true)
+                    .auto_shrink([false, false])
+                    .show(ui, |ui| {
+                        for line in &self.model.chat {
+                            let (who, color) = match &line.author {
+                                Author::Me => ("You".to_string(), Color32::from_rgb(110, 170, 255)),
+                                Author::Them(name) => (name.clone(), Color32::from_rgb(255, 120, 110)),
+                                Author::System => (String::new(), Color32::GRAY),
+                            };
+                            ui.horizontal_wrapped(|ui| {
+                                ui.label(RichText::new(&line.time).small().weak());
+                                if who.is_empty() {
+                                    ui.label(RichText::new(&line.text).italics().color(color));
+                                } else {
+                                    ui.label(RichText::new(format!("{who}:")).strong().color(color));
+                                    ui.label(&line.text);
+                                }
+                            });
+                        }
+                    });
+                ui.label(if self.model.typing {
+                    RichText::new("Stranger is typing…").italics().weak()
+                } else {
+                    RichText::new(" ")
+                });
+                let can_chat = self.model.in_call() || self.model.room.is_some();
+                ui.horizontal(|ui| {
+                    let edit = egui::TextEdit::singleline(&mut self.ui.chat_input)
+                        .hint_text(if can_chat {
+                            "Type a message, Enter sends"
+                        } else {
+                            "Chat opens when you meet someone"
+                        })
+                        .char_limit(strangers_shared::limits::MAX_CHAT_CHARS)
+                        .desired_width(ui.available_width() - 56.0);
+                    let response = ui.add_enabled(can_chat, edit);
+                    if response.changed() {
+                        let typing = !self.ui.chat_input.trim().is_empty();
+                        self.set_typing(typing);
+                    }
+                    let enter = response.lost_focus() && ui.input(|i| i.key_pressed(Key::Enter) && !i.modifiers.ctrl);
+                    if (ui.add_enabled(can_chat, egui::Button::new("Send")).clicked() || enter) && can_chat {
+                        self.send_chat();
+                        response.request_focus();
                     }
                 });
-            ui.label(if self.model.typing {
-                RichText::new("Stranger is typing…").italics().weak()
-            } else {
-                RichText::new(" ")
-            });
-            let can_chat = self.model.in_call() || self.model.room.is_some();
-            ui.horizontal(|ui| {
-                let edit = egui::TextEdit::singleline(&mut self.ui.chat_input)
-                    .hint_text(if can_chat {
-                        "Type a message, Enter sends"
-                    } else {
-                        "Chat opens when you meet someone"
-                    })
-                    .char_limit(strangers_shared::limits::MAX_CHAT_CHARS)
-                    .desired_width(ui.available_width() - 56.0);
-                let response = ui.add_enabled(can_chat, edit);
-                if response.changed() {
-                    let typing = !self.ui.chat_input.trim().is_empty();
-                    self.set_typing(typing);
-                }
-                let enter = response.lost_focus() && ui.input(|i| i.key_pressed(Key::Enter) && !i.modifiers.ctrl);
-                if (ui.add_enabled(can_chat, egui::Button::new("Send")).clicked() || enter) && can_chat {
-                    self.send_chat();
-                    response.request_focus();
-                }
-            });
-        });
+            },
+        );
     }
 
     /// The central area: the stranger (or the room grid) with the self-view on top.
     pub(super) fn stage(&mut self, ui: &mut egui::Ui) {
         let ctx = ui.ctx().clone();
-        egui::CentralPanel::default().show(ui, |ui| {
-            let area = ui.available_rect_before_wrap();
-            if self.model.room.is_some() {
-                self.remote_drawn = false;
-                self.room_grid(ui, area);
-            } else {
-                let has_picture = self.remote.update(&ctx, "remote", self.model.remote.as_ref(), area.size());
-                let (audio, video) = self.model.partner_media;
-                // A stranger who turned the camera off leaves their last picture in the slot:
-                // show the placeholder, not a frozen frame (as room tiles do).
-                self.remote_drawn = video && self.remote.paint(ui, area, false).is_some();
-                if !self.remote_drawn {
-                    let (icon, text, spin) = self.stage_placeholder(has_picture, video);
-                    placeholder(ui, area, icon, &text, spin);
+        egui::CentralPanel::default().frame(egui::Frame::central_panel(ui.style()).fill(Color32::TRANSPARENT)).show(
+            ui,
+            |ui| {
+                let area = ui.available_rect_before_wrap();
+                if self.model.room.is_some() {
+                    self.remote_drawn = false;
+                    self.room_grid(ui, area);
+                } else {
+                    let has_picture = self.remote.update(&ctx, "remote", self.model.remote.as_ref(), area.size());
+                    let (audio, video) = self.model.partner_media;
+                    // A stranger who turned the camera off leaves their last picture in the slot:
+                    // show the placeholder, not a frozen frame (as room tiles do).
+                    self.remote_drawn = video && self.remote.paint(ui, area, false).is_some();
+                    if !self.remote_drawn {
+                        let (icon, text, spin) = self.stage_placeholder(has_picture, video);
+                        placeholder(ui, area, icon, &text, spin);
+                    }
+                    if self.model.call == CallState::Connected {
+                        badges(ui, area, Some("Stranger"), audio, video);
+                    }
                 }
-                if self.model.call == CallState::Connected {
-                    badges(ui, area, Some("Stranger"), audio, video);
+                self.self_view(ui, area);
+                if self.settings.show_stats {
+                    self.stats_overlay(ui, area);
                 }
-            }
-            self.self_view(ui, area);
-            if self.settings.show_stats {
-                self.stats_overlay(ui, area);
-            }
-        });
+            },
+        );
     }
 
     fn stage_placeholder(&self, has_picture: bool, partner_video: bool) -> (&'static str, String, bool) {
