@@ -6,6 +6,7 @@
 //! of the server is running and every socket it accepted is closed.
 
 mod conn;
+mod handshake;
 mod http;
 pub mod mailbox;
 pub mod readahead;
@@ -14,32 +15,24 @@ mod tls;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::AtomicU64;
 use std::time::Duration;
 
 use anyhow::Context;
-use strangers_shared::PeerId;
-use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{mpsc, oneshot};
+use tokio::net::TcpListener;
+use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
-use tokio::time::{Instant, timeout, timeout_at};
+use tokio::time::timeout;
 use tokio_rustls::TlsAcceptor;
-use tokio_tungstenite::WebSocketStream;
-use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
 use crate::hub::{Hub, HubMsg};
 use crate::metrics::NetMetrics;
-use http::Request;
 use mailbox::MailboxLimits;
-use readahead::ReadAhead;
 pub use tasks::HTTP_RESERVE;
 use tasks::{Counts, SocketGuard, Tasks};
-
-/// How long writing the 101 response may take.
-const WRITE_101_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Frames are gathered up to this size before a write; `write_batch` flushes after each batch.
 const WRITE_BATCH_BYTES: usize = 16 * 1024;
@@ -149,7 +142,7 @@ pub async fn run(listener: TcpListener, cfg: Config, shutdown: CancellationToken
                     }
                     // Counted here, in accept order, so the cap is decided first come first served.
                     let (guard, open) = SocketGuard::open(&shared.counts);
-                    shared.tasks.spawn(accept(shared.clone(), tcp, guard, open));
+                    shared.tasks.spawn(handshake::socket_task(shared.clone(), tcp, guard, open));
                 }
                 Err(e) => {
                     // Usually out of file descriptors: back off instead of spinning.
@@ -172,124 +165,4 @@ pub async fn run(listener: TcpListener, cfg: Config, shutdown: CancellationToken
     drop(shared);
     hub_task.abort();
     Ok(())
-}
-
-async fn accept(shared: Arc<Shared>, mut tcp: TcpStream, guard: SocketGuard, open: usize) {
-    if open > shared.cfg.max_connections + HTTP_RESERVE {
-        NetMetrics::inc(&shared.net.rejected_at_cap);
-        let _ = timeout(
-            Duration::from_secs(1),
-            http::respond(&mut tcp, 503, "text/plain", "server full, try again later\n"),
-        )
-        .await;
-        return;
-    }
-    let deadline = Instant::now() + shared.cfg.handshake_timeout;
-    match &shared.tls {
-        Some(acceptor) => {
-            let handshake = tokio::select! {
-                r = timeout_at(deadline, acceptor.accept(tcp)) => r,
-                () = shared.shutdown.cancelled() => return,
-            };
-            match handshake {
-                Ok(Ok(stream)) => serve(shared.clone(), stream, deadline, guard).await,
-                _ => NetMetrics::inc(&shared.net.handshake_failures),
-            }
-        }
-        None => serve(shared.clone(), tcp, deadline, guard).await,
-    }
-}
-
-/// Read the request head and route it; upgrades become WebSocket connections.
-async fn serve<S>(shared: Arc<Shared>, mut stream: S, deadline: Instant, mut guard: SocketGuard)
-where
-    S: AsyncRead + AsyncWrite + Send + Unpin + 'static,
-{
-    let head = tokio::select! {
-        r = timeout_at(deadline, http::read_request(&mut stream)) => r,
-        () = shared.shutdown.cancelled() => return,
-    };
-    let (request, rest) = match head {
-        Ok(Ok(parsed)) => parsed,
-        Ok(Err(http::HeadError::TooLarge)) => {
-            NetMetrics::inc(&shared.net.handshake_failures);
-            let _ = timeout(
-                Duration::from_secs(1),
-                http::respond(&mut stream, 431, "text/plain", "request head too large\n"),
-            )
-            .await;
-            return;
-        }
-        Ok(Err(e)) => {
-            tracing::debug!(error = %e, "bad request");
-            NetMetrics::inc(&shared.net.handshake_failures);
-            let _ =
-                timeout(Duration::from_secs(1), http::respond(&mut stream, 400, "text/plain", "bad request\n")).await;
-            return;
-        }
-        Err(_) => {
-            tracing::debug!("handshake timeout");
-            NetMetrics::inc(&shared.net.handshake_failures);
-            return;
-        }
-    };
-    let reply = |status, body: String| async move { (status, "text/plain; charset=utf-8", body) };
-    let (status, content_type, body) = match request {
-        Request::Health => reply(200, "ok\n".to_string()).await,
-        Request::Metrics => {
-            let (tx, rx) = oneshot::channel();
-            let text = match shared.hub.send(HubMsg::Metrics(tx)).await {
-                Ok(()) => rx.await.ok(),
-                Err(_) => None,
-            };
-            match text {
-                Some(text) => (200, "text/plain; version=0.0.4; charset=utf-8", text),
-                None => reply(503, "shutting down\n".to_string()).await,
-            }
-        }
-        Request::Reject(status, text) => reply(status, text.to_string()).await,
-        Request::Upgrade { accept, origin } => {
-            let allowed = &shared.cfg.allowed_origins;
-            if let Some(origin) = origin.filter(|o| !allowed.is_empty() && !allowed.iter().any(|a| a == o)) {
-                tracing::debug!(%origin, "origin refused");
-                NetMetrics::inc(&shared.net.rejected_origin);
-                reply(403, "origin not allowed\n".to_string()).await
-            } else if !guard.take_seat(shared.cfg.max_connections) {
-                NetMetrics::inc(&shared.net.rejected_at_cap);
-                reply(503, "server full, try again later\n".to_string()).await
-            } else {
-                return upgrade(shared, stream, rest, &accept, guard).await;
-            }
-        }
-    };
-    let _ = timeout(Duration::from_secs(5), http::respond(&mut stream, status, content_type, &body)).await;
-}
-
-async fn upgrade<S>(shared: Arc<Shared>, stream: S, rest: Vec<u8>, accept: &str, guard: SocketGuard)
-where
-    S: AsyncRead + AsyncWrite + Send + Unpin + 'static,
-{
-    // The 101 is written here, not saved to share a system call with `welcome`: that was
-    // measured, and the later 101 kept more handshakes in flight for no CPU gained.
-    let mut stream = stream;
-    if timeout(WRITE_101_TIMEOUT, stream.write_all(&http::switch_protocols(accept))).await.map_or(true, |r| r.is_err())
-    {
-        NetMetrics::inc(&shared.net.handshake_failures);
-        return;
-    }
-    let stream = ReadAhead::new(stream);
-    let ws = if rest.is_empty() {
-        WebSocketStream::from_raw_socket(stream, Role::Server, Some(shared.ws)).await
-    } else {
-        WebSocketStream::from_partially_read(stream, rest, Role::Server, Some(shared.ws)).await
-    };
-    NetMetrics::inc(&shared.net.connections_total);
-    let peer = PeerId(shared.next_peer.fetch_add(1, Ordering::Relaxed));
-    tracing::debug!(%peer, "connected");
-    // The connection lives in a task of its own: the handshake task's state (request buffers and
-    // all) is freed now instead of being carried for the connection's whole life. Spawned
-    // directly (not wrapped in an async block, which would hold a second copy of the stream as a
-    // captured variable).
-    let task = conn::serve(ws, peer, shared.clone(), guard);
-    shared.tasks.spawn(task);
 }
