@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
-use strangers_shared::{ClientMsg, IceServer, PeerId, ServerMsg, decode_server, encode};
+use strangers_shared::{ClientMsg, IceServer, PROTOCOL_VERSION, PeerId, ServerMsg, decode_server, encode};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::Message;
@@ -129,6 +129,11 @@ async fn session(
         Ok(Err(e)) => return Ended::Lost(format!("cannot connect to {url}: {e}")),
         Err(_) => return Ended::Lost(format!("timed out connecting to {url}")),
     };
+    // The server answers `hello` with `welcome`, which is what makes this session Connected.
+    let hello = ClientMsg::Hello { version: PROTOCOL_VERSION };
+    if let Err(e) = ws.send(Message::text(encode(&hello))).await {
+        return Ended::Lost(format!("send failed: {e}"));
+    }
     let mut last_heard = Instant::now();
     let mut ping = tokio::time::interval_at(Instant::now() + keepalive.ping_every, keepalive.ping_every);
     loop {
@@ -193,8 +198,8 @@ mod tests {
         tokio::time::timeout(Duration::from_secs(10), events.recv()).await.expect("an event").expect("open")
     }
 
-    /// A "server" that welcomes the client and then never reads or writes again, as one whose
-    /// host vanished would look from a half-open TCP connection.
+    /// A "server" that answers the client's hello and then never reads or writes again, as one
+    /// whose host vanished would look from a half-open TCP connection.
     #[tokio::test]
     async fn a_silent_server_is_noticed_and_the_client_reconnects() {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -204,6 +209,8 @@ mod tests {
             for id in 1..=2u64 {
                 let (tcp, _) = listener.accept().await.unwrap();
                 let mut ws = tokio_tungstenite::accept_async(tcp).await.unwrap();
+                let hello = ws.next().await.unwrap().unwrap();
+                assert_eq!(hello.to_text().unwrap(), r#"{"type":"hello","version":1}"#);
                 let welcome = ServerMsg::Welcome {
                     peer_id: PeerId(id),
                     version: strangers_shared::PROTOCOL_VERSION,

@@ -103,6 +103,7 @@ async fn a_server_error_becomes_an_error_event() {
 
 async fn raw_socket(url: &str) -> Ws {
     let (mut ws, _) = tokio_tungstenite::connect_async(url).await.unwrap();
+    send(&mut ws, json!({"type":"hello","version":1})).await;
     next_of_type(&mut ws, "welcome").await;
     ws
 }

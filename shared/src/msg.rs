@@ -104,7 +104,8 @@ pub struct Relay {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum ClientMsg {
-    /// Optional: states the client's protocol version, which must equal [`crate::PROTOCOL_VERSION`].
+    /// States the client's protocol version, which must equal [`crate::PROTOCOL_VERSION`]; answered
+    /// with `welcome`. Clients of the simple room protocol never send it.
     Hello {
         /// The version the client speaks.
         version: u32,
@@ -274,7 +275,7 @@ impl ErrorCode {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum ServerMsg {
-    /// First message on every connection.
+    /// The answer to `hello`.
     Welcome {
         /// The id the server gave this connection.
         peer_id: PeerId,

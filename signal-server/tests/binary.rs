@@ -5,7 +5,7 @@ use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use futures_util::StreamExt;
+use futures_util::{SinkExt, StreamExt};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 
@@ -110,6 +110,7 @@ async fn a_signal_closes_clients_with_1001_and_exits_cleanly(signal: &str) {
         }
     };
     let (mut ws, _) = tokio_tungstenite::connect_async(url.as_str()).await.unwrap();
+    ws.send(Message::text(r#"{"type":"hello","version":1}"#)).await.unwrap();
     let welcome = ws.next().await.unwrap().unwrap();
     assert!(welcome.to_text().unwrap().contains("welcome"));
 

@@ -87,7 +87,7 @@ async fn after_shutdown_no_socket_is_left_open_even_for_a_client_that_never_answ
     // Never reads during the shutdown, so the server waits in vain for its half of the close.
     let mute = Client::connect_raw(&srv).await;
     srv.shutdown().await.unwrap();
-    // The server's end is closed already: what it wrote (welcome, the 1001 close) is still
+    // The server's end is closed already: what it wrote (the 1001 close) is still
     // readable, then the stream ends. Without the abort it would stay open for the whole close
     // timeout (3 s).
     let mut tcp = mute.ws.into_inner();
@@ -128,6 +128,7 @@ async fn wss_works_with_a_certificate_and_key() {
     let url = format!("wss://localhost:{}/", srv.addr().port());
     let (ws, _) = tokio_tungstenite::client_async(url, tls).await.unwrap();
     let mut c = Client { ws, id: 0 };
+    c.send(common::HELLO).await;
     assert_eq!(c.expect("welcome").await["version"], 1);
     c.send(r#"{"type":"find","mode":"video"}"#).await;
     c.expect("waiting").await;

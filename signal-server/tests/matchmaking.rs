@@ -13,6 +13,7 @@ async fn welcome_carries_identity_presence_and_ice_servers() {
     let srv = server_with(|c| c.stun = vec!["stun:127.0.0.1:3478".into()]).await;
     let _first = Client::connect(&srv).await;
     let mut c = Client::connect_raw(&srv).await;
+    c.send(common::HELLO).await;
     let w = c.expect("welcome").await;
     assert_eq!(w["version"], 1);
     assert_eq!(w["online"], 2);

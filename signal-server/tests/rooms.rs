@@ -9,9 +9,10 @@ use serde_json::json;
 #[tokio::test]
 async fn a_simple_ws_client_works_unchanged() {
     let srv = server().await;
-    // Exactly what the simple `ws` room clients send, and nothing else (they ignore `welcome`).
-    let mut a = Client::connect(&srv).await;
-    let mut b = Client::connect(&srv).await;
+    // Exactly what the simple `ws` room clients send, and nothing else; they never say hello,
+    // so the first thing they hear is `ready`.
+    let mut a = Client::connect_raw(&srv).await;
+    let mut b = Client::connect_raw(&srv).await;
     a.send(r#"{"type":"join","room":"room123"}"#).await;
     b.send(r#"{"type":"join","room":"room123"}"#).await;
     assert_eq!(a.recv_text().await, r#"{"type":"ready","room":"room123"}"#);
@@ -30,7 +31,7 @@ async fn a_simple_ws_client_works_unchanged() {
     assert_eq!(a.recv_text().await, cand);
 
     // A third joiner is refused and hears nothing meant for the pair.
-    let mut c = Client::connect(&srv).await;
+    let mut c = Client::connect_raw(&srv).await;
     c.send(r#"{"type":"join","room":"room123"}"#).await;
     c.expect_error("room_full").await;
     a.send(offer).await;

@@ -110,7 +110,7 @@ impl Default for CoreConfig {
 /// Something that happened on the network, for the core to act on.
 #[derive(Debug, Clone)]
 pub enum Input {
-    /// A WebSocket handshake completed; the peer gets `welcome`.
+    /// A WebSocket handshake completed (the peer hears nothing until it says `hello`).
     Connected(PeerId),
     /// A decoded message, with the frame it came in (relayed verbatim where the protocol says so).
     Message(PeerId, ClientMsg, Frame),
@@ -274,6 +274,15 @@ impl Core {
             // A reused id would be a driver bug; start the peer over rather than mix two lives.
             tracing::warn!(%peer, "peer id connected twice");
         }
+    }
+
+    /// `hello` is answered with `welcome` (identity, presence and ICE servers). A client that
+    /// never says hello, such as a simple `ws` room client, hears only its own protocol.
+    fn hello(&mut self, peer: PeerId, version: u32) {
+        if version != PROTOCOL_VERSION {
+            let text = format!("this server speaks protocol version {PROTOCOL_VERSION}, not {version}");
+            return self.error(peer, ErrorCode::VersionUnsupported, text);
+        }
         let welcome = ServerMsg::Welcome {
             peer_id: peer,
             version: PROTOCOL_VERSION,
@@ -304,12 +313,7 @@ impl Core {
 
     fn dispatch(&mut self, peer: PeerId, msg: ClientMsg, frame: Frame) {
         match msg {
-            ClientMsg::Hello { version } => {
-                if version != PROTOCOL_VERSION {
-                    let text = format!("this server speaks protocol version {PROTOCOL_VERSION}, not {version}");
-                    self.error(peer, ErrorCode::VersionUnsupported, text);
-                }
-            }
+            ClientMsg::Hello { version } => self.hello(peer, version),
             ClientMsg::Find { mode, interests } => self.find(peer, mode, interests),
             ClientMsg::Next => self.next(peer),
             ClientMsg::Stop => self.stop(peer),

@@ -15,6 +15,9 @@ use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 /// Long enough for a slow CI machine, short enough to fail fast.
 pub const WAIT: Duration = Duration::from_secs(10);
 
+/// What a client of the full protocol sends first; the server answers with `welcome`.
+pub const HELLO: &str = r#"{"type":"hello","version":1}"#;
+
 pub fn config() -> Config {
     Config::local("127.0.0.1:0".parse().unwrap())
 }
@@ -35,9 +38,10 @@ pub struct Client<S = MaybeTlsStream<TcpStream>> {
 }
 
 impl Client<MaybeTlsStream<TcpStream>> {
-    /// Connect and swallow the welcome (its peer id is kept).
+    /// Connect, say hello and swallow the welcome (its peer id is kept).
     pub async fn connect(srv: &ServerHandle) -> Self {
         let mut c = Self::connect_raw(srv).await;
+        c.send(HELLO).await;
         let welcome = c.recv().await;
         assert_eq!(welcome["type"], "welcome", "{welcome}");
         c.id = welcome["peer_id"].as_u64().unwrap();

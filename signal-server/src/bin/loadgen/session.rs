@@ -84,8 +84,7 @@ async fn next_text(ws: &mut Ws) -> Result<String, String> {
     }
 }
 
-/// Read until a message of `kind` for `room` arrives (skipping other servers' extras such as a
-/// `welcome`); returns its embedded send time.
+/// Read until a message of `kind` for `room` arrives (skipping any extras a server sends); returns its embedded send time.
 async fn expect(ws: &mut Ws, kind: &str, room: &str) -> Result<Option<u64>, String> {
     let prefix = format!(r#"{{"type":"{kind}""#);
     let room_field = format!(r#""room":"{room}""#);
