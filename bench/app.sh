@@ -19,6 +19,8 @@ export HOME="$OUT/home"; mkdir -p "$HOME"
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 cpu_ticks() { awk '{print $14+$15}' "/proc/$1/stat"; }
 rss_kib() { awk '/VmRSS/{print $2}' "/proc/$1/status"; }
+# CPU ticks per thread name (llvmpipe-0, video-decode, ...), one "name ticks" line each.
+thread_ticks() { for t in /proc/"$1"/task/*; do echo "$(cat "$t/comm") $(awk '{print $14+$15}' "$t/stat")"; done | awk '{a[$1]+=$2} END{for (k in a) print k, a[k]}' | sort; }
 HZ=$(getconf CLK_TCK)
 
 results=()
@@ -44,13 +46,16 @@ for run in $(seq "$RUNS"); do
   for _ in $(seq 300); do grep -q "call connected" "$OUT/app.log" && break; sleep 0.1; done
   grep -q "call connected" "$OUT/app.log" || { echo "no call" >&2; tail "$OUT/app.log" >&2; exit 1; }
   sleep 3
+  thread_ticks "$app" >"$OUT/threads0"
   t0=$(cpu_ticks "$app"); sleep "$SECS"; t1=$(cpu_ticks "$app")
+  thread_ticks "$app" >"$OUT/threads1"
   call=$(python3 -c "print(round(100*($t1-$t0)/$HZ/$SECS, 1))")
   rss=$(( $(rss_kib "$app") / 1024 ))
   kill -TERM "$app"; wait "$xvfb" || true
   kill "$bot" "$server" 2>/dev/null || true; wait "$bot" "$server" 2>/dev/null || true
   frames=$(grep "ui frame times" "$OUT/app.log" | sed 's/.*frames=//' || true)
   echo "run $run: idle ${idle}% of a core; call ${call}% of a core, RSS ${rss} MiB; $frames"
+  echo "  call CPU by thread: $(join "$OUT/threads0" "$OUT/threads1" | awk -v hz="$HZ" -v s="$SECS" '{d=100*($3-$2)/hz/s; if (d >= 0.5) printf "%s %.1f%%  ", $1, d}')"
   results+=("$idle $call $rss $(echo "$frames" | sed -E 's/ui p50 ([0-9.]+) ms p99 ([0-9.]+) ms max ([0-9.]+) ms.*frame cpu p50 ([0-9.]+) ms p99 ([0-9.]+) ms/\1 \2 \3 \4 \5/')")
 done
 printf '%s\n' "${results[@]}" | python3 -c '
