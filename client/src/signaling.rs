@@ -134,6 +134,10 @@ async fn session(
     if let Err(e) = ws.send(Message::text(encode(&hello))).await {
         return Ended::Lost(format!("send failed: {e}"));
     }
+    // Until `welcome`, what the engine sends is stale in the same way as while disconnected: the
+    // engine re-sends its intent (search, room, media state) when it hears Connected, and sending
+    // both would, for example, join the same room twice.
+    let mut welcomed = false;
     let mut last_heard = Instant::now();
     let mut ping = tokio::time::interval_at(Instant::now() + keepalive.ping_every, keepalive.ping_every);
     loop {
@@ -153,6 +157,9 @@ async fn session(
                     let _ = ws.close(None).await;
                     return Ended::Stopped;
                 };
+                if !welcomed {
+                    continue;
+                }
                 if let Err(e) = ws.send(Message::text(encode(&msg))).await {
                     return Ended::Lost(format!("send failed: {e}"));
                 }
@@ -172,6 +179,8 @@ async fn session(
                 let event = match decode_server(text.as_str()) {
                     Ok(ServerMsg::Welcome { peer_id, online, ice_servers, .. }) => {
                         backoff.reset();
+                        welcomed = true;
+                        while outgoing.try_recv().is_ok() {}
                         SignalEvent::Connected { peer_id, online, ice_servers }
                     }
                     Ok(msg) => SignalEvent::Message(msg),
@@ -231,5 +240,41 @@ mod tests {
         }
         assert!(matches!(next(&mut events).await, SignalEvent::Connected { peer_id: PeerId(2), .. }));
         drop(server);
+    }
+
+    /// What the engine sends before `welcome` never reaches the server: it re-sends its intent
+    /// on Connected, and a join sent twice would be refused as a second join.
+    #[tokio::test]
+    async fn messages_before_the_welcome_are_dropped() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("ws://{}/", listener.local_addr().unwrap());
+        let (queued_tx, queued_rx) = tokio::sync::oneshot::channel::<()>();
+        let server = tokio::spawn(async move {
+            let (tcp, _) = listener.accept().await.unwrap();
+            let mut ws = tokio_tungstenite::accept_async(tcp).await.unwrap();
+            let hello = ws.next().await.unwrap().unwrap();
+            assert!(hello.to_text().unwrap().contains("hello"));
+            queued_rx.await.unwrap();
+            let welcome =
+                ServerMsg::Welcome { peer_id: PeerId(1), version: PROTOCOL_VERSION, online: 1, ice_servers: vec![] };
+            ws.send(Message::text(encode(&welcome))).await.unwrap();
+            loop {
+                match ws.next().await.unwrap().unwrap() {
+                    Message::Text(text) => return text.to_string(),
+                    _ => continue,
+                }
+            }
+        });
+        let (handle, mut events) = spawn(url);
+        assert!(handle.send(ClientMsg::Join {
+            room: strangers_shared::RoomName("r".into()),
+            name: None,
+            capacity: None
+        }));
+        queued_tx.send(()).unwrap();
+        assert!(matches!(next(&mut events).await, SignalEvent::Connected { .. }));
+        assert!(handle.send(ClientMsg::Leave));
+        let first = tokio::time::timeout(Duration::from_secs(10), server).await.unwrap().unwrap();
+        assert_eq!(first, r#"{"type":"leave"}"#);
     }
 }
