@@ -5,3 +5,4 @@ pub mod analyser;
 pub mod client;
 pub mod report;
 pub mod scenarios;
+mod verify;
