@@ -15,7 +15,7 @@ OUT=${OUT:-target/bench-$(date +%Y%m%d-%H%M%S).jsonl}
 
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 command -v node >/dev/null || { echo "bench: node is required for the baseline" >&2; exit 1; }
-cargo build --release --locked -p signal-server --bins
+cargo build --profile dist --locked -p signal-server --bins
 (cd bench/node-ws && npm ci --no-audit --no-fund --silent)
 mkdir -p target
 : > "$OUT"
@@ -30,7 +30,7 @@ trap cleanup EXIT
 start_server() { # name → sets SPID and SURL
   local port; port=$(free_port)
   if [ "$1" = strangers ]; then
-    RUST_LOG=warn ${CARGO_TARGET_DIR:-target}/release/signal-server --listen "127.0.0.1:$port" --max-connections 19000 >/dev/null 2>&1 &
+    RUST_LOG=warn ${CARGO_TARGET_DIR:-target}/dist/signal-server --listen "127.0.0.1:$port" --max-connections 19000 >/dev/null 2>&1 &
   else
     node bench/node-ws/server.js "$port" >/dev/null 2>&1 &
   fi
@@ -41,7 +41,7 @@ stop_server() { kill "$SPID" 2>/dev/null || true; wait "$SPID" 2>/dev/null || tr
 
 loadgen() { # name mode args...
   local name=$1; shift
-  ${CARGO_TARGET_DIR:-target}/release/loadgen --url "$SURL" --server-pid "$SPID" --label "$name" "$@" | tee /dev/stderr | sed -n 's/^JSON //p' \
+  ${CARGO_TARGET_DIR:-target}/dist/loadgen --url "$SURL" --server-pid "$SPID" --label "$name" "$@" | tee /dev/stderr | sed -n 's/^JSON //p' \
     | python3 -c 'import json,sys; r=json.loads(sys.stdin.read()); r["run"]=int(sys.argv[1]); r["kind"]=sys.argv[2]; print(json.dumps(r))' "$RUN" "$1" >> "$OUT"
 }
 
