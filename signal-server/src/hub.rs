@@ -2,7 +2,6 @@
 //! feeds the core, routes the core's outputs into connection mailboxes, runs the core's timers,
 //! answers metrics requests and starts the graceful shutdown.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -10,6 +9,7 @@ use strangers_shared::{ClientMsg, DecodeError, PeerId};
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
+use crate::core::peermap::PeerMap;
 use crate::core::{Core, CoreConfig, Frame, Input, Now, Output};
 use crate::metrics::{self, NetMetrics};
 use crate::net::mailbox::Mailbox;
@@ -44,7 +44,7 @@ pub enum HubMsg {
 /// The hub's state; see the module docs.
 pub struct Hub {
     core: Core,
-    mailboxes: HashMap<PeerId, Arc<Mailbox>>,
+    mailboxes: PeerMap<Arc<Mailbox>>,
     net: Arc<NetMetrics>,
     start: Instant,
     shutting_down: bool,
@@ -53,7 +53,7 @@ pub struct Hub {
 impl Hub {
     /// A hub around a fresh core.
     pub fn new(cfg: CoreConfig, net: Arc<NetMetrics>) -> Self {
-        Self { core: Core::new(cfg), mailboxes: HashMap::new(), net, start: Instant::now(), shutting_down: false }
+        Self { core: Core::new(cfg), mailboxes: PeerMap::default(), net, start: Instant::now(), shutting_down: false }
     }
 
     /// Run until every sender of `rx` is gone. When `shutdown` fires, every connection is asked to

@@ -146,3 +146,33 @@ async fn other_methods_get_405_and_open_no_connection() {
     assert!(out.starts_with("HTTP/1.1 405"), "{out}");
     assert_eq!(metric(&srv, "strangers_connections_total").await, 0.0);
 }
+
+/// A client that closes gets its close frame echoed and then the end of the stream, and nothing
+/// else: the echo and the FIN go out together (the socket is corked first), and neither is lost.
+#[tokio::test]
+async fn a_client_close_is_echoed_then_the_stream_ends() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let srv = server().await;
+    let mut tcp = tokio::net::TcpStream::connect(srv.addr()).await.unwrap();
+    let head = "GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+                Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n";
+    tcp.write_all(head.as_bytes()).await.unwrap();
+    let mut response = Vec::new();
+    while !response.ends_with(b"\r\n\r\n") {
+        let mut byte = [0u8; 1];
+        assert_eq!(tcp.read(&mut byte).await.unwrap(), 1, "the 101 head is complete");
+        response.push(byte[0]);
+    }
+    assert!(response.starts_with(b"HTTP/1.1 101"), "{}", String::from_utf8_lossy(&response));
+    // Close with 1000 "bye", masked as a client must.
+    let payload = [0x03, 0xe8, b'b', b'y', b'e'];
+    let mask = [0x11, 0x22, 0x33, 0x44];
+    let mut frame = vec![0x88, 0x80 | payload.len() as u8];
+    frame.extend_from_slice(&mask);
+    frame.extend(payload.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
+    tcp.write_all(&frame).await.unwrap();
+    let mut rest = Vec::new();
+    tokio::time::timeout(Duration::from_secs(5), tcp.read_to_end(&mut rest)).await.unwrap().unwrap();
+    assert_eq!(rest, [0x88, 0x05, 0x03, 0xe8, b'b', b'y', b'e'], "the echo, unmasked, then the end");
+    assert_eq!(metric(&srv, "strangers_connections").await, 0.0);
+}

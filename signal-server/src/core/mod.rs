@@ -6,6 +6,7 @@
 //! behaviour is unit-tested, property-tested and fuzzed without a network. One task owns it.
 
 mod matching;
+pub mod peermap;
 mod ratelimit;
 mod relay;
 mod rooms;
@@ -21,6 +22,7 @@ use strangers_shared::{
     ClientMsg, DecodeError, ErrorCode, IceServer, Mode, PROTOCOL_VERSION, PeerId, RoomName, ServerMsg, encode,
 };
 
+use peermap::PeerMap;
 pub use ratelimit::RateLimit;
 use ratelimit::{TokenBucket, Verdict};
 use rooms::Room;
@@ -177,7 +179,7 @@ struct Peer {
 #[derive(Debug)]
 pub struct Core {
     cfg: CoreConfig,
-    peers: HashMap<PeerId, Peer>,
+    peers: PeerMap<Peer>,
     queues: [BTreeMap<u64, PeerId>; 2],
     next_seq: u64,
     rooms: HashMap<RoomName, Room>,
@@ -192,7 +194,7 @@ impl Core {
     pub fn new(cfg: CoreConfig) -> Self {
         Self {
             cfg,
-            peers: HashMap::new(),
+            peers: PeerMap::default(),
             queues: [BTreeMap::new(), BTreeMap::new()],
             next_seq: 0,
             rooms: HashMap::new(),

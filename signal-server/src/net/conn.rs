@@ -18,6 +18,7 @@ use tokio_tungstenite::tungstenite::{Bytes, Error as WsError, Message, Utf8Bytes
 
 use super::Shared;
 use super::mailbox::{Mailbox, Outgoing};
+use super::readahead::Cork;
 use super::tasks::SocketGuard;
 use crate::core::Frame;
 use crate::hub::{HubMsg, Inbound};
@@ -47,7 +48,7 @@ pub(super) fn serve<S>(
     guard: SocketGuard,
 ) -> impl Future<Output = ()>
 where
-    S: AsyncRead + AsyncWrite + Unpin,
+    S: AsyncRead + AsyncWrite + Cork + Unpin,
 {
     async move {
         let mailbox = Arc::new(Mailbox::new(shared.mailbox));
@@ -82,7 +83,7 @@ async fn run<S>(
     shared: &Shared,
 ) -> Option<(u16, &'static str)>
 where
-    S: AsyncRead + AsyncWrite + Unpin,
+    S: AsyncRead + AsyncWrite + Cork + Unpin,
 {
     let ping_every = shared.cfg.ping_interval;
     let idle_limit = shared.cfg.idle_timeout;
@@ -136,9 +137,15 @@ where
                 let inbound = match msg {
                     Message::Text(text) => decode(text),
                     Message::Binary(_) => Inbound::Binary,
-                    // Pings are answered by tungstenite; pongs only prove liveness; a close
-                    // frame is answered and then the stream ends.
-                    Message::Ping(_) | Message::Pong(_) | Message::Close(_) | Message::Frame(_) => continue,
+                    // The peer closed: tungstenite writes the echo on the next read and then ends
+                    // the stream, and the socket is dropped right after. Corked, the echo leaves
+                    // in the same segment as the FIN.
+                    Message::Close(_) => {
+                        ws.get_ref().cork();
+                        continue;
+                    }
+                    // Pings are answered by tungstenite; pongs only prove liveness.
+                    Message::Ping(_) | Message::Pong(_) | Message::Frame(_) => continue,
                 };
                 NetMetrics::inc(&shared.net.frames_in);
                 // Usually there is room; waiting (boxed, for the same reason as writes) is rare.

@@ -19,7 +19,7 @@ use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::protocol::Role;
 
 use super::http::{self, Request};
-use super::readahead::ReadAhead;
+use super::readahead::{Cork, ReadAhead};
 use super::tasks::{HTTP_RESERVE, SocketGuard};
 use super::{Shared, conn};
 use crate::hub::HubMsg;
@@ -69,7 +69,7 @@ pub(super) fn socket_task(
 /// The upgraded socket's connection future (built outside any `async` block; see above).
 fn connection<S>(up: Upgraded<S>, shared: Arc<Shared>) -> impl Future<Output = ()>
 where
-    S: AsyncRead + AsyncWrite + Unpin,
+    S: AsyncRead + AsyncWrite + Cork + Unpin,
 {
     conn::serve(up.ws, up.peer, shared, up.guard)
 }
@@ -100,7 +100,7 @@ async fn serve_tls(shared: Arc<Shared>, tcp: TcpStream, deadline: Instant, guard
 /// Read the request head and answer it; an accepted upgrade is returned for the caller to serve.
 async fn route<S>(shared: Arc<Shared>, mut stream: S, deadline: Instant, mut guard: SocketGuard) -> Option<Upgraded<S>>
 where
-    S: AsyncRead + AsyncWrite + Send + Unpin + 'static,
+    S: AsyncRead + AsyncWrite + Cork + Send + Unpin + 'static,
 {
     let head = tokio::select! {
         r = timeout_at(deadline, http::read_request(&mut stream)) => r,
@@ -168,7 +168,7 @@ async fn upgrade<S>(
     guard: SocketGuard,
 ) -> Option<Upgraded<S>>
 where
-    S: AsyncRead + AsyncWrite + Send + Unpin + 'static,
+    S: AsyncRead + AsyncWrite + Cork + Send + Unpin + 'static,
 {
     // The 101 is written at once, not saved to share a system call with what follows: that was
     // measured, and the later 101 kept more handshakes in flight for no CPU gained.
