@@ -3,6 +3,7 @@
 # same load generator, on 127.0.0.1 only. Prints a markdown table of medians over RUNS runs.
 #
 #   bench/run.sh            # RUNS=5 by default; CLOSED_SECS, OPEN_RATE, OPEN_SECS, IDLE_CONNS tune it
+#   FLOOR=1 bench/run.sh    # also measure `floor`, a bare tokio-tungstenite relay (see its docs)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RUNS=${RUNS:-5}
@@ -31,6 +32,8 @@ start_server() { # name → sets SPID and SURL
   local port; port=$(free_port)
   if [ "$1" = strangers ]; then
     RUST_LOG=warn ${CARGO_TARGET_DIR:-target}/dist/signal-server --listen "127.0.0.1:$port" --max-connections 19000 >/dev/null 2>&1 &
+  elif [ "$1" = floor ]; then
+    ${CARGO_TARGET_DIR:-target}/dist/floor "127.0.0.1:$port" >/dev/null 2>&1 &
   else
     node bench/node-ws/server.js "$port" >/dev/null 2>&1 &
   fi
@@ -45,12 +48,16 @@ loadgen() { # name mode args...
     | python3 -c 'import json,sys; r=json.loads(sys.stdin.read()); r["run"]=int(sys.argv[1]); r["kind"]=sys.argv[2]; print(json.dumps(r))' "$RUN" "$1" >> "$OUT"
 }
 
+SERVERS="strangers node"
+[ "${FLOOR:-0}" = 1 ] && SERVERS="strangers node floor"
 for RUN in $(seq "$RUNS"); do
-  for name in strangers node; do
+  for name in $SERVERS; do
     start_server "$name"
     loadgen "$name" closed --concurrency "$CONCURRENCY" --duration "$CLOSED_SECS"
     loadgen "$name" open --rate "$OPEN_RATE" --duration "$OPEN_SECS"
     stop_server
+    # The floor keeps tungstenite's default 128 KiB read buffer: its memory is not a reference.
+    [ "$name" = floor ] && continue
     start_server "$name"
     loadgen "$name" idle --connections "$IDLE_CONNS"
     stop_server

@@ -21,15 +21,32 @@ metrics = [
     ("failed sessions (closed+open)", None, None, "{:.0f}"),
     ("loadgen CPU ms/session (closed)", "closed", ["loadgen_cpu_ms_per_session"], "{:.3f}"),
 ]
+floor = any(r["label"] == "floor" for r in rows)
 print(f"\n{len(set(r['run'] for r in rows))} runs, medians\n")
-print("| metric | strangers | node ws | ratio |\n|---|---:|---:|---:|")
+if floor:
+    print("| metric | strangers | node ws | ratio | floor | floor/node |\n|---|---:|---:|---:|---:|---:|")
+else:
+    print("| metric | strangers | node ws | ratio |\n|---|---:|---:|---:|")
+names = ("strangers", "node", "floor") if floor else ("strangers", "node")
 for title, kind, path, fmt in metrics:
     if kind is None:
-        vals = [sum(r["result"].get("failed", 0) for r in rows if r["label"] == n and r["kind"] in ("closed", "open")) for n in ("strangers", "node")]
+        vals = [sum(r["result"].get("failed", 0) for r in rows if r["label"] == n and r["kind"] in ("closed", "open")) for n in names]
     else:
-        vals = [med(n, kind, path) for n in ("strangers", "node")]
-    if title.startswith("session ") and vals[0] is not None:
+        vals = [med(n, kind, path) for n in names]
+    if title.startswith("session "):
         vals = [v / 1000 if v is not None else None for v in vals]
     cells = [fmt.format(v) if v is not None else "-" for v in vals]
-    ratio = f"{vals[0] / vals[1]:.2f}" if all(v for v in vals) else "-"
-    print(f"| {title} | {cells[0]} | {cells[1]} | {ratio} |")
+    ratio = f"{vals[0] / vals[1]:.2f}" if all(v for v in vals[:2]) else "-"
+    line = f"| {title} | {cells[0]} | {cells[1]} | {ratio} |"
+    if floor:
+        floor_ratio = f"{vals[2] / vals[1]:.2f}" if vals[2] and vals[1] else "-"
+        line += f" {cells[2]} | {floor_ratio} |"
+    print(line)
+# Per-run ratios of the closed-loop CPU, the headline figure, to show the spread behind the median.
+for name in names[:1] + names[2:]:
+    per_run = []
+    for run in sorted(set(r["run"] for r in rows)):
+        v = {r["label"]: r["result"].get("server_cpu_ms_per_session") for r in rows if r["run"] == run and r["kind"] == "closed"}
+        if v.get(name) and v.get("node"):
+            per_run.append(f"{v[name] / v['node']:.3f}")
+    print(f"\nclosed-loop CPU per session, {name} / node, per run: {', '.join(per_run)}")
