@@ -56,7 +56,7 @@ for RUN in $(seq "$RUNS"); do
     loadgen "$name" closed --concurrency "$CONCURRENCY" --duration "$CLOSED_SECS"
     loadgen "$name" open --rate "$OPEN_RATE" --duration "$OPEN_SECS"
     stop_server
-    # The floor keeps tungstenite's default 128 KiB read buffer: its memory is not a reference.
+    # The floor keeps a 16 KiB read buffer per connection and no memory economy: not a reference.
     [ "$name" = floor ] && continue
     start_server "$name"
     loadgen "$name" idle --connections "$IDLE_CONNS"

@@ -17,8 +17,8 @@ use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::{Bytes, Error as WsError, Message, Utf8Bytes};
 
 use super::Shared;
+use super::cork::Cork;
 use super::mailbox::{Mailbox, Outgoing};
-use super::readahead::Cork;
 use super::tasks::SocketGuard;
 use crate::core::Frame;
 use crate::hub::{HubMsg, Inbound};

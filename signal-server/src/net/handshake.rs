@@ -18,8 +18,9 @@ use tokio::time::{Instant, timeout, timeout_at};
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::protocol::Role;
 
+use super::cork::Cork;
 use super::http::{self, Request};
-use super::readahead::{Cork, ReadAhead};
+use super::readahead::ReadAhead;
 use super::tasks::{HTTP_RESERVE, SocketGuard};
 use super::{Shared, conn};
 use crate::hub::HubMsg;

@@ -6,6 +6,7 @@
 //! of the server is running and every socket it accepted is closed.
 
 mod conn;
+mod cork;
 mod handshake;
 mod http;
 pub mod mailbox;
