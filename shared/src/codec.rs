@@ -101,7 +101,7 @@ pub fn decode_client(text: &str) -> Result<ClientMsg, DecodeError> {
                 *n = trimmed.to_owned();
             }
             if capacity.is_some_and(|c| !(2..=MAX_ROOM_CAPACITY).contains(&c)) {
-                return Err(DecodeError::Invalid { field: "capacity", reason: "must be between 2 and 8" });
+                return Err(DecodeError::Invalid { field: "capacity", reason: "must be an integer from 2 to 8" });
             }
         }
         ClientMsg::Offer(relay) | ClientMsg::Answer(relay) => {

@@ -131,7 +131,9 @@ pub enum ClientMsg {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         name: Option<String>,
         /// Capacity asked for when this join creates a mesh room (2 to the server's maximum).
-        #[serde(default, skip_serializing_if = "Option::is_none")]
+        /// Any JSON value is accepted here so that a bad one (`256`, `-1`, `2.5`, `"4"`) is
+        /// refused by the decoder's validation as `invalid_field`, not as `malformed`.
+        #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "any_capacity")]
         capacity: Option<u8>,
     },
     /// Leave the current room.
@@ -401,4 +403,14 @@ pub enum ServerMsg {
         /// Human-readable detail.
         message: String,
     },
+}
+
+/// A capacity of any JSON value: an integer is kept (saturated at 255), `null` is none, and
+/// anything else becomes 0, which the decoder's range check refuses.
+fn any_capacity<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<u8>, D::Error> {
+    Ok(match Value::deserialize(d)? {
+        Value::Null => None,
+        Value::Number(n) => Some(n.as_u64().map_or(0, |n| u8::try_from(n).unwrap_or(u8::MAX))),
+        _ => Some(0),
+    })
 }

@@ -3,7 +3,7 @@
 //! answers metrics requests and starts the graceful shutdown.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use strangers_shared::{ClientMsg, DecodeError, PeerId};
 use tokio::sync::{mpsc, oneshot};
@@ -13,9 +13,6 @@ use crate::core::peermap::PeerMap;
 use crate::core::{Core, CoreConfig, Frame, Input, Now, Output};
 use crate::metrics::{self, NetMetrics};
 use crate::net::mailbox::Mailbox;
-
-/// How often the core's timers run (interest fallback, cooldowns, waiting updates).
-const TICK: Duration = Duration::from_millis(250);
 
 /// What a connection received, already decoded.
 #[derive(Debug)]
@@ -59,10 +56,11 @@ impl Hub {
     /// Run until every sender of `rx` is gone. When `shutdown` fires, every connection is asked to
     /// close with 1001 after the frames already queued for it.
     pub async fn run(mut self, mut rx: mpsc::Receiver<HubMsg>, shutdown: CancellationToken) {
-        let mut tick = tokio::time::interval(TICK);
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut batch = Vec::with_capacity(64);
         loop {
+            // Sleep until the core's next timer (a `waiting` update, an interest fallback, the end
+            // of a cooldown), or for good while nobody searches.
+            let timer = self.core.poll_timeout().map(|at| tokio::time::Instant::from_std(self.start + at));
             tokio::select! {
                 n = rx.recv_many(&mut batch, 64) => {
                     if n == 0 {
@@ -73,7 +71,7 @@ impl Hub {
                         self.handle(now, msg);
                     }
                 }
-                _ = tick.tick() => {
+                () = sleep_until(timer) => {
                     let now = self.now();
                     self.core.handle(now, Input::Tick);
                     self.route(now);
@@ -139,5 +137,12 @@ impl Hub {
                 }
             }
         }
+    }
+}
+
+async fn sleep_until(at: Option<tokio::time::Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
     }
 }

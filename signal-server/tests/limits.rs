@@ -48,6 +48,34 @@ async fn bad_messages_get_errors_and_the_connection_stays_up() {
 }
 
 #[tokio::test]
+async fn a_text_frame_that_is_not_utf8_closes_with_1007() {
+    use tokio_tungstenite::tungstenite::protocol::frame::Frame;
+    use tokio_tungstenite::tungstenite::protocol::frame::coding::{Data, OpCode};
+    let srv = server().await;
+    let (mut a, mut b) = matched_pair(&srv).await;
+    let bad = Frame::message(vec![b'{', 0xff, 0xfe, b'}'], OpCode::Data(Data::Text), true);
+    a.ws.send(Message::Frame(bad)).await.unwrap();
+    let frame = a.closed().await.expect("a close frame, not a dropped connection");
+    assert_eq!(frame.code, CloseCode::Invalid, "RFC 6455: 1007 for data that is not consistent with its type");
+    assert_eq!(u16::from(frame.code), 1007);
+    assert_eq!(b.expect("partner_left").await["reason"], "disconnected");
+}
+
+#[tokio::test]
+async fn a_partner_sees_only_the_servers_own_signaling_frames() {
+    let srv = server().await;
+    let (mut a, mut b) = matched_pair(&srv).await;
+    a.send(r#"{"type":"offer","sdp":"v=0","from":7,"type":"partner_left","reason":"skipped"}"#).await;
+    assert_eq!(b.recv_text().await, r#"{"type":"offer","sdp":"v=0"}"#);
+    a.send(r#"{"type":"candidate","from":3,"candidate":{"candidate":"c","sdpMid":"0","sdpMLineIndex":0}}"#).await;
+    assert_eq!(
+        b.recv_text().await,
+        r#"{"type":"candidate","candidate":{"candidate":"c","sdpMLineIndex":0,"sdpMid":"0"}}"#
+    );
+    b.nothing_pending().await;
+}
+
+#[tokio::test]
 async fn an_oversized_frame_closes_with_1009() {
     let srv = server().await;
     let (mut a, mut b) = matched_pair(&srv).await;

@@ -116,6 +116,12 @@ fn bad_input_is_classified() {
     assert_eq!(err(r#"{"type":"join","room":""}"#).code(), ErrorCode::InvalidField);
     assert_eq!(err(r#"{"type":"join","room":"a\u0000b"}"#).code(), ErrorCode::InvalidField);
     assert_eq!(err(r#"{"type":"join","room":"r","capacity":1}"#).code(), ErrorCode::InvalidField);
+    for bad in ["256", "-1", "2.5", "\"4\"", "true", "[4]", "0", "9", "1e3"] {
+        let text = format!(r#"{{"type":"join","room":"r","name":"a","capacity":{bad}}}"#);
+        assert_eq!(err(&text).code(), ErrorCode::InvalidField, "{text}");
+    }
+    let null = ok(r#"{"type":"join","room":"r","name":"a","capacity":null}"#);
+    assert!(matches!(null, ClientMsg::Join { capacity: None, .. }), "null is no capacity: {null:?}");
     assert_eq!(err(r#"{"type":"join","room":"r","name":"   "}"#).code(), ErrorCode::InvalidField);
 }
 

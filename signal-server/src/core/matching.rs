@@ -34,6 +34,7 @@ impl Core {
             State::Paired { partner } => {
                 self.stats.skips += 1;
                 let until = self.now.mono + self.cfg.rematch_cooldown;
+                self.want_tick(until);
                 for (a, b) in [(peer, partner), (partner, peer)] {
                     if let Some(p) = self.peers.get_mut(&a) {
                         p.avoid = Some((b, until));
@@ -96,21 +97,39 @@ impl Core {
         let Some(p) = self.peers.get_mut(&peer) else { return };
         let Some(prefs) = &p.prefs else { return };
         let mode = prefs.mode;
+        let fallback = (!prefs.interests.is_empty()).then_some(since + self.cfg.interest_fallback);
         self.next_seq += 1;
         p.state = State::Searching { since, seq, last_waiting: since };
         self.queues[mode_index(mode)].insert(seq, peer);
+        self.want_tick(since + self.cfg.waiting_interval);
+        if let Some(at) = fallback {
+            self.want_tick(at);
+        }
         self.send_waiting(peer, mode);
         self.try_match(peer);
     }
 
     pub(super) fn dequeue(&mut self, peer: PeerId, seq: u64) {
-        for q in &mut self.queues {
+        for mode in Mode::ALL {
+            let q = &mut self.queues[mode_index(mode)];
             if q.get(&seq) == Some(&peer) {
                 q.remove(&seq);
+                self.retry_if_alone(mode);
             }
         }
         if let Some(p) = self.peers.get_mut(&peer) {
             p.state = State::Idle;
+        }
+    }
+
+    /// Two who parted by Next may meet once their cooldown is over and nobody else waits: when
+    /// the queue shrinks to two, see whether they can meet now.
+    fn retry_if_alone(&mut self, mode: Mode) {
+        let queue = &self.queues[mode_index(mode)];
+        if queue.len() == 2
+            && let Some(&first) = queue.values().next()
+        {
+            self.try_match(first);
         }
     }
 
@@ -207,6 +226,7 @@ impl Core {
         let matched = |role| ServerMsg::Matched { role, mode, common_interests: common.clone() };
         self.send(older, &matched(Role::Offerer));
         self.send(newer, &matched(Role::Answerer));
+        self.retry_if_alone(mode);
     }
 
     /// Timers: interest fallbacks and rematch cooldowns that expired since the last tick make
@@ -245,5 +265,29 @@ impl Core {
                 }
             }
         }
+        self.deadline = self.next_deadline();
+    }
+
+    /// The earliest timer still ahead of now, from scratch: each searcher's next `waiting`
+    /// update, an interest fallback not yet reached, a cooldown not yet over.
+    fn next_deadline(&self) -> Option<Duration> {
+        let now = self.now.mono;
+        let ahead = |t: Duration| (t > now).then_some(t);
+        let mut next: Option<Duration> = None;
+        for &id in self.queues.iter().flat_map(|q| q.values()) {
+            let Some(p) = self.peers.get(&id) else { continue };
+            let State::Searching { since, last_waiting, .. } = p.state else { continue };
+            let fallback =
+                p.prefs.as_ref().filter(|pr| !pr.interests.is_empty()).map(|_| since + self.cfg.interest_fallback);
+            let timers = [
+                Some(last_waiting + self.cfg.waiting_interval),
+                fallback.and_then(ahead),
+                p.avoid.and_then(|(_, until)| ahead(until)),
+            ];
+            for t in timers.into_iter().flatten() {
+                next = Some(next.map_or(t, |n| n.min(t)));
+            }
+        }
+        next
     }
 }

@@ -47,16 +47,16 @@ impl Frame {
         Self(Bytes::from(text))
     }
 
-    /// A frame from bytes that must be UTF-8.
-    pub fn from_utf8(bytes: Bytes) -> Result<Self, std::str::Utf8Error> {
-        std::str::from_utf8(&bytes)?;
-        Ok(Self(bytes))
-    }
-
     /// A frame from bytes the caller already knows are UTF-8 (such as a WebSocket text frame).
     /// Nothing unsafe rests on this: the way out validates again.
     pub(crate) fn from_trusted_utf8(bytes: Bytes) -> Self {
         Self(bytes)
+    }
+
+    /// The frame's text.
+    pub fn as_str(&self) -> &str {
+        // Every constructor takes text or bytes already known to be UTF-8.
+        std::str::from_utf8(&self.0).unwrap_or_default()
     }
 
     /// The frame's bytes (valid UTF-8).
@@ -122,7 +122,8 @@ pub enum Input {
     Binary(PeerId),
     /// The connection is gone (closed, failed, timed out, or closed by the server).
     Disconnected(PeerId),
-    /// Time passed; run timers.
+    /// Time passed; run timers. Drivers send it at [`Core::poll_timeout`] (sending it more often
+    /// is harmless).
     Tick,
 }
 
@@ -187,6 +188,9 @@ pub struct Core {
     stats: Stats,
     now: Now,
     last_tick: Duration,
+    /// The earliest time a timer may fall due (see [`Core::poll_timeout`]); it may be early,
+    /// never late.
+    deadline: Option<Duration>,
 }
 
 impl Core {
@@ -202,6 +206,7 @@ impl Core {
             stats: Stats::default(),
             now: Now::default(),
             last_tick: Duration::ZERO,
+            deadline: None,
         }
     }
 
@@ -237,6 +242,19 @@ impl Core {
     /// The next thing the network layer must do, if any.
     pub fn poll_output(&mut self) -> Option<Output> {
         self.out.pop_front()
+    }
+
+    /// When the core next needs [`Input::Tick`] (monotonic, as in [`Now::mono`]): the next
+    /// `waiting` update, interest fallback or rematch cooldown to end. `None` while nobody
+    /// searches. It is never later than the real deadline, and at worst a little early (a searcher
+    /// who left since), when a tick simply finds nothing to do.
+    pub fn poll_timeout(&self) -> Option<Duration> {
+        self.deadline
+    }
+
+    /// Note a time at which a timer falls due.
+    fn want_tick(&mut self, at: Duration) {
+        self.deadline = Some(self.deadline.map_or(at, |d| d.min(at)));
     }
 
     /// Counters since start.

@@ -1,7 +1,7 @@
 //! Relaying between partners and room members: WebRTC signaling, chat, typing and media state.
 //! The server picks every recipient; nothing a client sends can reach outside its pair or room.
 
-use strangers_shared::{ErrorCode, PeerId, Relay, ServerMsg, encode};
+use strangers_shared::{ErrorCode, PeerId, Relay, ServerMsg, check_unique_keys, encode};
 
 use super::rooms::RoomKind;
 use super::{Core, Frame, State};
@@ -35,13 +35,14 @@ impl Core {
     }
 
     pub(super) fn relay_signal(&mut self, peer: PeerId, kind: Kind, relay: Relay, frame: Frame) {
-        let needs_sdp = kind != Kind::Candidate;
         match self.target(peer) {
+            // Rebuilt from what was parsed, never passed on as sent: a partner cannot add a
+            // `from`, a second `type` or any other field the receiving client would trust.
             Some(Target::Partner(partner)) => {
-                if needs_sdp && relay.sdp.is_none() {
+                let Some(msg) = signal_msg(kind, None, relay) else {
                     return self.error(peer, ErrorCode::Malformed, "sdp is required".into());
-                }
-                self.send_frame(partner, frame);
+                };
+                self.send_frame(partner, Frame::text(encode(&msg)));
             }
             Some(Target::Room(RoomKind::Simple, others)) => {
                 let in_room = match (&relay.room, self.peers.get(&peer).map(|p| &p.state)) {
@@ -53,6 +54,12 @@ impl Core {
                 }
                 if others.is_empty() {
                     return self.error(peer, ErrorCode::NotPaired, "nobody else is in the room yet".into());
+                }
+                // This protocol's payloads are the client's own (`offer`, `answer`, … fields), so
+                // the frame goes on verbatim; one that a JavaScript client would read differently
+                // (a key twice: `JSON.parse` keeps the last) goes nowhere.
+                if let Err(e) = check_unique_keys(frame.as_str()) {
+                    return self.error(peer, e.code(), e.to_string());
                 }
                 for id in others {
                     self.send_frame(id, frame.clone());
@@ -66,12 +73,8 @@ impl Core {
                         "`to` must name another member of your room".into(),
                     );
                 };
-                let from = Some(peer);
-                let msg = match (kind, relay.sdp) {
-                    (Kind::Offer, Some(sdp)) => ServerMsg::Offer { from, sdp },
-                    (Kind::Answer, Some(sdp)) => ServerMsg::Answer { from, sdp },
-                    (Kind::Candidate, _) => ServerMsg::Candidate { from, candidate: relay.candidate },
-                    (_, None) => return self.error(peer, ErrorCode::Malformed, "sdp is required".into()),
+                let Some(msg) = signal_msg(kind, Some(peer), relay) else {
+                    return self.error(peer, ErrorCode::Malformed, "sdp is required".into());
                 };
                 self.send_frame(to, Frame::text(encode(&msg)));
             }
@@ -117,5 +120,16 @@ impl Core {
             p.video = video;
         }
         self.relay_app(peer, |from| ServerMsg::MediaState { from, audio, video });
+    }
+}
+
+/// The server's own frame for a relayed signaling message, with `from` set by the server (a room
+/// member) or absent (the random partner). `None` when an offer or answer has no `sdp`.
+fn signal_msg(kind: Kind, from: Option<PeerId>, relay: Relay) -> Option<ServerMsg> {
+    match (kind, relay.sdp) {
+        (Kind::Offer, Some(sdp)) => Some(ServerMsg::Offer { from, sdp }),
+        (Kind::Answer, Some(sdp)) => Some(ServerMsg::Answer { from, sdp }),
+        (Kind::Candidate, _) => Some(ServerMsg::Candidate { from, candidate: relay.candidate }),
+        (_, None) => None,
     }
 }

@@ -59,13 +59,15 @@ impl Core {
         });
         if entry.kind != kind {
             let text = match entry.kind {
-                RoomKind::Simple => format!("room {room:?} is a simple two-person room; join without a name"),
-                RoomKind::Mesh => format!("room {room:?} is a group room; join with a name"),
+                RoomKind::Simple => {
+                    format!("room {:?} is a simple two-person room; join without a name", room.as_str())
+                }
+                RoomKind::Mesh => format!("room {:?} is a group room; join with a name", room.as_str()),
             };
             return self.error(peer, ErrorCode::RoomKindMismatch, text);
         }
         if entry.members.len() >= usize::from(entry.capacity) {
-            let text = format!("room {room:?} is full ({} of {})", entry.members.len(), entry.capacity);
+            let text = format!("room {:?} is full ({} of {})", room.as_str(), entry.members.len(), entry.capacity);
             return self.error(peer, ErrorCode::RoomFull, text);
         }
         entry.members.push((peer, name.clone()));

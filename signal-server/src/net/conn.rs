@@ -124,6 +124,11 @@ where
                 NetMetrics::inc(&shared.net.oversize_closes);
                 return Some((1009, "message too big"));
             }
+            // RFC 6455 section 8.1: a text frame that is not UTF-8 fails the connection with 1007.
+            Event::In(Some(Err(WsError::Utf8(e)))) => {
+                tracing::debug!(%peer, error = %e, "text frame is not UTF-8");
+                return Some((1007, "text frame is not valid UTF-8"));
+            }
             Event::In(Some(Err(WsError::Protocol(e)))) => {
                 tracing::debug!(%peer, error = %e, "websocket protocol error");
                 return Some((1002, "protocol error"));

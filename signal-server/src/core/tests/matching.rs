@@ -313,11 +313,51 @@ fn a_skipped_pair_meets_again_once_nobody_else_is_waiting() {
     let mut sim = skipped_pair_with_a_third_waiting();
     sim.advance(Duration::from_secs(3));
     assert_eq!(sim.partner(1), None);
-    // The other searcher gives up after the cooldown: the two are alone and may meet again.
-    sim.send(3, r#"{"type":"stop"}"#);
-    let out = sim.advance(Duration::from_millis(250));
+    // The other searcher gives up after the cooldown: the two are alone and meet again at once.
+    let out = sim.send(3, r#"{"type":"stop"}"#);
     assert_eq!(sim.partner(1), Some(2));
     assert_eq!(to(&out, 2).last().map(|m| m["common_interests"].clone()), Some(json!(["go"])));
     // A match spends the avoidance on both sides.
     assert!(sim.core.peers.values().all(|p| p.avoid.is_none()));
+}
+
+/// Drive the core only at the times it asks for, as the hub does.
+fn to_next_timeout(sim: &mut Sim) -> Option<Duration> {
+    let at = sim.core.poll_timeout()?;
+    assert!(at > sim.now.mono, "a deadline in the past: {at:?} at {:?}", sim.now.mono);
+    let out = sim.advance(at - sim.now.mono);
+    assert!(!out.is_empty() || sim.core.poll_timeout().is_some(), "a wake-up with nothing to do and nothing ahead");
+    Some(at)
+}
+
+#[test]
+fn the_core_asks_for_ticks_only_when_a_timer_is_due() {
+    let mut sim = Sim::new();
+    assert_eq!(sim.core.poll_timeout(), None, "nothing to time while nobody searches");
+    let t0 = sim.now.mono;
+    for (n, tag) in [(1, "a"), (2, "b")] {
+        sim.connect(n);
+        sim.send(n, &format!(r#"{{"type":"find","mode":"video","interests":["{tag}"]}}"#));
+    }
+    // The first `waiting` update is due after the interval, the fallback after its wait.
+    assert_eq!(to_next_timeout(&mut sim), Some(t0 + Duration::from_secs(2)));
+    assert_eq!(sim.partner(1), None);
+    assert_eq!(to_next_timeout(&mut sim), Some(t0 + Duration::from_secs(4)));
+    assert_eq!(to_next_timeout(&mut sim), Some(t0 + Duration::from_secs(5)), "woken exactly at the fallback");
+    assert_eq!(sim.partner(1), Some(2), "no common interest: anyone will do after the fallback");
+    assert_eq!(sim.core.poll_timeout(), None, "nobody left searching");
+
+    // A skip's cooldown is a timer too: alone, two open to anyone meet again exactly when it ends.
+    sim.send(1, r#"{"type":"stop"}"#);
+    sim.send(2, r#"{"type":"stop"}"#);
+    sim.send(1, FIND_VIDEO);
+    sim.send(2, FIND_VIDEO);
+    assert_eq!(sim.partner(1), Some(2));
+    sim.send(2, r#"{"type":"next"}"#);
+    let skipped = sim.now.mono;
+    while sim.partner(1).is_none() {
+        let at = to_next_timeout(&mut sim).expect("a timer while two search");
+        assert!(at <= skipped + Duration::from_secs(3), "slept past the cooldown");
+    }
+    assert_eq!(sim.now.mono, skipped + Duration::from_secs(3));
 }

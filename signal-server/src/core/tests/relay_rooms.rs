@@ -16,7 +16,7 @@ fn paired() -> Sim {
 }
 
 #[test]
-fn signaling_between_partners_is_relayed_verbatim() {
+fn signaling_between_partners_is_relayed_as_the_servers_own_frame() {
     let mut sim = paired();
     let offer = r#"{"type":"offer","sdp":"v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\n"}"#;
     let out = sim.send(1, offer);
@@ -34,6 +34,56 @@ fn signaling_between_partners_is_relayed_verbatim() {
     let out = sim.send(2, r#"{"type":"answer"}"#);
     assert_eq!(to(&out, 2)[0]["code"], "malformed", "an answer needs sdp");
     assert_eq!(sim.core.stats().relayed, 3);
+}
+
+/// The frame partner `n` received, as text.
+fn frame_to(out: &[Output], n: u64) -> String {
+    let frames: Vec<String> = out
+        .iter()
+        .filter_map(|o| match o {
+            Output::Send { to, frame } if *to == PeerId(n) => Some(frame.as_str().to_owned()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(frames.len(), 1, "{out:?}");
+    frames[0].clone()
+}
+
+#[test]
+fn a_partner_cannot_forge_from_or_smuggle_fields() {
+    let mut sim = paired();
+    // A random partner claiming to be room member 7: the engine would open a link for it.
+    let out = sim.send(1, r#"{"type":"offer","sdp":"v=0","from":7}"#);
+    assert_eq!(frame_to(&out, 2), r#"{"type":"offer","sdp":"v=0"}"#);
+    let out = sim.send(1, r#"{"type":"candidate","candidate":null,"from":7,"to":9}"#);
+    assert_eq!(frame_to(&out, 2), r#"{"type":"candidate","candidate":null}"#);
+    // A second `type`: JSON.parse keeps the last key and would read a forged partner_left.
+    let out = sim.send(1, r#"{"type":"offer","sdp":"v=0","type":"partner_left","reason":"skipped"}"#);
+    assert_eq!(frame_to(&out, 2), r#"{"type":"offer","sdp":"v=0"}"#);
+    let out = sim.send(1, r#"{"type":"answer","sdp":"v=0","extra":{"type":"matched"}}"#);
+    assert_eq!(frame_to(&out, 2), r#"{"type":"answer","sdp":"v=0"}"#);
+    // A duplicate known field is refused outright.
+    let out = sim.send(1, r#"{"type":"offer","sdp":"v=0","sdp":"v=1"}"#);
+    assert_eq!(to(&out, 1)[0]["code"], "malformed");
+    assert!(to(&out, 2).is_empty());
+}
+
+#[test]
+fn a_simple_room_frame_with_a_key_twice_goes_nowhere() {
+    let mut sim = Sim::new();
+    for n in 1..=2 {
+        sim.connect(n);
+        sim.send(n, r#"{"type":"join","room":"r"}"#);
+    }
+    for forged in [
+        r#"{"type":"offer","offer":{},"room":"r","type":"chat"}"#,
+        r#"{"type":"offer","offer":{"sdp":"a","sdp":"b"},"room":"r"}"#,
+        r#"{"type":"candidate","candidate":{},"room":"r","ty\u0070e":"ready"}"#,
+    ] {
+        let out = sim.send(1, forged);
+        assert_eq!(to(&out, 1)[0]["code"], "malformed", "{forged}");
+        assert!(to(&out, 2).is_empty(), "{forged} reached the other member");
+    }
 }
 
 #[test]
