@@ -16,7 +16,7 @@ OUT=${OUT:-target/bench-$(date +%Y%m%d-%H%M%S).jsonl}
 
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 command -v node >/dev/null || { echo "bench: node is required for the baseline" >&2; exit 1; }
-cargo build --profile dist --locked -p signal-server --bins
+cargo build --profile dist --locked -p signal-server -p strangers-bench --bins
 (cd bench/node-ws && npm ci --no-audit --no-fund --silent)
 mkdir -p target
 : > "$OUT"

@@ -5,5 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
 cargo test --locked --workspace --all-targets "$@"
+# The README's own server command, as written.
+scripts/readme-server.sh
 # The desktop app in a real (virtual) window, as a newcomer launches it.
 scripts/smoke.sh
