@@ -27,25 +27,9 @@ use webrtc::peer_connection::{
 };
 use webrtc::rtp_transceiver::RtpSender;
 
+pub use super::error::CallError;
 use super::keyframe::{KeyframeRequests, is_keyframe_request};
 use crate::media::send::{EncodedSample, SendControl};
-
-/// Why a call step failed.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum CallError {
-    /// WebRTC refused something (bad SDP, bad candidate, closed connection…).
-    #[error("webrtc: {0}")]
-    WebRtc(String),
-    /// A candidate from the partner did not parse.
-    #[error("bad candidate from partner: {0}")]
-    BadCandidate(String),
-    /// The connection was not established in time (no answer, or ICE never succeeded).
-    #[error("the connection was not established within {0:?}")]
-    SetupTimeout(Duration),
-    /// ICE or DTLS failed before media ever flowed.
-    #[error("the connection could not be established ({0})")]
-    NeverConnected(String),
-}
 
 fn rtc_err(e: impl std::fmt::Display) -> CallError {
     CallError::WebRtc(e.to_string())

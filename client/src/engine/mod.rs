@@ -2,8 +2,8 @@
 //! connections and the media pipelines, runs on a tokio runtime off the UI thread, takes
 //! [`Command`]s and reports [`Event`]s. The desktop app and the harness are both faces on it.
 
+pub mod core;
 mod links;
-mod rebuild;
 mod stats;
 mod task;
 
@@ -63,7 +63,7 @@ pub enum Command {
 }
 
 /// Who a link or a message is with.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Who {
     /// The random partner.
     Partner,

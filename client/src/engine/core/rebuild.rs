@@ -1,11 +1,12 @@
 //! Rebuilding the link to a mesh-room member that failed or disconnected while the member is
-//! still in the room. Of each pair only the offerer (see [`super::offers_to`]) acts: it makes a
+//! still in the room. Of each pair only the offerer (see [`crate::engine::offers_to`]) acts: it makes a
 //! fresh offer after a short backoff, while the answerer closes its side and waits for that
 //! offer, so the two never offer at once. Each outage gets [`MAX_REBUILDS`] attempts; after
 //! that, or when an answerer has waited [`ANSWER_WAIT`] without a new offer, the member is given
 //! up on and dropped from view.
 //!
-//! This is only the policy, on the caller's clock; the engine task carries it out.
+//! This is only the policy, on the core's clock; the core decides with it and the engine task
+//! carries the result out.
 
 use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
@@ -132,14 +133,6 @@ impl Rebuilds {
     fn give_up(&mut self, member: PeerId) {
         self.outages.remove(&member);
         self.abandoned.insert(member);
-    }
-}
-
-/// Sleep until `deadline` (the next [`Rebuilds::next_due`]), or forever without one.
-pub(super) async fn sleep_until(deadline: Option<Instant>) {
-    match deadline {
-        Some(at) => tokio::time::sleep_until(at.into()).await,
-        None => std::future::pending().await,
     }
 }
 

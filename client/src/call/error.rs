@@ -1,0 +1,21 @@
+//! Why a call step failed: plain data, shared by the engine core (which decides what a failure
+//! means) and the peer connection code (which reports it).
+
+use std::time::Duration;
+
+/// Why a call step failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CallError {
+    /// WebRTC refused something (bad SDP, bad candidate, closed connection…).
+    #[error("webrtc: {0}")]
+    WebRtc(String),
+    /// A candidate from the partner did not parse.
+    #[error("bad candidate from partner: {0}")]
+    BadCandidate(String),
+    /// The connection was not established in time (no answer, or ICE never succeeded).
+    #[error("the connection was not established within {0:?}")]
+    SetupTimeout(Duration),
+    /// ICE or DTLS failed before media ever flowed.
+    #[error("the connection could not be established ({0})")]
+    NeverConnected(String),
+}

@@ -1,0 +1,444 @@
+//! The engine's decisions, as a sans-IO state machine in the style of the server's core (and of
+//! str0m's `Rtc` and quinn-proto).
+//!
+//! [`EngineCore`] owns the call state, what the user wants (resumed after a reconnect), the room
+//! it is in, which links exist and who offers on each, rebuilds of broken room links and every
+//! deadline. The engine task feeds it [`Input`]s stamped with a [`Now`] and carries out the
+//! [`Output`]s it drains with [`EngineCore::poll_output`]: messages to send, peer connections to
+//! open, negotiate and close, events for the UI, media switches. It never awaits, never reads a
+//! clock and never touches a socket or a webrtc-rs type, so every behaviour is tested in virtual
+//! time against the server's own core (`core/tests/`).
+
+mod links;
+mod rebuild;
+mod server;
+#[cfg(test)]
+mod tests;
+
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use strangers_shared::{ClientMsg, IceServer, Mode, PeerId, RoomName, ServerMsg};
+
+use super::{Command, Event, Who};
+use crate::call::error::CallError;
+use crate::call::state::CallState;
+use rebuild::Rebuilds;
+
+/// How long a peer connection may take to connect before the call counts as failed.
+pub const SETUP_DEADLINE: Duration = Duration::from_secs(15);
+
+/// A point in time, given to the core by its driver.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Now {
+    /// Monotonic time; drives every deadline.
+    pub mono: Instant,
+    /// Wall-clock milliseconds since the Unix epoch; only stamps our own chat lines.
+    pub unix_ms: u64,
+}
+
+/// The engine's name for one peer connection. Ids are never reused, so an event from a link
+/// that was already closed is recognised and ignored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct LinkId(pub u64);
+
+/// What happened on a link, as the task reports it.
+#[derive(Debug, Clone, PartialEq)]
+pub enum LinkInput {
+    /// Our offer (on an offering link) or answer (after [`Output::ApplyOffer`]) is ready.
+    LocalDescription(String),
+    /// A local ICE candidate to trickle to the other side.
+    LocalCandidate(Value),
+    /// ICE and DTLS are up: media can flow.
+    Connected,
+    /// The connection went down (disconnected, failed or closed), with the state's name.
+    Down(String),
+    /// A step on the link failed (creating it, an offer, an answer).
+    Failed(CallError),
+}
+
+/// Something that happened, for the core to act on.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Input {
+    /// The user asked for something.
+    Command(Command),
+    /// The signaling connection is up and the server welcomed us.
+    ServerUp {
+        /// Our id on this connection.
+        peer_id: PeerId,
+        /// Connections online.
+        online: u64,
+        /// STUN/TURN servers for new links.
+        ice_servers: Vec<IceServer>,
+    },
+    /// The signaling connection is gone; the client retries after `retry_in`.
+    ServerDown {
+        /// Why.
+        reason: String,
+        /// When the next attempt starts.
+        retry_in: Duration,
+    },
+    /// A message from the server.
+    Server(ServerMsg),
+    /// Something happened on a link.
+    Link(LinkId, LinkInput),
+    /// The time from [`EngineCore::poll_timeout`] has come.
+    Timeout,
+}
+
+/// A media switch for the shared encoders.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MediaSwitch {
+    /// Microphone off (`true`) or on.
+    Muted(bool),
+    /// Camera off (`true`) or on.
+    CameraOff(bool),
+    /// Keep capturing for the self-view while not in a call.
+    Preview(bool),
+    /// The next video frame should be a keyframe (a new receiver needs one).
+    Keyframe,
+}
+
+/// Something the engine task must do.
+#[derive(Debug, Clone)]
+pub enum Output {
+    /// Send a message to the signal server.
+    Signal(ClientMsg),
+    /// Tell the UI.
+    Event(Event),
+    /// Create a peer connection for `who` with these ICE servers; if `offer`, create an offer and
+    /// report it as [`LinkInput::LocalDescription`]. A failure comes back as
+    /// [`LinkInput::Failed`].
+    OpenLink {
+        /// The new link.
+        id: LinkId,
+        /// Who it is with.
+        who: Who,
+        /// Whether we make the offer.
+        offer: bool,
+        /// STUN/TURN servers.
+        ice_servers: Vec<IceServer>,
+    },
+    /// Take the other side's offer and report our answer as [`LinkInput::LocalDescription`].
+    ApplyOffer {
+        /// The link.
+        id: LinkId,
+        /// The offer.
+        sdp: String,
+    },
+    /// Take the other side's answer to our offer.
+    ApplyAnswer {
+        /// The link.
+        id: LinkId,
+        /// The answer.
+        sdp: String,
+    },
+    /// Add a remote ICE candidate (`None` is end-of-candidates).
+    AddCandidate {
+        /// The link.
+        id: LinkId,
+        /// The `RTCIceCandidateInit` object.
+        candidate: Option<Value>,
+    },
+    /// The link connected: send the encoders' output on it.
+    StartSending {
+        /// The link.
+        id: LinkId,
+    },
+    /// Tear the link down completely; the core has already forgotten it.
+    CloseLink {
+        /// The link.
+        id: LinkId,
+        /// Who it was with.
+        who: Who,
+    },
+    /// Switch the shared media pipeline.
+    Media(MediaSwitch),
+}
+
+/// What the user wants, so it can be resumed after a reconnect.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Intent {
+    Idle,
+    Search { mode: Mode, interests: Vec<String> },
+    Room { room: String, name: String, capacity: Option<u8> },
+}
+
+/// The room we are in, as far as the server told us.
+#[derive(Debug, Clone, Default)]
+struct RoomView {
+    /// The other members (never more than the room's capacity less one).
+    members: BTreeSet<PeerId>,
+    /// The room's capacity.
+    capacity: u8,
+}
+
+/// One peer connection, as the core sees it.
+#[derive(Debug, Clone)]
+struct LinkSlot {
+    id: LinkId,
+    /// We make the offer on this link.
+    offerer: bool,
+    /// ICE and DTLS came up.
+    connected: bool,
+    /// Offer and answer have been exchanged.
+    negotiated: bool,
+    /// When it was opened, for the setup deadline.
+    opened: Instant,
+}
+
+/// The engine's state machine; see the module docs.
+#[derive(Debug)]
+pub struct EngineCore {
+    now: Now,
+    me: Option<PeerId>,
+    ice_servers: Vec<IceServer>,
+    intent: Intent,
+    state: CallState,
+    room: Option<RoomView>,
+    links: BTreeMap<Who, LinkSlot>,
+    next_link: u64,
+    rebuilds: Rebuilds,
+    muted: bool,
+    camera_off: bool,
+    out: VecDeque<Output>,
+}
+
+impl EngineCore {
+    /// A core that is idle and not yet connected, at time `now`.
+    pub fn new(now: Now) -> Self {
+        Self {
+            now,
+            me: None,
+            ice_servers: Vec::new(),
+            intent: Intent::Idle,
+            state: CallState::Idle,
+            room: None,
+            links: BTreeMap::new(),
+            next_link: 0,
+            rebuilds: Rebuilds::default(),
+            muted: false,
+            camera_off: false,
+            out: VecDeque::new(),
+        }
+    }
+
+    /// Feed one input at time `now`. Outputs queue up for [`EngineCore::poll_output`].
+    pub fn handle(&mut self, now: Now, input: Input) {
+        self.now = now;
+        match input {
+            Input::Command(cmd) => self.command(cmd),
+            Input::ServerUp { peer_id, online, ice_servers } => self.server_up(peer_id, online, ice_servers),
+            Input::ServerDown { reason, retry_in } => self.server_down(reason, retry_in),
+            Input::Server(msg) => self.server_message(msg),
+            Input::Link(id, event) => self.link_input(id, event),
+            Input::Timeout => self.timeout(),
+        }
+    }
+
+    /// The next thing the task must do, if any.
+    pub fn poll_output(&mut self) -> Option<Output> {
+        self.out.pop_front()
+    }
+
+    /// When the core next needs [`Input::Timeout`]: the earliest setup deadline of a link that
+    /// has not connected, or a rebuild that falls due.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        let setup = self.links.values().filter(|l| !l.connected).map(|l| l.opened + SETUP_DEADLINE).min();
+        setup.into_iter().chain(self.rebuilds.next_due()).min()
+    }
+
+    /// The random call's state.
+    pub fn state(&self) -> &CallState {
+        &self.state
+    }
+
+    /// Our id on the current server connection.
+    pub fn me(&self) -> Option<PeerId> {
+        self.me
+    }
+
+    /// The links that exist, with who they are with and whether we offer on them.
+    pub fn links(&self) -> impl Iterator<Item = (Who, LinkId, bool)> + '_ {
+        self.links.iter().map(|(who, l)| (*who, l.id, l.offerer))
+    }
+
+    /// The other members of our room (empty outside rooms).
+    pub fn members(&self) -> impl Iterator<Item = PeerId> + '_ {
+        self.room.iter().flat_map(|r| r.members.iter().copied())
+    }
+
+    /// Whether the user wants to be in a call or room at all.
+    pub fn is_idle(&self) -> bool {
+        self.intent == Intent::Idle
+    }
+
+    fn emit(&mut self, event: Event) {
+        self.out.push_back(Output::Event(event));
+    }
+
+    fn signal(&mut self, msg: ClientMsg) {
+        self.out.push_back(Output::Signal(msg));
+    }
+
+    fn media(&mut self, switch: MediaSwitch) {
+        self.out.push_back(Output::Media(switch));
+    }
+
+    fn set_state(&mut self, next: CallState) {
+        if !self.state.can_go(&next) {
+            tracing::warn!(from = self.state.name(), to = next.name(), "illegal call state change refused");
+            return;
+        }
+        if self.state != next {
+            tracing::debug!(me = ?self.me, from = self.state.name(), to = next.name(), "call state");
+            self.state = next.clone();
+            self.emit(Event::State(next));
+        }
+    }
+
+    fn media_state(&self) -> ClientMsg {
+        ClientMsg::MediaState { audio: !self.muted, video: !self.camera_off }
+    }
+
+    fn searching_mode(&self) -> Option<Mode> {
+        match self.intent {
+            Intent::Search { mode, .. } => Some(mode),
+            _ => None,
+        }
+    }
+
+    /// Tell the UI that the room it shows is gone (we left it).
+    fn leave_room_intent(&mut self) {
+        self.room = None;
+        if matches!(self.intent, Intent::Room { .. }) {
+            self.intent = Intent::Idle;
+            self.emit(Event::RoomLeft);
+        }
+    }
+
+    fn command(&mut self, cmd: Command) {
+        match cmd {
+            Command::Start { mode, interests } => {
+                if matches!(self.intent, Intent::Room { .. }) || self.state.in_call() {
+                    self.signal(ClientMsg::Stop);
+                    self.close_all_links();
+                }
+                self.leave_room_intent();
+                self.intent = Intent::Search { mode, interests: interests.clone() };
+                self.signal(ClientMsg::Find { mode, interests });
+                self.set_state(CallState::Searching { mode });
+            }
+            Command::Next => {
+                if let Some(mode) = self.searching_mode() {
+                    self.signal(ClientMsg::Next);
+                    self.close_link(Who::Partner);
+                    self.set_state(CallState::Searching { mode });
+                }
+            }
+            Command::Stop => {
+                self.signal(ClientMsg::Stop);
+                self.close_all_links();
+                self.leave_room_intent();
+                self.intent = Intent::Idle;
+                self.set_state(CallState::Idle);
+            }
+            Command::SetMuted(muted) => {
+                self.muted = muted;
+                self.media(MediaSwitch::Muted(muted));
+                self.signal(self.media_state());
+            }
+            Command::SetPreview(on) => self.media(MediaSwitch::Preview(on)),
+            Command::SetCameraOff(off) => {
+                self.camera_off = off;
+                self.media(MediaSwitch::CameraOff(off));
+                if !off {
+                    self.media(MediaSwitch::Keyframe);
+                }
+                self.signal(self.media_state());
+            }
+            Command::Chat(text) => {
+                let text = text.trim().to_string();
+                if !text.is_empty() {
+                    self.signal(ClientMsg::Chat { text: text.clone() });
+                    let from = self.own_line();
+                    self.emit(Event::Chat { from, text, ts: self.now.unix_ms, mine: true });
+                }
+            }
+            Command::Typing(active) => self.signal(ClientMsg::Typing { active }),
+            Command::JoinRoom { room, name, capacity } => {
+                self.signal(ClientMsg::Stop);
+                self.close_all_links();
+                self.leave_room_intent();
+                self.set_state(CallState::Idle);
+                self.intent = Intent::Room { room, name, capacity };
+                self.join_room();
+            }
+            Command::Shutdown => {
+                self.signal(ClientMsg::Stop);
+                self.close_all_links();
+            }
+            // A crash says goodbye to nobody, but its sockets close with the process.
+            Command::Abort => self.close_all_links(),
+        }
+    }
+
+    /// Who our own chat line is tagged with: the conversation it belongs to, as for theirs (the
+    /// partner in a random call; in a room, ourselves as a member). `mine` marks it as ours.
+    fn own_line(&self) -> Who {
+        match self.me {
+            Some(me) if matches!(self.intent, Intent::Room { .. }) => Who::Member(me),
+            _ => Who::Partner,
+        }
+    }
+
+    fn join_room(&mut self) {
+        if let Intent::Room { room, name, capacity } = &self.intent {
+            let join = ClientMsg::Join { room: RoomName(room.clone()), name: Some(name.clone()), capacity: *capacity };
+            self.signal(join);
+            self.signal(self.media_state());
+        }
+    }
+
+    fn server_up(&mut self, peer_id: PeerId, online: u64, ice_servers: Vec<IceServer>) {
+        self.me = Some(peer_id);
+        self.ice_servers = ice_servers;
+        self.emit(Event::ServerOnline { peer_id, online });
+        // A new connection is a new identity: old calls and rooms are gone on the server.
+        self.close_all_links();
+        self.room = None;
+        self.signal(self.media_state());
+        match self.intent.clone() {
+            Intent::Search { mode, interests } => {
+                self.signal(ClientMsg::Find { mode, interests });
+                self.set_state(CallState::Searching { mode });
+            }
+            Intent::Room { .. } => self.join_room(),
+            Intent::Idle => {}
+        }
+    }
+
+    fn server_down(&mut self, reason: String, retry_in: Duration) {
+        self.emit(Event::ServerLost { reason, retry_in });
+        self.close_all_links();
+        self.room = None;
+        if let Some(mode) = self.searching_mode() {
+            self.set_state(CallState::Searching { mode });
+        }
+    }
+
+    fn timeout(&mut self) {
+        let now = self.now.mono;
+        let overdue: Vec<Who> = self
+            .links
+            .iter()
+            .filter(|(_, l)| !l.connected && now >= l.opened + SETUP_DEADLINE)
+            .map(|(w, _)| *w)
+            .collect();
+        for who in overdue {
+            self.fail(who, &CallError::SetupTimeout(SETUP_DEADLINE));
+        }
+        self.run_rebuilds();
+    }
+}

@@ -1,0 +1,122 @@
+//! What a stranger can make the core do through the relay: nothing outside its own pair, and
+//! nothing that grows without bound. (A partner once could add `"from": N` to a relayed offer and
+//! have the engine open a new peer connection per forged member: 300 offers, 300 connections.)
+
+use std::time::Instant;
+
+use serde_json::json;
+use strangers_shared::{Member, Mode, PeerId, Role, RoomName, ServerMsg};
+
+use crate::engine::core::{EngineCore, Input, Now, Output};
+use crate::engine::{Command, Event, Who};
+
+fn now() -> Now {
+    Now { mono: Instant::now(), unix_ms: 0 }
+}
+
+fn drain(core: &mut EngineCore) -> Vec<Output> {
+    std::iter::from_fn(|| core.poll_output()).collect()
+}
+
+fn feed(core: &mut EngineCore, msg: ServerMsg) -> Vec<Output> {
+    core.handle(now(), Input::Server(msg));
+    drain(core)
+}
+
+fn opened(out: &[Output]) -> usize {
+    out.iter().filter(|o| matches!(o, Output::OpenLink { .. })).count()
+}
+
+/// A core in a random video call with the given role.
+fn in_call(role: Role) -> EngineCore {
+    let mut core = EngineCore::new(now());
+    core.handle(now(), Input::ServerUp { peer_id: PeerId(1), online: 2, ice_servers: vec![] });
+    core.handle(now(), Input::Command(Command::Start { mode: Mode::Video, interests: vec![] }));
+    let out = feed(&mut core, ServerMsg::Matched { role, mode: Mode::Video, common_interests: vec![] });
+    assert_eq!(opened(&out), 1);
+    core
+}
+
+fn member(id: u64) -> Member {
+    Member { id: PeerId(id), name: format!("m{id}"), audio: true, video: true }
+}
+
+/// A core in mesh room "r" of capacity 4 with member 5 (we are 1, so we offer to everyone).
+fn in_room() -> EngineCore {
+    let mut core = EngineCore::new(now());
+    core.handle(now(), Input::ServerUp { peer_id: PeerId(1), online: 2, ice_servers: vec![] });
+    core.handle(now(), Input::Command(Command::JoinRoom { room: "r".into(), name: "me".into(), capacity: None }));
+    let joined =
+        ServerMsg::Joined { room: RoomName("r".into()), you: PeerId(1), capacity: 4, members: vec![member(5)] };
+    assert_eq!(opened(&feed(&mut core, joined)), 1);
+    core
+}
+
+#[test]
+fn a_forged_from_between_random_partners_opens_nothing() {
+    let mut core = in_call(Role::Answerer);
+    for n in 0..300 {
+        let out = feed(&mut core, ServerMsg::Offer { from: Some(PeerId(100 + n)), sdp: "v=0".into() });
+        assert!(out.is_empty(), "a forged offer did something: {out:?}");
+        let out = feed(&mut core, ServerMsg::Candidate { from: Some(PeerId(100 + n)), candidate: Some(json!({})) });
+        assert!(out.is_empty());
+        let out = feed(&mut core, ServerMsg::Chat { from: Some(PeerId(n)), text: "hi".into(), ts: 0 });
+        assert!(out.is_empty(), "a chat line passed off as a room member's");
+    }
+    assert_eq!(core.links().count(), 1, "still the one link to the partner");
+    // The partner itself is heard.
+    let out = feed(&mut core, ServerMsg::Offer { from: None, sdp: "v=0".into() });
+    assert!(matches!(out.as_slice(), [Output::ApplyOffer { .. }]), "{out:?}");
+}
+
+#[test]
+fn in_a_room_only_listed_members_are_heard_and_never_more_than_it_holds() {
+    let mut core = in_room();
+    let out = feed(&mut core, ServerMsg::Offer { from: Some(PeerId(0)), sdp: "v=0".into() });
+    assert!(out.is_empty(), "an offer from a non-member: {out:?}");
+    let out = feed(&mut core, ServerMsg::Offer { from: None, sdp: "v=0".into() });
+    assert!(out.is_empty(), "an offer from no one in a room");
+    for id in 6..20 {
+        feed(&mut core, ServerMsg::PeerJoined { room: RoomName("r".into()), peer: member(id) });
+    }
+    assert_eq!(core.members().count(), 3, "a room of 4 holds us and three others");
+    assert_eq!(core.links().count(), 3);
+    let joined_twice = ServerMsg::PeerJoined { room: RoomName("r".into()), peer: member(5) };
+    assert!(feed(&mut core, joined_twice).is_empty(), "a member announced twice is one member");
+}
+
+#[test]
+fn offers_go_only_to_the_answering_side_so_there_is_no_glare() {
+    let mut core = in_call(Role::Offerer);
+    let out = feed(&mut core, ServerMsg::Offer { from: None, sdp: "v=0".into() });
+    assert!(out.is_empty(), "the offerer took an offer: {out:?}");
+    let mut core = in_call(Role::Answerer);
+    let out = feed(&mut core, ServerMsg::Answer { from: None, sdp: "v=0".into() });
+    assert!(out.is_empty(), "the answerer took an answer: {out:?}");
+    // In a room the lower id offers: we are 1, so member 5's offer is refused.
+    let mut core = in_room();
+    assert!(feed(&mut core, ServerMsg::Offer { from: Some(PeerId(5)), sdp: "v=0".into() }).is_empty());
+}
+
+#[test]
+fn server_messages_for_a_state_we_are_not_in_are_ignored() {
+    let mut core = EngineCore::new(now());
+    core.handle(now(), Input::ServerUp { peer_id: PeerId(1), online: 2, ice_servers: vec![] });
+    drain(&mut core);
+    let out = feed(&mut core, ServerMsg::Matched { role: Role::Offerer, mode: Mode::Video, common_interests: vec![] });
+    assert!(out.is_empty(), "matched while idle: {out:?}");
+    let joined =
+        ServerMsg::Joined { room: RoomName("x".into()), you: PeerId(1), capacity: 4, members: vec![member(2)] };
+    assert!(feed(&mut core, joined).is_empty(), "joined a room we never asked for");
+    let mut core = in_call(Role::Answerer);
+    let out = feed(
+        &mut core,
+        ServerMsg::PeerLeft {
+            room: RoomName("r".into()),
+            peer: PeerId(9),
+            reason: strangers_shared::LeaveReason::Stopped,
+        },
+    );
+    assert!(!out.iter().any(|o| matches!(o, Output::Event(Event::MemberLeft(_)) | Output::CloseLink { .. })));
+    assert!(core.links().any(|(w, _, _)| w == Who::Partner));
+}
