@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use arbitrary::Arbitrary;
 use libfuzzer_sys::fuzz_target;
-use signal_server::core::{Core, CoreConfig, Frame, Input, Now, Output, RateLimit};
+use signal_server::core::{Core, CoreConfig, TextFrame, Input, Now, Output, RateLimit};
 use strangers_shared::{Mode, PeerId, decode_client};
 
 #[derive(Debug, Arbitrary)]
@@ -66,12 +66,12 @@ fuzz_target!(|ops: Vec<Op>| {
                     .replace("{x}", &(x % 4).to_string())
                     .replace("{y}", &(y % 10).to_string());
                 match decode_client(&text) {
-                    Ok(msg) => Input::Message(peer(n), msg, Frame::text(text)),
+                    Ok(msg) => Input::Message(peer(n), msg, TextFrame::text(text)),
                     Err(e) => Input::Invalid(peer(n), e),
                 }
             }
             Op::Raw(n, text) => match decode_client(&text) {
-                Ok(msg) => Input::Message(peer(n), msg, Frame::text(text)),
+                Ok(msg) => Input::Message(peer(n), msg, TextFrame::text(text)),
                 Err(e) => Input::Invalid(peer(n), e),
             },
             Op::Wait(ms) => {

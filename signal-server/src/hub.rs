@@ -5,33 +5,23 @@
 use std::sync::Arc;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
-use strangers_shared::{ClientMsg, DecodeError, PeerId};
+use strangers_shared::PeerId;
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
 use crate::core::peermap::PeerMap;
-use crate::core::{Core, CoreConfig, Frame, Input, Now, Output};
+use crate::core::{Core, CoreConfig, Input, Now, Output};
 use crate::metrics::{self, NetMetrics};
 use crate::net::mailbox::Mailbox;
-
-/// What a connection received, already decoded.
-#[derive(Debug)]
-pub enum Inbound {
-    /// A valid message and the frame it came in.
-    Msg(ClientMsg, Frame),
-    /// A text frame that did not decode.
-    Invalid(DecodeError),
-    /// A binary frame.
-    Binary,
-}
 
 /// Messages to the hub.
 #[derive(Debug)]
 pub enum HubMsg {
     /// A WebSocket handshake completed.
     Connected(PeerId, Arc<Mailbox>),
-    /// A frame from a connection.
-    Inbound(PeerId, Inbound),
+    /// What a connection received, decoded: [`Input::Message`], [`Input::Invalid`] or
+    /// [`Input::Binary`].
+    Received(Input),
     /// A connection ended.
     Disconnected(PeerId),
     /// Render `/metrics`.
@@ -100,9 +90,7 @@ impl Hub {
                 self.mailboxes.insert(peer, mailbox);
                 Input::Connected(peer)
             }
-            HubMsg::Inbound(peer, Inbound::Msg(msg, frame)) => Input::Message(peer, msg, frame),
-            HubMsg::Inbound(peer, Inbound::Invalid(err)) => Input::Invalid(peer, err),
-            HubMsg::Inbound(peer, Inbound::Binary) => Input::Binary(peer),
+            HubMsg::Received(input) => input,
             HubMsg::Disconnected(peer) => {
                 self.mailboxes.remove(&peer);
                 Input::Disconnected(peer)

@@ -75,19 +75,6 @@ pub struct H264Assembler {
 }
 
 impl H264Assembler {
-    /// Feed one RTP packet's header fields and payload; returns the pictures (Annex-B) this
-    /// packet completes. Usually that is one picture or none; when a late packet releases
-    /// several held pictures at once they come back as one buffer of consecutive access units,
-    /// which a decoder takes in one call. [`Self::insert`] and [`Self::pop`] give them one by one.
-    pub fn push(&mut self, seq: u16, timestamp: u32, marker: bool, payload: &Bytes) -> Option<Vec<u8>> {
-        self.insert(seq, timestamp, marker, payload);
-        let mut out = self.ready.pop_front()?;
-        while let Some(more) = self.ready.pop_front() {
-            out.extend_from_slice(&more);
-        }
-        Some(out)
-    }
-
     /// Feed one RTP packet; complete pictures then wait in [`Self::pop`].
     pub fn insert(&mut self, seq: u16, timestamp: u32, marker: bool, payload: &Bytes) {
         let next = *self.next.get_or_insert_with(|| {
@@ -252,6 +239,19 @@ fn is_keyframe(annexb: &[u8]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    impl H264Assembler {
+        /// Feed one packet and take every picture it completes, as one buffer of consecutive
+        /// access units.
+        fn push(&mut self, seq: u16, timestamp: u32, marker: bool, payload: &Bytes) -> Option<Vec<u8>> {
+            self.insert(seq, timestamp, marker, payload);
+            let mut out = self.pop()?;
+            while let Some(more) = self.pop() {
+                out.extend_from_slice(&more);
+            }
+            Some(out)
+        }
+    }
 
     /// One RTP packet: sequence number, timestamp, marker, payload.
     type Packet = (u16, u32, bool, Bytes);

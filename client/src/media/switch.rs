@@ -17,7 +17,7 @@ use super::video_source::{SourceError, VideoSource};
 /// for its stop flag).
 pub const IDLE_WAIT: Duration = Duration::from_millis(50);
 
-struct Shared<S: ?Sized> {
+struct SwitchState<S: ?Sized> {
     /// A replacement waiting to be picked up: `Some(None)` means "no device".
     pending: Option<Option<Box<S>>>,
     /// The name of the active source, or `None`.
@@ -27,7 +27,7 @@ struct Shared<S: ?Sized> {
 }
 
 /// The UI's end of a switchable source. Cheap to clone.
-pub struct Switch<S: ?Sized>(Arc<Mutex<Shared<S>>>);
+pub struct Switch<S: ?Sized>(Arc<Mutex<SwitchState<S>>>);
 
 impl<S: ?Sized> Clone for Switch<S> {
     fn clone(&self) -> Self {
@@ -36,7 +36,7 @@ impl<S: ?Sized> Clone for Switch<S> {
 }
 
 impl<S: ?Sized> Switch<S> {
-    fn lock(&self) -> std::sync::MutexGuard<'_, Shared<S>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, SwitchState<S>> {
         self.0.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
@@ -112,14 +112,14 @@ impl<S: ?Sized> Switched<S> {
 /// A pair of ends for a video source.
 pub fn video(initial: Option<Box<dyn VideoSource>>) -> (Switch<dyn VideoSource>, SwitchedVideo) {
     let active = initial.as_ref().map(|s| s.name());
-    let shared = Switch(Arc::new(Mutex::new(Shared { pending: None, active, error: None })));
+    let shared = Switch(Arc::new(Mutex::new(SwitchState { pending: None, active, error: None })));
     (shared.clone(), SwitchedVideo(Switched { shared, current: initial }))
 }
 
 /// A pair of ends for an audio source.
 pub fn audio(initial: Option<Box<dyn AudioSource>>) -> (Switch<dyn AudioSource>, SwitchedAudio) {
     let active = initial.as_ref().map(|s| s.name());
-    let shared = Switch(Arc::new(Mutex::new(Shared { pending: None, active, error: None })));
+    let shared = Switch(Arc::new(Mutex::new(SwitchState { pending: None, active, error: None })));
     (shared.clone(), SwitchedAudio(Switched { shared, current: initial }))
 }
 

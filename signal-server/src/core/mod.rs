@@ -24,7 +24,7 @@ use strangers_shared::{
 
 use peermap::PeerMap;
 pub use ratelimit::RateLimit;
-use ratelimit::{TokenBucket, Verdict};
+use ratelimit::{Admission, TokenBucket};
 use rooms::Room;
 pub use stats::{Histogram, MATCH_WAIT_BUCKETS_SECS, Stats};
 
@@ -39,9 +39,9 @@ pub struct Now {
 
 /// The text of one WebSocket frame, shared cheaply between recipients. Always valid UTF-8.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Frame(Bytes);
+pub struct TextFrame(Bytes);
 
-impl Frame {
+impl TextFrame {
     /// A frame holding `text`.
     pub fn text(text: String) -> Self {
         Self(Bytes::from(text))
@@ -115,7 +115,7 @@ pub enum Input {
     /// A WebSocket handshake completed (the peer hears nothing until it says `hello`).
     Connected(PeerId),
     /// A decoded message, with the frame it came in (relayed verbatim where the protocol says so).
-    Message(PeerId, ClientMsg, Frame),
+    Message(PeerId, ClientMsg, TextFrame),
     /// A text frame that failed to decode.
     Invalid(PeerId, DecodeError),
     /// A binary frame, which the protocol does not use.
@@ -135,7 +135,7 @@ pub enum Output {
         /// The recipient.
         to: PeerId,
         /// The frame.
-        frame: Frame,
+        frame: TextFrame,
     },
     /// Close a peer's connection with a WebSocket close code. The core has already forgotten it.
     Close {
@@ -317,12 +317,12 @@ impl Core {
         let rate = self.cfg.rate;
         let Some(p) = self.peers.get_mut(&peer) else { return false };
         match p.bucket.take(&rate, self.now.mono) {
-            Verdict::Allow => true,
-            Verdict::Refuse => {
+            Admission::Allow => true,
+            Admission::Refuse => {
                 self.error(peer, ErrorCode::RateLimited, "too many messages; this one was dropped".into());
                 false
             }
-            Verdict::Abuse => {
+            Admission::Abuse => {
                 self.stats.abuse_closes += 1;
                 self.remove(peer);
                 self.out.push_back(Output::Close { peer, code: 1008, reason: "rate limit exceeded" });
@@ -331,7 +331,7 @@ impl Core {
         }
     }
 
-    fn dispatch(&mut self, peer: PeerId, msg: ClientMsg, frame: Frame) {
+    fn dispatch(&mut self, peer: PeerId, msg: ClientMsg, frame: TextFrame) {
         match msg {
             ClientMsg::Hello { version } => self.hello(peer, version),
             ClientMsg::Find { mode, interests } => self.find(peer, mode, interests),
@@ -368,11 +368,11 @@ impl Core {
     }
 
     fn send(&mut self, to: PeerId, msg: &ServerMsg) {
-        let frame = Frame::text(encode(msg));
+        let frame = TextFrame::text(encode(msg));
         self.out.push_back(Output::Send { to, frame });
     }
 
-    fn send_frame(&mut self, to: PeerId, frame: Frame) {
+    fn send_frame(&mut self, to: PeerId, frame: TextFrame) {
         self.stats.relayed += 1;
         self.out.push_back(Output::Send { to, frame });
     }

@@ -29,7 +29,7 @@ pub(crate) struct TokenBucket {
 
 /// What the bucket says about one message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Verdict {
+pub(crate) enum Admission {
     /// Within the limit.
     Allow,
     /// Over the limit: drop the message and tell the client.
@@ -44,7 +44,7 @@ impl TokenBucket {
     }
 
     /// Spend one token for a message arriving at `now`.
-    pub(crate) fn take(&mut self, limit: &RateLimit, now: Duration) -> Verdict {
+    pub(crate) fn take(&mut self, limit: &RateLimit, now: Duration) -> Admission {
         let elapsed_ms = now.saturating_sub(self.last).as_millis();
         self.last = self.last.max(now);
         let cap = u64::from(limit.burst) * 1000;
@@ -53,10 +53,10 @@ impl TokenBucket {
         if self.milli_tokens >= 1000 {
             self.milli_tokens -= 1000;
             self.strikes = 0;
-            Verdict::Allow
+            Admission::Allow
         } else {
             self.strikes += 1;
-            if self.strikes >= limit.max_strikes { Verdict::Abuse } else { Verdict::Refuse }
+            if self.strikes >= limit.max_strikes { Admission::Abuse } else { Admission::Refuse }
         }
     }
 }
@@ -72,11 +72,11 @@ mod tests {
         let t = Duration::from_secs(1);
         let mut b = TokenBucket::new(&LIMIT, t);
         for _ in 0..5 {
-            assert_eq!(b.take(&LIMIT, t), Verdict::Allow);
+            assert_eq!(b.take(&LIMIT, t), Admission::Allow);
         }
-        assert_eq!(b.take(&LIMIT, t), Verdict::Refuse);
-        assert_eq!(b.take(&LIMIT, t), Verdict::Refuse);
-        assert_eq!(b.take(&LIMIT, t), Verdict::Abuse);
+        assert_eq!(b.take(&LIMIT, t), Admission::Refuse);
+        assert_eq!(b.take(&LIMIT, t), Admission::Refuse);
+        assert_eq!(b.take(&LIMIT, t), Admission::Abuse);
     }
 
     #[test]
@@ -86,24 +86,24 @@ mod tests {
         for _ in 0..5 {
             b.take(&LIMIT, t);
         }
-        assert_eq!(b.take(&LIMIT, t), Verdict::Refuse);
+        assert_eq!(b.take(&LIMIT, t), Admission::Refuse);
         // 10/s: one token every 100 ms.
-        assert_eq!(b.take(&LIMIT, t + Duration::from_millis(99)), Verdict::Refuse);
+        assert_eq!(b.take(&LIMIT, t + Duration::from_millis(99)), Admission::Refuse);
         // Two tokens have accrued by 200 ms, however the reads were spaced.
-        assert_eq!(b.take(&LIMIT, t + Duration::from_millis(200)), Verdict::Allow);
-        assert_eq!(b.take(&LIMIT, t + Duration::from_millis(200)), Verdict::Allow);
-        assert_eq!(b.take(&LIMIT, t + Duration::from_millis(200)), Verdict::Refuse);
+        assert_eq!(b.take(&LIMIT, t + Duration::from_millis(200)), Admission::Allow);
+        assert_eq!(b.take(&LIMIT, t + Duration::from_millis(200)), Admission::Allow);
+        assert_eq!(b.take(&LIMIT, t + Duration::from_millis(200)), Admission::Refuse);
         // A long pause refills only up to the burst.
         let later = t + Duration::from_secs(100);
         for _ in 0..5 {
-            assert_eq!(b.take(&LIMIT, later), Verdict::Allow);
+            assert_eq!(b.take(&LIMIT, later), Admission::Allow);
         }
-        assert_eq!(b.take(&LIMIT, later), Verdict::Refuse);
+        assert_eq!(b.take(&LIMIT, later), Admission::Refuse);
     }
 
     #[test]
     fn time_going_backwards_is_harmless() {
         let mut b = TokenBucket::new(&LIMIT, Duration::from_secs(10));
-        assert_eq!(b.take(&LIMIT, Duration::from_secs(1)), Verdict::Allow);
+        assert_eq!(b.take(&LIMIT, Duration::from_secs(1)), Admission::Allow);
     }
 }

@@ -4,7 +4,7 @@
 use strangers_shared::{ErrorCode, PeerId, Relay, ServerMsg, check_unique_keys, encode};
 
 use super::rooms::RoomKind;
-use super::{Core, Frame, State};
+use super::{Core, State, TextFrame};
 
 /// Which signaling message is being relayed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -34,7 +34,7 @@ impl Core {
         }
     }
 
-    pub(super) fn relay_signal(&mut self, peer: PeerId, kind: Kind, relay: Relay, frame: Frame) {
+    pub(super) fn relay_signal(&mut self, peer: PeerId, kind: Kind, relay: Relay, frame: TextFrame) {
         match self.target(peer) {
             // Rebuilt from what was parsed, never passed on as sent: a partner cannot add a
             // `from`, a second `type` or any other field the receiving client would trust.
@@ -42,7 +42,7 @@ impl Core {
                 let Some(msg) = signal_msg(kind, None, relay) else {
                     return self.error(peer, ErrorCode::Malformed, "sdp is required".into());
                 };
-                self.send_frame(partner, Frame::text(encode(&msg)));
+                self.send_frame(partner, TextFrame::text(encode(&msg)));
             }
             Some(Target::Room(RoomKind::Simple, others)) => {
                 let in_room = match (&relay.room, self.peers.get(&peer).map(|p| &p.state)) {
@@ -76,7 +76,7 @@ impl Core {
                 let Some(msg) = signal_msg(kind, Some(peer), relay) else {
                     return self.error(peer, ErrorCode::Malformed, "sdp is required".into());
                 };
-                self.send_frame(to, Frame::text(encode(&msg)));
+                self.send_frame(to, TextFrame::text(encode(&msg)));
             }
             None => self.error(peer, ErrorCode::NotPaired, "no partner or room to send this to".into()),
         }
@@ -86,11 +86,11 @@ impl Core {
     fn relay_app(&mut self, peer: PeerId, build: impl Fn(Option<PeerId>) -> ServerMsg) -> bool {
         match self.target(peer) {
             Some(Target::Partner(partner)) => {
-                self.send_frame(partner, Frame::text(encode(&build(None))));
+                self.send_frame(partner, TextFrame::text(encode(&build(None))));
                 true
             }
             Some(Target::Room(_, others)) => {
-                let frame = Frame::text(encode(&build(Some(peer))));
+                let frame = TextFrame::text(encode(&build(Some(peer))));
                 for id in others {
                     self.send_frame(id, frame.clone());
                 }

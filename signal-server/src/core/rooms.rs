@@ -3,7 +3,7 @@
 
 use strangers_shared::{ErrorCode, LeaveReason, Member, PeerId, RoomName, ServerMsg, encode};
 
-use super::{Core, Frame, State};
+use super::{Core, State, TextFrame};
 
 /// Which protocol a room speaks; fixed by whoever creates it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -78,7 +78,7 @@ impl Core {
         match kind {
             RoomKind::Simple => {
                 if members.len() == 2 {
-                    let frame = Frame::text(encode(&ServerMsg::Ready { room }));
+                    let frame = TextFrame::text(encode(&ServerMsg::Ready { room }));
                     for (id, _) in members {
                         self.out.push_back(super::Output::Send { to: id, frame: frame.clone() });
                     }
@@ -89,7 +89,7 @@ impl Core {
                     members.iter().filter(|(id, _)| *id != peer).map(|(id, n)| self.member(*id, n)).collect();
                 let me = self.member(peer, &name);
                 self.send(peer, &ServerMsg::Joined { room: room.clone(), you: peer, capacity, members: listed });
-                let frame = Frame::text(encode(&ServerMsg::PeerJoined { room, peer: me }));
+                let frame = TextFrame::text(encode(&ServerMsg::PeerJoined { room, peer: me }));
                 for (id, _) in members.iter().filter(|(id, _)| *id != peer) {
                     self.out.push_back(super::Output::Send { to: *id, frame: frame.clone() });
                 }
@@ -122,7 +122,7 @@ impl Core {
             return;
         }
         let others: Vec<PeerId> = r.others(peer).collect();
-        let frame = Frame::text(encode(&ServerMsg::PeerLeft { room: room.clone(), peer, reason }));
+        let frame = TextFrame::text(encode(&ServerMsg::PeerLeft { room: room.clone(), peer, reason }));
         for id in others {
             self.out.push_back(super::Output::Send { to: id, frame: frame.clone() });
         }

@@ -16,12 +16,13 @@ use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::{Bytes, Error as WsError, Message, Utf8Bytes};
 
-use super::Shared;
+use super::ServerContext;
 use super::cork::Cork;
 use super::mailbox::{Mailbox, Outgoing};
 use super::tasks::SocketGuard;
-use crate::core::Frame;
-use crate::hub::{HubMsg, Inbound};
+use crate::core::Input;
+use crate::core::TextFrame;
+use crate::hub::HubMsg;
 use crate::metrics::NetMetrics;
 
 /// A write that makes no progress for this long means the peer is gone.
@@ -44,7 +45,7 @@ enum Event {
 pub(super) fn serve<S>(
     mut ws: WebSocketStream<S>,
     peer: PeerId,
-    shared: Arc<Shared>,
+    shared: Arc<ServerContext>,
     guard: SocketGuard,
 ) -> impl Future<Output = ()>
 where
@@ -80,7 +81,7 @@ async fn run<S>(
     ws: &mut WebSocketStream<S>,
     peer: PeerId,
     mailbox: &Mailbox,
-    shared: &Shared,
+    shared: &ServerContext,
 ) -> Option<(u16, &'static str)>
 where
     S: AsyncRead + AsyncWrite + Cork + Unpin,
@@ -140,8 +141,8 @@ where
             Event::In(Some(Ok(msg))) => {
                 last_seen = Instant::now();
                 let inbound = match msg {
-                    Message::Text(text) => decode(text),
-                    Message::Binary(_) => Inbound::Binary,
+                    Message::Text(text) => decode(peer, text),
+                    Message::Binary(_) => Input::Binary(peer),
                     // The peer closed: tungstenite writes the echo on the next read and then ends
                     // the stream, and the socket is dropped right after. Corked, the echo leaves
                     // in the same segment as the FIN.
@@ -154,7 +155,7 @@ where
                 };
                 NetMetrics::inc(&shared.net.frames_in);
                 // Usually there is room; waiting (boxed, for the same reason as writes) is rare.
-                let sent = match shared.hub.try_send(HubMsg::Inbound(peer, inbound)) {
+                let sent = match shared.hub.try_send(HubMsg::Received(inbound)) {
                     Ok(()) => true,
                     Err(tokio::sync::mpsc::error::TrySendError::Full(msg)) => {
                         Box::pin(shared.hub.send(msg)).await.is_ok()
@@ -185,10 +186,10 @@ where
     }
 }
 
-fn decode(text: Utf8Bytes) -> Inbound {
+fn decode(peer: PeerId, text: Utf8Bytes) -> Input {
     match decode_client(text.as_str()) {
-        Ok(msg) => Inbound::Msg(msg, Frame::from_trusted_utf8(Bytes::from(text))),
-        Err(e) => Inbound::Invalid(e),
+        Ok(msg) => Input::Message(peer, msg, TextFrame::from_trusted_utf8(Bytes::from(text))),
+        Err(e) => Input::Invalid(peer, e),
     }
 }
 
@@ -196,7 +197,7 @@ fn decode(text: Utf8Bytes) -> Inbound {
 /// found in the queue, or `Err` if the peer is gone.
 async fn write_batch<S>(
     ws: &mut WebSocketStream<S>,
-    first: Frame,
+    first: TextFrame,
     mailbox: &Mailbox,
     net: &NetMetrics,
 ) -> Result<Option<(u16, &'static str)>, ()>

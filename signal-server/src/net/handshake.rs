@@ -22,7 +22,7 @@ use super::cork::Cork;
 use super::http::{self, Request};
 use super::readahead::ReadAhead;
 use super::tasks::{HTTP_RESERVE, SocketGuard};
-use super::{Shared, conn};
+use super::{ServerContext, conn};
 use crate::hub::HubMsg;
 use crate::metrics::NetMetrics;
 
@@ -41,7 +41,7 @@ struct Upgraded<S> {
 /// A plain function returning an `async move` block, for the reason given on `conn::serve`.
 #[allow(clippy::manual_async_fn)] // deliberately not an `async fn`; see above
 pub(super) fn socket_task(
-    shared: Arc<Shared>,
+    shared: Arc<ServerContext>,
     tcp: TcpStream,
     guard: SocketGuard,
     open: usize,
@@ -68,20 +68,20 @@ pub(super) fn socket_task(
 }
 
 /// The upgraded socket's connection future (built outside any `async` block; see above).
-fn connection<S>(up: Upgraded<S>, shared: Arc<Shared>) -> impl Future<Output = ()>
+fn connection<S>(up: Upgraded<S>, shared: Arc<ServerContext>) -> impl Future<Output = ()>
 where
     S: AsyncRead + AsyncWrite + Cork + Unpin,
 {
     conn::serve(up.ws, up.peer, shared, up.guard)
 }
 
-async fn refuse_full(shared: &Shared, mut tcp: TcpStream) {
+async fn refuse_full(shared: &ServerContext, mut tcp: TcpStream) {
     NetMetrics::inc(&shared.net.rejected_at_cap);
     let reply = http::respond(&mut tcp, 503, "text/plain", "server full, try again later\n");
     let _ = timeout(Duration::from_secs(1), reply).await;
 }
 
-async fn serve_tls(shared: Arc<Shared>, tcp: TcpStream, deadline: Instant, guard: SocketGuard) {
+async fn serve_tls(shared: Arc<ServerContext>, tcp: TcpStream, deadline: Instant, guard: SocketGuard) {
     let Some(acceptor) = shared.tls.clone() else { return };
     let handshake = tokio::select! {
         r = timeout_at(deadline, acceptor.accept(tcp)) => r,
@@ -99,7 +99,12 @@ async fn serve_tls(shared: Arc<Shared>, tcp: TcpStream, deadline: Instant, guard
 }
 
 /// Read the request head and answer it; an accepted upgrade is returned for the caller to serve.
-async fn route<S>(shared: Arc<Shared>, mut stream: S, deadline: Instant, mut guard: SocketGuard) -> Option<Upgraded<S>>
+async fn route<S>(
+    shared: Arc<ServerContext>,
+    mut stream: S,
+    deadline: Instant,
+    mut guard: SocketGuard,
+) -> Option<Upgraded<S>>
 where
     S: AsyncRead + AsyncWrite + Cork + Send + Unpin + 'static,
 {
@@ -162,7 +167,7 @@ where
 }
 
 async fn upgrade<S>(
-    shared: &Shared,
+    shared: &ServerContext,
     mut stream: S,
     rest: Vec<u8>,
     accept: &str,

@@ -9,7 +9,7 @@ use std::collections::VecDeque;
 use std::sync::Mutex;
 use std::task::{Context, Poll, Waker};
 
-use crate::core::Frame;
+use crate::core::TextFrame;
 
 /// Limits of one mailbox.
 #[derive(Debug, Clone, Copy)]
@@ -24,7 +24,7 @@ pub struct MailboxLimits {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outgoing {
     /// A text frame to write.
-    Frame(Frame),
+    Frame(TextFrame),
     /// Close the connection with this code and reason, after any frames before it.
     Close(u16, &'static str),
 }
@@ -35,7 +35,7 @@ pub struct Overflow;
 
 #[derive(Debug, Default)]
 struct Inner {
-    queue: VecDeque<Frame>,
+    queue: VecDeque<TextFrame>,
     bytes: usize,
     close: Option<(u16, &'static str)>,
     waker: Option<Waker>,
@@ -60,7 +60,7 @@ impl Mailbox {
     }
 
     /// Queue a frame. Frames pushed after a close are dropped silently.
-    pub fn push(&self, frame: Frame) -> Result<(), Overflow> {
+    pub fn push(&self, frame: TextFrame) -> Result<(), Overflow> {
         let waker = {
             let mut inner = self.lock();
             if inner.close.is_some() {
@@ -142,8 +142,8 @@ mod tests {
 
     use super::*;
 
-    fn frame(s: &str) -> Frame {
-        Frame::text(s.to_string())
+    fn frame(s: &str) -> TextFrame {
+        TextFrame::text(s.to_string())
     }
 
     #[tokio::test]

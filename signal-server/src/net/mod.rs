@@ -39,7 +39,7 @@ use tasks::{Counts, SocketGuard, Tasks};
 const WRITE_BATCH_BYTES: usize = 16 * 1024;
 
 /// Everything connection tasks share.
-pub(crate) struct Shared {
+pub(crate) struct ServerContext {
     cfg: Config,
     net: Arc<NetMetrics>,
     hub: mpsc::Sender<HubMsg>,
@@ -117,7 +117,7 @@ pub async fn run(listener: TcpListener, cfg: Config, shutdown: CancellationToken
         .max_frame_size(Some(cfg.max_message_bytes));
     let mailbox = MailboxLimits { frames: cfg.outbound_frames, bytes: cfg.outbound_bytes };
     let grace = cfg.shutdown_grace;
-    let shared = Arc::new(Shared {
+    let shared = Arc::new(ServerContext {
         cfg,
         net,
         hub: hub_tx,

@@ -3,7 +3,7 @@
 
 use strangers_shared::{ClientMsg, LeaveReason, PeerId, Relay};
 
-use super::rebuild::Verdict;
+use super::rebuild::RebuildStep;
 use super::{EngineCore, LinkId, LinkInput, LinkSlot, MediaSwitch, Output};
 use crate::call::error::CallError;
 use crate::call::state::CallState;
@@ -134,12 +134,12 @@ impl EngineCore {
     fn member_link_lost(&mut self, member: PeerId) {
         let we_offer = self.me.is_some_and(|me| offers_to(me, member));
         match self.rebuilds.lost(member, we_offer, self.now.mono) {
-            Verdict::OfferAt(at) => {
+            RebuildStep::OfferAt(at) => {
                 let in_ms = at.saturating_duration_since(self.now.mono).as_millis();
                 tracing::info!(%member, in_ms, "offering again");
             }
-            Verdict::Wait => tracing::info!(%member, "link lost; waiting for the member's new offer"),
-            Verdict::GiveUp => self.give_up_member(member),
+            RebuildStep::Wait => tracing::info!(%member, "link lost; waiting for the member's new offer"),
+            RebuildStep::GiveUp => self.give_up_member(member),
         }
     }
 

@@ -25,7 +25,7 @@ const FIRST_BACKOFF: Duration = Duration::from_millis(250);
 
 /// What to do about a member whose link was lost.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Verdict {
+pub(super) enum RebuildStep {
     /// We offer again at this time.
     OfferAt(Instant),
     /// The member offers again; wait for it.
@@ -59,20 +59,20 @@ pub(super) struct Rebuilds {
 
 impl Rebuilds {
     /// The link to `member` was lost (failed, disconnected or never connected).
-    pub(super) fn lost(&mut self, member: PeerId, we_offer: bool, now: Instant) -> Verdict {
+    pub(super) fn lost(&mut self, member: PeerId, we_offer: bool, now: Instant) -> RebuildStep {
         let outage = self.outages.entry(member).or_default();
         outage.failures += 1;
         if outage.failures > MAX_REBUILDS {
             self.give_up(member);
-            return Verdict::GiveUp;
+            return RebuildStep::GiveUp;
         }
         if we_offer {
             let at = now + FIRST_BACKOFF * 4u32.pow(outage.failures - 1);
             outage.offer_at = Some(at);
-            Verdict::OfferAt(at)
+            RebuildStep::OfferAt(at)
         } else {
             outage.waiting_since = Some(now);
-            Verdict::Wait
+            RebuildStep::Wait
         }
     }
 
@@ -146,16 +146,16 @@ mod tests {
     fn the_offerer_retries_with_backoff_then_gives_up() {
         let mut r = Rebuilds::default();
         let t0 = Instant::now();
-        assert_eq!(r.lost(M, true, t0), Verdict::OfferAt(t0 + FIRST_BACKOFF));
+        assert_eq!(r.lost(M, true, t0), RebuildStep::OfferAt(t0 + FIRST_BACKOFF));
         assert_eq!(r.next_due(), Some(t0 + FIRST_BACKOFF));
         assert_eq!(r.take_due(t0), Due::default(), "not yet");
         assert_eq!(r.take_due(t0 + FIRST_BACKOFF).offer, [M]);
         assert_eq!(r.next_due(), None, "offered; now the new link has to connect or fail");
         let t1 = t0 + Duration::from_secs(20);
-        assert_eq!(r.lost(M, true, t1), Verdict::OfferAt(t1 + FIRST_BACKOFF * 4));
+        assert_eq!(r.lost(M, true, t1), RebuildStep::OfferAt(t1 + FIRST_BACKOFF * 4));
         assert_eq!(r.take_due(t1 + FIRST_BACKOFF * 4).offer, [M]);
-        assert_eq!(r.lost(M, true, t1), Verdict::OfferAt(t1 + FIRST_BACKOFF * 16));
-        assert_eq!(r.lost(M, true, t1), Verdict::GiveUp, "bounded");
+        assert_eq!(r.lost(M, true, t1), RebuildStep::OfferAt(t1 + FIRST_BACKOFF * 16));
+        assert_eq!(r.lost(M, true, t1), RebuildStep::GiveUp, "bounded");
         assert!(r.abandoned(M));
         assert_eq!(r.next_due(), None);
         r.forget(M);
@@ -167,10 +167,10 @@ mod tests {
         let mut r = Rebuilds::default();
         let t0 = Instant::now();
         for _ in 0..MAX_REBUILDS {
-            assert!(matches!(r.lost(M, true, t0), Verdict::OfferAt(_)));
+            assert!(matches!(r.lost(M, true, t0), RebuildStep::OfferAt(_)));
         }
         r.connected(M);
-        assert!(matches!(r.lost(M, true, t0), Verdict::OfferAt(_)), "a new outage, with fresh attempts");
+        assert!(matches!(r.lost(M, true, t0), RebuildStep::OfferAt(_)), "a new outage, with fresh attempts");
         r.clear();
         assert_eq!(r.next_due(), None);
     }
@@ -179,11 +179,11 @@ mod tests {
     fn the_answerer_waits_for_an_offer_and_gives_up_when_none_comes() {
         let mut r = Rebuilds::default();
         let t0 = Instant::now();
-        assert_eq!(r.lost(M, false, t0), Verdict::Wait);
+        assert_eq!(r.lost(M, false, t0), RebuildStep::Wait);
         assert_eq!(r.next_due(), Some(t0 + ANSWER_WAIT));
         r.offer_arrived(M);
         assert_eq!(r.next_due(), None, "the offerer is on it");
-        assert_eq!(r.lost(M, false, t0), Verdict::Wait, "that link failed too");
+        assert_eq!(r.lost(M, false, t0), RebuildStep::Wait, "that link failed too");
         assert_eq!(r.take_due(t0 + ANSWER_WAIT - Duration::from_millis(1)), Due::default());
         let due = r.take_due(t0 + ANSWER_WAIT);
         assert_eq!((due.offer.len(), due.give_up), (0, vec![M]));

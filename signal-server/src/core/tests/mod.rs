@@ -9,7 +9,7 @@ use std::time::Duration;
 use serde_json::Value;
 use strangers_shared::{PeerId, decode_client};
 
-use super::{Core, CoreConfig, Frame, Input, Now, Output, State};
+use super::{Core, CoreConfig, Input, Now, Output, State, TextFrame};
 
 /// Drives a core in virtual time and reads its outputs as JSON.
 pub(super) struct Sim {
@@ -39,7 +39,7 @@ impl Sim {
     /// Send raw JSON text from peer `n`, as the network layer would.
     pub(super) fn send(&mut self, n: u64, text: &str) -> Vec<Output> {
         let input = match decode_client(text) {
-            Ok(msg) => Input::Message(PeerId(n), msg, Frame::text(text.to_string())),
+            Ok(msg) => Input::Message(PeerId(n), msg, TextFrame::text(text.to_string())),
             Err(e) => Input::Invalid(PeerId(n), e),
         };
         self.input(input)

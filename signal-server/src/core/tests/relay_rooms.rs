@@ -124,7 +124,7 @@ fn simple_room_speaks_the_plain_ws_protocol() {
 
     let offer = r#"{"type":"offer","offer":{"type":"offer","sdp":"v=0\r\n"},"room":"room123"}"#;
     let out = sim.send(1, offer);
-    assert_eq!(out, vec![Output::Send { to: PeerId(2), frame: crate::core::Frame::text(offer.into()) }]);
+    assert_eq!(out, vec![Output::Send { to: PeerId(2), frame: crate::core::TextFrame::text(offer.into()) }]);
 
     let out = sim.send(3, r#"{"type":"join","room":"room123"}"#);
     assert_eq!(to(&out, 3)[0]["code"], "room_full");

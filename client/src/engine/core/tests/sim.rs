@@ -10,7 +10,7 @@
 use std::collections::{BTreeMap, VecDeque};
 use std::time::{Duration, Instant};
 
-use signal_server::core::{Core, CoreConfig, Frame, Input as SInput, Now as SNow, Output as SOutput};
+use signal_server::core::{Core, CoreConfig, Input as SInput, Now as SNow, Output as SOutput, TextFrame};
 use strangers_shared::{ClientMsg, PROTOCOL_VERSION, PeerId, ServerMsg, decode_client, decode_server, encode};
 
 use super::super::{EngineCore, Input, LinkId, LinkInput, Now, Output};
@@ -280,7 +280,7 @@ impl Sim {
     fn send_to_server(&mut self, peer: PeerId, msg: &ClientMsg) {
         let text = encode(msg);
         let input = match decode_client(&text) {
-            Ok(m) => SInput::Message(peer, m, Frame::text(text)),
+            Ok(m) => SInput::Message(peer, m, TextFrame::text(text)),
             Err(e) => SInput::Invalid(peer, e),
         };
         self.server.handle(self.server_now(), input);
