@@ -11,6 +11,8 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use strangers_client::call::peer::{LinkConfig, LinkEvent, PeerLink};
+use strangers_client::harness::stamps::StampProbe;
+use strangers_client::media::probe::PictureProbe;
 use strangers_client::media::receive::{RxStats, VideoOut, receive_video};
 use strangers_client::media::send::{EncodedSample, MediaSender, SendConfig};
 use strangers_client::media::video_source::SyntheticVideo;
@@ -54,6 +56,7 @@ async fn a_corrupt_bitstream_brings_a_pli_and_a_keyframe_and_decoding_resumes() 
     let answer = b.answer(offer).await.unwrap();
     a.accept_answer(answer).await.unwrap();
     let stats = Arc::new(RxStats::default());
+    let stamps = Arc::new(StampProbe::default());
     let mut receiver = None;
     let deadline = Instant::now() + WAIT;
     while stats.frames.load(Ordering::Relaxed) < 20 {
@@ -68,7 +71,8 @@ async fn a_corrupt_bitstream_brings_a_pli_and_a_keyframe_and_decoding_resumes() 
                 a.start_sending(Some(media.video.subscribe()), None, media.control.clone()).await.unwrap();
             }
             LinkEvent::Track(track) if id == 2 => {
-                let out = VideoOut { slot: FrameSlot::default(), rgba: true, stats: stats.clone() };
+                let probe = Some(stamps.clone() as Arc<dyn PictureProbe>);
+                let out = VideoOut { slot: FrameSlot::default(), rgba: true, stats: stats.clone(), probe };
                 receiver = Some(tokio::spawn(receive_video(track, out)));
             }
             _ => {}
@@ -95,8 +99,8 @@ async fn a_corrupt_bitstream_brings_a_pli_and_a_keyframe_and_decoding_resumes() 
     let decoded = stats.frames.load(Ordering::Relaxed);
     until("pictures after the keyframe", || stats.frames.load(Ordering::Relaxed) >= decoded + 10).await;
     assert!(receiver.as_ref().is_some_and(|r| !r.is_finished()), "the receive task survived");
-    let stamped = stats.stamped.load(Ordering::Relaxed);
-    until("stamps read back again", || stats.stamped.load(Ordering::Relaxed) >= stamped + 5).await;
+    let stamped = stamps.stamped.load(Ordering::Relaxed);
+    until("stamps read back again", || stamps.stamped.load(Ordering::Relaxed) >= stamped + 5).await;
     a.close().await;
     b.close().await;
 }

@@ -7,7 +7,9 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use strangers_client::call::peer::{LinkConfig, LinkEvent, PeerLink};
+use strangers_client::harness::stamps::StampProbe;
 use strangers_client::media::audio_source::{AudioSink, SyntheticTone};
+use strangers_client::media::probe::PictureProbe;
 use strangers_client::media::receive::{RxStats, VideoOut, receive_audio, receive_video};
 use strangers_client::media::send::{MediaSender, SendConfig};
 use strangers_client::media::video_source::SyntheticVideo;
@@ -40,6 +42,7 @@ async fn two_links_exchange_video_and_audio() {
     let answer = b.answer(offer).await.unwrap();
     a.accept_answer(answer).await.unwrap();
     let video_stats = Arc::new(RxStats::default());
+    let stamps = Arc::new(StampProbe::default());
     let audio_stats = Arc::new(RxStats::default());
     let mut connected = 0;
     let mut remote_video = None;
@@ -84,7 +87,8 @@ async fn two_links_exchange_video_and_audio() {
                 let kind = webrtc::media_stream::Track::kind(track.as_ref()).await;
                 if kind == rtc::rtp_transceiver::rtp_sender::RtpCodecKind::Video {
                     remote_video = Some(track.clone());
-                    let out = VideoOut { slot: FrameSlot::default(), rgba: false, stats: video_stats.clone() };
+                    let probe = Some(stamps.clone() as Arc<dyn PictureProbe>);
+                    let out = VideoOut { slot: FrameSlot::default(), rgba: false, stats: video_stats.clone(), probe };
                     tokio::spawn(receive_video(track, out));
                 } else {
                     tokio::spawn(receive_audio(track, Box::new(Null), audio_stats.clone()));
@@ -93,16 +97,16 @@ async fn two_links_exchange_video_and_audio() {
             _ => {}
         }
     }
-    let snap = video_stats.snapshot();
+    let latencies = stamps.latencies();
     println!(
         "first frame after {:?}; frames {}; latencies p50 {:?}",
-        snap.first_frame.map(|t| t - started),
+        video_stats.first_frame().map(|t| t - started),
         video_stats.frames.load(Ordering::Relaxed),
-        snap.latencies.get(snap.latencies.len() / 2)
+        latencies.get(latencies.len() / 2)
     );
     assert_eq!(connected, 2);
-    assert!(video_stats.stamped.load(Ordering::Relaxed) >= 30);
-    assert_eq!(video_stats.out_of_order.load(Ordering::Relaxed), 0);
+    assert!(stamps.stamped.load(Ordering::Relaxed) >= 30);
+    assert_eq!(stamps.out_of_order.load(Ordering::Relaxed), 0);
     assert!(audio_stats.packets.load(Ordering::Relaxed) > 10, "audio arrived");
 
     // The receiver asks for a keyframe (PLI); the sender's encoder makes one.

@@ -64,8 +64,8 @@ async fn a_private_room_of_two_connects_with_video_both_ways_and_turns_a_third_a
         let who = Who::Member(other);
         c.wait(WAIT, "30 decoded frames", |v| frames_from(v, who) >= 30).await.unwrap();
         c.wait(WAIT, "the other's tone", |v| heard_from(v, who, hz)).await.unwrap();
-        let video = c.view(|v| v.video_from(who).cloned()).unwrap();
-        assert_eq!(video.out_of_order.load(Ordering::Relaxed), 0, "counters increase");
+        let stamps = c.view(|v| v.stamps_from(who).cloned()).unwrap();
+        assert_eq!(stamps.out_of_order.load(Ordering::Relaxed), 0, "counters increase");
         assert_eq!(c.live_links(), 1, "one peer connection");
         assert!(c.view(|v| v.errors.is_empty()), "{:?}", c.view(|v| v.errors.clone()));
     }

@@ -150,7 +150,8 @@ impl Shell {
         let stats = Arc::new(RxStats::default());
         if kind == RtpCodecKind::Video {
             let slot = FrameSlot::default();
-            let out = VideoOut { slot: slot.clone(), rgba: self.settings.rgba, stats: stats.clone() };
+            let probe = self.settings.probes.as_ref().map(|make| make(who));
+            let out = VideoOut { slot: slot.clone(), rgba: self.settings.rgba, stats: stats.clone(), probe };
             link.receivers.push(tokio::spawn(receive_video(track, out).instrument(link.span.clone())));
             link.video_in = Some((stats.clone(), slot.clone()));
             self.emit(Event::RemoteVideo { from: who, slot, stats });

@@ -17,6 +17,7 @@ pub use stats::{CallStats, CandidateKind};
 
 use crate::call::state::CallState;
 use crate::media::audio_source::{AudioSink, AudioSource};
+use crate::media::probe::PictureProbe;
 use crate::media::receive::RxStats;
 use crate::media::send::{MediaSender, SendConfig, SendStats};
 use crate::media::video_source::VideoSource;
@@ -170,6 +171,9 @@ pub enum Event {
 /// Makes an audio sink for each remote audio stream.
 pub type SinkFactory = Arc<dyn Fn(Who) -> Box<dyn AudioSink> + Send + Sync>;
 
+/// Makes a probe for each remote video stream (see [`start_observed`]).
+pub type ProbeFactory = Arc<dyn Fn(Who) -> Arc<dyn PictureProbe> + Send + Sync>;
+
 /// How to run the engine.
 pub struct EngineConfig {
     /// Signal server URL (`ws://…/`).
@@ -217,6 +221,16 @@ impl Drop for EngineHandle {
 
 /// Start an engine on the current tokio runtime.
 pub fn start(cfg: EngineConfig) -> std::io::Result<EngineHandle> {
+    start_with_probes(cfg, None)
+}
+
+/// [`start`], with a probe on every decoded remote picture: how the harness reads the test
+/// card's stamps without the app's calls paying for it.
+pub fn start_observed(cfg: EngineConfig, probes: ProbeFactory) -> std::io::Result<EngineHandle> {
+    start_with_probes(cfg, Some(probes))
+}
+
+fn start_with_probes(cfg: EngineConfig, probes: Option<ProbeFactory>) -> std::io::Result<EngineHandle> {
     let media = MediaSender::start(cfg.video, cfg.audio, cfg.send)?;
     let (cmd_tx, cmd_rx) = mpsc::unbounded_channel();
     let (event_tx, event_rx) = mpsc::unbounded_channel();
@@ -229,7 +243,7 @@ pub fn start(cfg: EngineConfig) -> std::io::Result<EngineHandle> {
         live_links: live_links.clone(),
     };
     let settings =
-        task::Settings { server_url: cfg.server_url, udp_bind: cfg.udp_bind, rgba: cfg.rgba, sinks: cfg.sinks };
+        task::Settings { server_url: cfg.server_url, udp_bind: cfg.udp_bind, rgba: cfg.rgba, sinks: cfg.sinks, probes };
     tokio::spawn(task::run(settings, media, cmd_rx, event_tx, live_links));
     Ok(handle)
 }

@@ -12,7 +12,7 @@ use webrtc::peer_connection::RTCPeerConnectionState;
 
 use super::core::{EngineCore, Input, LinkId, LinkInput, MediaSwitch, Now, Output};
 use super::links::Links;
-use super::{Command, Event, SinkFactory};
+use super::{Command, Event, ProbeFactory, SinkFactory};
 use crate::call::peer::LinkEvent;
 use crate::media::send::MediaSender;
 use crate::signaling::{self, SignalEvent, SignalingHandle};
@@ -23,6 +23,7 @@ pub(super) struct Settings {
     pub(super) udp_bind: String,
     pub(super) rgba: bool,
     pub(super) sinks: SinkFactory,
+    pub(super) probes: Option<ProbeFactory>,
 }
 
 /// The shell's state; see the module docs.

@@ -9,9 +9,11 @@ use strangers_shared::{LeaveReason, Mode, PeerId};
 use tokio::sync::Notify;
 
 use super::analyser::{ToneAnalyser, ToneCheck, ToneRegistry};
+use super::stamps::StampProbe;
 use crate::call::state::CallState;
 use crate::engine::{self, CallStats, Command, EngineConfig, EngineHandle, Event, Who};
 use crate::media::audio_source::SyntheticTone;
+use crate::media::probe::PictureProbe;
 use crate::media::receive::RxStats;
 use crate::media::send::{SendConfig, SendStats};
 use crate::media::video_source::SyntheticVideo;
@@ -81,6 +83,8 @@ pub struct View {
     pub audios: Vec<Stream>,
     /// Tone checks of remote audio streams and whose they are, newest last.
     pub tones: Vec<(Who, Arc<ToneCheck>)>,
+    /// Stamp readers on remote video streams and whose they are, newest last.
+    pub stamps: Vec<(Who, Arc<StampProbe>)>,
     /// The room we joined.
     pub room: Option<String>,
     /// Room members we know.
@@ -97,6 +101,11 @@ impl View {
     /// The newest video stream from `who`.
     pub fn video_from(&self, who: Who) -> Option<&Arc<RxStats>> {
         self.videos.iter().rev().find(|s| s.from == who).map(|s| &s.stats)
+    }
+
+    /// The stamp reader on the newest video stream from `who`.
+    pub fn stamps_from(&self, who: Who) -> Option<&Arc<StampProbe>> {
+        self.stamps.iter().rev().find(|(from, _)| *from == who).map(|(_, p)| p)
     }
 
     /// The tone check of the newest audio stream from `who`.
@@ -136,6 +145,16 @@ impl HarnessClient {
                 Box::new(analyser)
             })
         };
+        let probes = {
+            let view = view.clone();
+            Arc::new(move |who: Who| -> Arc<dyn PictureProbe> {
+                let probe = Arc::new(StampProbe::default());
+                if let Ok(mut v) = view.lock() {
+                    v.stamps.push((who, probe.clone()));
+                }
+                probe
+            })
+        };
         let cfg = EngineConfig {
             server_url: spec.server_url.clone(),
             udp_bind: "127.0.0.1:0".into(),
@@ -149,7 +168,7 @@ impl HarnessClient {
             rgba: false,
             sinks,
         };
-        let mut engine = engine::start(cfg)?;
+        let mut engine = engine::start_observed(cfg, probes)?;
         let changed = Arc::new(Notify::new());
         let mut events = std::mem::replace(&mut engine.events, tokio::sync::mpsc::unbounded_channel().1);
         {

@@ -5,4 +5,5 @@ pub mod analyser;
 pub mod client;
 pub mod report;
 pub mod scenarios;
+pub mod stamps;
 mod verify;

@@ -96,7 +96,7 @@ pub async fn basic(opts: &Options) -> Result<Report, String> {
     }
     for c in &clients {
         let first = c.view(|v| {
-            let first = v.video_from(Who::Partner).and_then(|s| s.snapshot().first_frame);
+            let first = v.video_from(Who::Partner).and_then(|s| s.first_frame());
             first.zip(v.matched_at).map(|(f, m)| f.saturating_duration_since(m))
         });
         report.first_frame_ms.extend(first.map(|d| d.as_secs_f64() * 1000.0));

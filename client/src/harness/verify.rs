@@ -41,12 +41,13 @@ pub(super) fn mark(clients: &[HarnessClient], c: &HarnessClient, who: Who) -> Ma
     c.view(|v| {
         let mut m = Mark { sent, ..Mark::default() };
         if let Some(video) = v.video_from(who) {
-            let snap = video.snapshot();
             m.decoded = video.frames.load(Ordering::Relaxed);
-            m.stamped = video.stamped.load(Ordering::Relaxed);
-            m.last_counter = snap.last_counter;
-            m.out_of_order = video.out_of_order.load(Ordering::Relaxed);
-            m.latencies = snap.latencies.len();
+        }
+        if let Some(stamps) = v.stamps_from(who) {
+            m.stamped = stamps.stamped.load(Ordering::Relaxed);
+            m.last_counter = stamps.last_counter();
+            m.out_of_order = stamps.out_of_order.load(Ordering::Relaxed);
+            m.latencies = stamps.latency_count();
         }
         if let Some(t) = v.tone_from(who) {
             m.tone_frames = t.frames.load(Ordering::Relaxed);
@@ -71,7 +72,8 @@ pub(super) fn verify_media(
     let name = &c.spec.name;
     let end = mark(clients, c, who);
     let expect_hz = sender_of(clients, c, who).map(|s| s.spec.tone_hz);
-    let (video, tone) = c.view(|v| (v.video_from(who).cloned(), v.tone_from(who).cloned()));
+    let (video, stamps, tone) =
+        c.view(|v| (v.video_from(who).cloned(), v.stamps_from(who).cloned(), v.tone_from(who).cloned()));
     let Some(video) = video else {
         report.check(format!("{name} video from {who:?}"), false, "no remote video");
         return;
@@ -102,8 +104,8 @@ pub(super) fn verify_media(
         ),
     );
     report.fps_in.push(decoded as f64 / window.as_secs_f64().max(0.001));
-    let snap = video.snapshot();
-    report.glass_ms.extend(ms(snap.latencies.get(start.latencies..).unwrap_or_default()));
+    let latencies = stamps.map(|s| s.latencies()).unwrap_or_default();
+    report.glass_ms.extend(ms(latencies.get(start.latencies..).unwrap_or_default()));
     match tone {
         Some(t) => {
             let hz = t.detected_hz();

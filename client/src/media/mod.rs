@@ -7,6 +7,7 @@ pub mod h264;
 pub mod jitter;
 pub mod opus_codec;
 pub mod pattern;
+pub mod probe;
 pub mod receive;
 pub mod resample;
 pub mod send;

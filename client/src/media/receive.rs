@@ -1,5 +1,5 @@
 //! The receiving side of media. Video: RTP → [`H264Assembler`] → a decoder thread → the
-//! latest-frame slot (and stamp statistics). Audio: RTP → [`JitterBuffer`] → a 20 ms playout
+//! latest-frame slot (and an optional [`PictureProbe`]). Audio: RTP → [`JitterBuffer`] → a 20 ms playout
 //! clock → Opus decode with FEC/PLC → an [`AudioSink`]. Decode problems send a PLI so the
 //! sender makes a keyframe.
 
@@ -15,8 +15,7 @@ use super::audio_source::{AudioSink, FRAME_SAMPLES};
 use super::h264::H264Decoder;
 use super::jitter::{JitterBuffer, Playout};
 use super::opus_codec::OpusDecoder;
-use super::pattern;
-use super::video_source::age_of;
+use super::probe::PictureProbe;
 use crate::slot::FrameSlot;
 
 /// Counters of one received stream.
@@ -32,58 +31,15 @@ pub struct RxStats {
     pub errors: AtomicU64,
     /// Keyframe requests (PLI) sent.
     pub keyframe_requests: AtomicU64,
-    /// Stamps read back from decoded pictures.
-    pub stamped: AtomicU64,
-    /// Stamps whose counter did not increase.
-    pub out_of_order: AtomicU64,
     /// Size of the latest decoded picture, `width << 32 | height` (0 before the first).
     size: AtomicU64,
-    detail: Mutex<RxDetail>,
-}
-
-#[derive(Debug, Default)]
-struct RxDetail {
-    first_frame: Option<Instant>,
-    first_counter: Option<u32>,
-    last_counter: Option<u32>,
-    latencies: Vec<Duration>,
-}
-
-/// A snapshot of [`RxStats`] details.
-#[derive(Debug, Clone, Default)]
-pub struct RxSnapshot {
-    /// When the first picture was decoded.
-    pub first_frame: Option<Instant>,
-    /// Counter of the first stamped picture.
-    pub first_counter: Option<u32>,
-    /// Counter of the latest stamped picture.
-    pub last_counter: Option<u32>,
-    /// Capture → decoded latency of each stamped picture (or marker → playout for audio).
-    pub latencies: Vec<Duration>,
+    first_frame: Mutex<Option<Instant>>,
 }
 
 impl RxStats {
-    fn detail(&self) -> std::sync::MutexGuard<'_, RxDetail> {
-        self.detail.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
-    }
-
-    /// Copy out the details.
-    pub fn snapshot(&self) -> RxSnapshot {
-        let d = self.detail();
-        RxSnapshot {
-            first_frame: d.first_frame,
-            first_counter: d.first_counter,
-            last_counter: d.last_counter,
-            latencies: d.latencies.clone(),
-        }
-    }
-
-    /// Record an audio latency measurement.
-    pub fn add_latency(&self, latency: Duration) {
-        let mut d = self.detail();
-        if d.latencies.len() < 100_000 {
-            d.latencies.push(latency);
-        }
+    /// When the first picture was decoded.
+    pub fn first_frame(&self) -> Option<Instant> {
+        *self.first_frame.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// Size of the latest decoded picture.
@@ -92,23 +48,10 @@ impl RxStats {
         (packed != 0).then_some(((packed >> 32) as usize, (packed & 0xffff_ffff) as usize))
     }
 
-    fn frame_decoded(&self, size: (usize, usize), stamp: Option<pattern::Stamp>, now: Instant) {
+    fn frame_decoded(&self, size: (usize, usize), now: Instant) {
         self.frames.fetch_add(1, Ordering::Relaxed);
         self.size.store(((size.0 as u64) << 32) | (size.1 as u64 & 0xffff_ffff), Ordering::Relaxed);
-        let mut d = self.detail();
-        d.first_frame.get_or_insert(now);
-        let Some(stamp) = stamp else { return };
-        self.stamped.fetch_add(1, Ordering::Relaxed);
-        if d.last_counter.is_some_and(|last| stamp.counter <= last) {
-            self.out_of_order.fetch_add(1, Ordering::Relaxed);
-        }
-        d.first_counter.get_or_insert(stamp.counter);
-        d.last_counter = Some(stamp.counter);
-        if let Some(age) = age_of(stamp, now)
-            && d.latencies.len() < 100_000
-        {
-            d.latencies.push(age);
-        }
+        self.first_frame.lock().unwrap_or_else(std::sync::PoisonError::into_inner).get_or_insert(now);
     }
 }
 
@@ -121,6 +64,8 @@ pub struct VideoOut {
     pub rgba: bool,
     /// Counters.
     pub stats: Arc<RxStats>,
+    /// Looks at every decoded picture (the harness's stamp reader); none in the app.
+    pub probe: Option<Arc<dyn PictureProbe>>,
 }
 
 /// Read a remote video track until it ends, decoding on a thread of its own.
@@ -178,10 +123,9 @@ fn decode_loop(rx: &std::sync::mpsc::Receiver<Vec<u8>>, out: &VideoOut, want_key
         match decoder.decode(&access_unit) {
             Ok(Some(pic)) => {
                 let now = Instant::now();
-                let stamp = pattern::read(&pic);
-                out.stats.frame_decoded((pic.width, pic.height), stamp, now);
+                out.stats.frame_decoded((pic.width, pic.height), now);
+                let captured_at = out.probe.as_ref().and_then(|p| p.decoded(&pic, now));
                 if out.rgba {
-                    let captured_at = stamp.and_then(|s| age_of(s, now)).and_then(|age| now.checked_sub(age));
                     out.slot.put(pic.width, pic.height, pic.to_rgba(), captured_at);
                 }
             }
@@ -260,7 +204,7 @@ mod tests {
 
     #[test]
     fn a_corrupt_bitstream_asks_for_a_keyframe_and_decoding_recovers() {
-        let out = VideoOut { slot: FrameSlot::default(), rgba: true, stats: Arc::new(RxStats::default()) };
+        let out = VideoOut { slot: FrameSlot::default(), rgba: true, stats: Arc::new(RxStats::default()), probe: None };
         let want_key = Arc::new(AtomicBool::new(false));
         let (tx, rx) = std::sync::mpsc::sync_channel(8);
         let worker = {
