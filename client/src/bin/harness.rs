@@ -82,7 +82,7 @@ fn main() -> ExitCode {
     }
 }
 
-async fn run(args: Args) -> Result<bool, String> {
+async fn run(args: Args) -> anyhow::Result<bool> {
     let mut server = None;
     let url = match &args.server {
         Some(url) => url.clone(),
@@ -90,7 +90,7 @@ async fn run(args: Args) -> Result<bool, String> {
             let mut cfg = signal_server::Config::local(([127, 0, 0, 1], 0).into());
             // The harness's own clients are the only load; do not let its bursts trip the limits.
             cfg.rate_burst = 1000;
-            let handle = signal_server::start(cfg).await.map_err(|e| e.to_string())?;
+            let handle = signal_server::start(cfg).await?;
             let url = handle.url();
             server = Some(handle);
             url

@@ -9,6 +9,7 @@ use strangers_shared::{LeaveReason, Mode, PeerId};
 use tokio::sync::Notify;
 
 use super::analyser::{ToneAnalyser, ToneCheck, ToneRegistry};
+use super::error::HarnessError;
 use super::stamps::StampProbe;
 use crate::call::state::CallState;
 use crate::engine::{self, CallStats, Command, EngineConfig, EngineHandle, Event, Who};
@@ -212,7 +213,7 @@ impl HarnessClient {
     }
 
     /// Wait until `pred` holds, or fail after `timeout` with `what`.
-    pub async fn wait(&self, timeout: Duration, what: &str, pred: impl Fn(&View) -> bool) -> Result<(), String> {
+    pub async fn wait(&self, timeout: Duration, what: &str, pred: impl Fn(&View) -> bool) -> Result<(), HarnessError> {
         let deadline = tokio::time::Instant::now() + timeout;
         loop {
             let notified = self.changed.notified();
@@ -226,7 +227,11 @@ impl HarnessClient {
             if tokio::time::timeout_at(deadline.min(tick), notified).await.is_err()
                 && tokio::time::Instant::now() >= deadline
             {
-                return Err(format!("{}: timed out waiting for {what}", self.spec.name));
+                return Err(HarnessError::Timeout {
+                    client: self.spec.name.clone(),
+                    what: what.to_string(),
+                    after: timeout,
+                });
             }
         }
     }

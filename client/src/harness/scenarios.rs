@@ -9,6 +9,7 @@ use strangers_shared::Mode;
 
 use super::analyser::ToneRegistry;
 use super::client::{ClientSpec, HarnessClient, View};
+use super::error::HarnessError;
 use super::report::{Report, process_cpu, process_fds_and_threads, process_rss_kib};
 use super::verify::{Mark, mark, verify_media};
 use crate::call::state::CallState;
@@ -37,7 +38,7 @@ pub struct Options {
 
 const SETUP: Duration = Duration::from_secs(20);
 
-fn spawn(opts: &Options, n: usize, registry: &Arc<ToneRegistry>) -> Result<Vec<HarnessClient>, String> {
+fn spawn(opts: &Options, n: usize, registry: &Arc<ToneRegistry>) -> Result<Vec<HarnessClient>, HarnessError> {
     (0..n)
         .map(|i| {
             let spec = ClientSpec {
@@ -49,7 +50,7 @@ fn spawn(opts: &Options, n: usize, registry: &Arc<ToneRegistry>) -> Result<Vec<H
                 bitrate_bps: opts.bitrate_bps,
                 tone_hz: 440.0 + 110.0 * i as f64,
             };
-            HarnessClient::start_with_grain(spec, registry.clone(), opts.grain).map_err(|e| e.to_string())
+            HarnessClient::start_with_grain(spec, registry.clone(), opts.grain).map_err(HarnessError::Start)
         })
         .collect()
 }
@@ -64,7 +65,7 @@ fn has_frames(v: &View, who: Who, n: u64) -> bool {
 }
 
 /// Every client greets its partner by name; wait until each knows who it is talking to.
-async fn greet(clients: &[HarnessClient]) -> Result<(), String> {
+async fn greet(clients: &[HarnessClient]) -> Result<(), HarnessError> {
     for c in clients {
         c.send(Command::Chat(format!("{}{}", super::client::GREETING, c.spec.name)));
     }
@@ -81,7 +82,7 @@ async fn stop_all(clients: &[HarnessClient]) {
 }
 
 /// `basic`: pairs call each other for the duration; media is verified and measured.
-pub async fn basic(opts: &Options) -> Result<Report, String> {
+pub async fn basic(opts: &Options) -> Result<Report, HarnessError> {
     let n = opts.clients.max(2) & !1;
     let registry = Arc::new(ToneRegistry::default());
     let rss_before = process_rss_kib();
@@ -125,7 +126,7 @@ pub async fn basic(opts: &Options) -> Result<Report, String> {
 /// `skip`: four clients; in every pair one presses Next, so partners rotate. Each hop must reach
 /// a new connected call, with a different partner and video, and the old peer connection must be
 /// torn down.
-pub async fn skip(opts: &Options, hops: usize) -> Result<Report, String> {
+pub async fn skip(opts: &Options, hops: usize) -> Result<Report, HarnessError> {
     let registry = Arc::new(ToneRegistry::default());
     let clients = spawn(opts, 4, &registry)?;
     let mut report = Report { scenario: "skip".into(), clients: 4, ..Report::default() };
@@ -213,7 +214,7 @@ pub async fn skip(opts: &Options, hops: usize) -> Result<Report, String> {
 }
 
 /// `chat`: two clients in text mode exchange lines with typing indicators; order must hold.
-pub async fn chat(opts: &Options, lines: usize) -> Result<Report, String> {
+pub async fn chat(opts: &Options, lines: usize) -> Result<Report, HarnessError> {
     let registry = Arc::new(ToneRegistry::default());
     let clients = spawn(opts, 2, &registry)?;
     let mut report = Report { scenario: "chat".into(), clients: 2, ..Report::default() };
@@ -247,7 +248,7 @@ pub async fn chat(opts: &Options, lines: usize) -> Result<Report, String> {
 
 /// `churn`: rounds of clients that join, call, and vanish without saying goodbye; the survivors
 /// must hear of it and find new partners.
-pub async fn churn(opts: &Options, rounds: usize) -> Result<Report, String> {
+pub async fn churn(opts: &Options, rounds: usize) -> Result<Report, HarnessError> {
     let registry = Arc::new(ToneRegistry::default());
     let mut report = Report { scenario: "churn".into(), clients: 2, ..Report::default() };
     let stayer = spawn(opts, 1, &registry)?.remove(0);
@@ -279,7 +280,7 @@ pub async fn churn(opts: &Options, rounds: usize) -> Result<Report, String> {
 }
 
 /// `room`: 3–4 clients in one mesh room; everyone must receive everyone else's video and audio.
-pub async fn room(opts: &Options) -> Result<Report, String> {
+pub async fn room(opts: &Options) -> Result<Report, HarnessError> {
     let n = opts.clients.clamp(3, 4);
     let registry = Arc::new(ToneRegistry::default());
     let clients = spawn(opts, n, &registry)?;
@@ -327,7 +328,7 @@ pub async fn room(opts: &Options) -> Result<Report, String> {
         }
     }
     // One member leaves mid-call: the others are told and drop that link.
-    let (leaver, stayers) = clients.split_last().ok_or("no clients")?;
+    let (leaver, stayers) = clients.split_last().ok_or(HarnessError::Usage("the room scenario needs clients"))?;
     let leaver_id = leaver.view(|v| v.peer_id);
     let closed_before: Vec<usize> = stayers.iter().map(|c| c.view(|v| v.links_closed)).collect();
     leaver.send(Command::Stop);

@@ -11,19 +11,7 @@ use openh264::formats::YUVSource;
 
 use super::frame::I420;
 
-/// A codec failure.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum CodecError {
-    /// The codec could not be created.
-    #[error("cannot create codec: {0}")]
-    Init(String),
-    /// Encoding failed.
-    #[error("encode failed: {0}")]
-    Encode(String),
-    /// The bitstream could not be decoded (damaged or missing references); ask for a keyframe.
-    #[error("decode failed: {0}")]
-    Decode(String),
-}
+pub use super::error::CodecError;
 
 impl YUVSource for I420 {
     fn dimensions(&self) -> (usize, usize) {

@@ -2,6 +2,7 @@
 
 pub mod assemble;
 pub mod audio_source;
+pub mod error;
 pub mod frame;
 pub mod h264;
 pub mod jitter;

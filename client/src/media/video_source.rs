@@ -7,22 +7,7 @@ use std::time::{Duration, Instant};
 use super::frame::{I420, VideoFrame};
 use super::pattern::{self, Stamp};
 
-/// Why a source could not deliver a frame.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum SourceError {
-    /// No such device, or it could not be opened.
-    #[error("cannot open {0}")]
-    Open(String),
-    /// The device stopped delivering frames.
-    #[error("device failed: {0}")]
-    Failed(String),
-    /// The source was stopped.
-    #[error("source stopped")]
-    Stopped,
-    /// No device is selected right now (a switchable source between devices); try again.
-    #[error("no device selected")]
-    Idle,
-}
+pub use super::error::SourceError;
 
 /// A camera-like producer of pictures. `next_frame` blocks until the next picture is due (camera
 /// pace, or the configured rate for synthetic sources), so it runs on a thread of its own.
