@@ -7,12 +7,13 @@ use std::time::Duration;
 use clap::Parser;
 use strangers_shared::IceServer;
 
+use crate::core::turn::TurnConfig;
 use crate::core::{CoreConfig, RateLimit};
 
 /// The Strangers signal server: random matchmaking, rooms and WebRTC signaling over WebSocket.
 ///
 /// Every flag can also be set through the environment variable shown with it. Durations accept
-/// `500ms`, `5s`, `2m` or a plain number of seconds.
+/// `500ms`, `5s`, `2m`, `1h` or a plain number of seconds.
 #[derive(Debug, Clone, Parser)]
 #[command(name = "signal-server", version, about, long_about = None)]
 pub struct Config {
@@ -24,6 +25,21 @@ pub struct Config {
     /// e.g. `stun:stun.example.org:3478`. Without one, clients use host candidates only.
     #[arg(long = "stun", env = "STRANGERS_STUN", value_delimiter = ',')]
     pub stun: Vec<String>,
+
+    /// TURN server URL announced to clients in `welcome` with credentials made for each
+    /// connection from --turn-secret (repeat or comma-separate for several), e.g.
+    /// `turn:turn.example.org:3478?transport=udp`. The TURN server must check them with the same
+    /// secret (coturn: `use-auth-secret`, `static-auth-secret=…`).
+    #[arg(long = "turn", env = "STRANGERS_TURN", value_delimiter = ',', requires = "turn_secret")]
+    pub turn: Vec<String>,
+
+    /// The secret shared with the TURN servers (never logged, never in /metrics).
+    #[arg(long, env = "STRANGERS_TURN_SECRET", hide_env_values = true)]
+    pub turn_secret: Option<Secret>,
+
+    /// How long the TURN credentials in a `welcome` stay valid.
+    #[arg(long, env = "STRANGERS_TURN_TTL", default_value = "1h", value_parser = parse_positive_duration)]
+    pub turn_ttl: Duration,
 
     /// Most simultaneous WebSocket connections; more upgrades get HTTP 503. Up to 64 sockets more
     /// are kept for plain HTTP and handshakes in progress, so `/healthz` and `/metrics` answer
@@ -88,9 +104,7 @@ pub struct Config {
     #[arg(long, env = "STRANGERS_REMATCH_COOLDOWN", default_value = "3s", value_parser = parse_duration)]
     pub rematch_cooldown: Duration,
 
-    /// How often a searcher gets a `waiting` update (online count, searchers in its mode). The
-    /// updates go out on the server's 250 ms timer, so in effect this rounds up to a multiple
-    /// of 250 ms.
+    /// How often a searcher gets a `waiting` update (online count, searchers in its mode).
     #[arg(long, env = "STRANGERS_WAITING_INTERVAL", default_value = "2s", value_parser = parse_positive_duration)]
     pub waiting_interval: Duration,
 
@@ -151,8 +165,35 @@ impl Config {
             room_capacity: self.room_capacity,
             rate: RateLimit { burst: self.rate_burst, per_sec: self.rate_per_sec, max_strikes: self.rate_max_strikes },
             ice_servers,
+            turn: self
+                .turn_secret
+                .as_ref()
+                .filter(|_| !self.turn.is_empty())
+                .map(|secret| TurnConfig::new(self.turn.clone(), secret.0.as_bytes(), self.turn_ttl)),
             ..CoreConfig::default()
         }
+    }
+}
+
+/// A secret given on the command line or in the environment; its `Debug` output is redacted, so
+/// printing the configuration never shows it.
+#[derive(Clone)]
+pub struct Secret(String);
+
+impl std::str::FromStr for Secret {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        if s.is_empty() {
+            return Err("must not be empty".into());
+        }
+        Ok(Self(s.to_string()))
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(<redacted>)")
     }
 }
 
@@ -179,7 +220,7 @@ pub fn parse_positive_duration(s: &str) -> Result<Duration, String> {
     Ok(d)
 }
 
-/// Parse `250ms`, `5s`, `2m` or a bare number of seconds (fractions allowed).
+/// Parse `250ms`, `5s`, `2m`, `1h` or a bare number of seconds (fractions allowed).
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
     let s = s.trim();
     let (num, scale) = if let Some(n) = s.strip_suffix("ms") {
@@ -188,6 +229,8 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
         (n, 1.0)
     } else if let Some(n) = s.strip_suffix('m') {
         (n, 60.0)
+    } else if let Some(n) = s.strip_suffix('h') {
+        (n, 3600.0)
     } else {
         (s, 1.0)
     };
@@ -207,6 +250,7 @@ mod tests {
         assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
         assert_eq!(parse_duration("5s"), Ok(Duration::from_secs(5)));
         assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
+        assert_eq!(parse_duration("1h"), Ok(Duration::from_secs(3600)));
         assert_eq!(parse_duration("1.5"), Ok(Duration::from_millis(1500)));
         assert!(parse_duration("-1s").is_err());
         assert!(parse_duration("soon").is_err());
@@ -298,5 +342,32 @@ mod tests {
         }
         assert!(Config::try_parse_from(["signal-server", "--tls-cert", "c.pem"]).is_err(), "cert needs key");
         assert!(Config::try_parse_from(["signal-server", "--room-capacity", "9"]).is_err());
+    }
+
+    #[test]
+    fn turn_flags_give_each_welcome_its_own_credentials_and_never_show_the_secret() {
+        let cfg = Config::try_parse_from([
+            "signal-server",
+            "--turn",
+            "turn:t.example:3478?transport=udp",
+            "--turn-secret",
+            "s3cr3t-value",
+            "--turn-ttl",
+            "10m",
+        ]);
+        let cfg = cfg.map_err(|e| e.to_string());
+        assert!(cfg.is_ok(), "{cfg:?}");
+        if let Ok(cfg) = cfg {
+            assert_eq!(cfg.turn_ttl, Duration::from_secs(600));
+            let core = cfg.core();
+            let turn = core.turn.as_ref().map(|t| t.ice_server(strangers_shared::PeerId(7), 1000));
+            assert_eq!(turn.and_then(|t| t.username), Some("1600:7".to_string()));
+            for shown in [format!("{cfg:?}"), format!("{core:?}")] {
+                assert!(!shown.contains("s3cr3t"), "the secret leaked into {shown}");
+            }
+        }
+        let err =
+            Config::try_parse_from(["signal-server", "--turn", "turn:t:3478"]).map(|_| ()).map_err(|e| e.to_string());
+        assert!(err.as_ref().is_err_and(|e| e.contains("--turn-secret")), "--turn needs a secret: {err:?}");
     }
 }

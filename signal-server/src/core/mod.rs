@@ -13,6 +13,7 @@ mod rooms;
 mod stats;
 #[cfg(test)]
 mod tests;
+pub mod turn;
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::time::Duration;
@@ -91,8 +92,10 @@ pub struct CoreConfig {
     pub max_room_capacity: u8,
     /// Per-connection message rate limit.
     pub rate: RateLimit,
-    /// STUN/TURN servers announced in `welcome`.
+    /// STUN servers (or TURN servers with fixed credentials) announced in `welcome`.
     pub ice_servers: Vec<IceServer>,
+    /// TURN servers announced in `welcome` with credentials made for each connection.
+    pub turn: Option<turn::TurnConfig>,
 }
 
 impl Default for CoreConfig {
@@ -105,6 +108,7 @@ impl Default for CoreConfig {
             max_room_capacity: strangers_shared::limits::MAX_ROOM_CAPACITY,
             rate: RateLimit::default(),
             ice_servers: Vec::new(),
+            turn: None,
         }
     }
 }
@@ -303,11 +307,15 @@ impl Core {
             let text = format!("this server speaks protocol version {PROTOCOL_VERSION}, not {version}");
             return self.error(peer, ErrorCode::VersionUnsupported, text);
         }
+        let mut ice_servers = self.cfg.ice_servers.clone();
+        if let Some(turn) = &self.cfg.turn {
+            ice_servers.push(turn.ice_server(peer, self.now.unix_ms / 1000));
+        }
         let welcome = ServerMsg::Welcome {
             peer_id: peer,
             version: PROTOCOL_VERSION,
             online: self.peers.len() as u64,
-            ice_servers: self.cfg.ice_servers.clone(),
+            ice_servers,
         };
         self.send(peer, &welcome);
     }
