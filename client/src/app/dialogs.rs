@@ -1,11 +1,13 @@
-//! Keyboard shortcuts and the windows over the main view: help, devices and rooms.
+//! Keyboard shortcuts and the windows over the main view: help, devices and rooms. Like the
+//! panels, they put what the user asks for on the frame's [`UiCommand`] list.
 
 use std::time::{Duration, Instant};
 
 use eframe::egui::{self, Key, KeyboardShortcut, Modifiers, RichText};
 
-use super::StrangersApp;
+use super::model::Escape;
 use super::settings::{AudioChoice, VideoChoice};
+use super::{StrangersApp, UiCommand};
 use crate::devices::list::DeviceInfo;
 
 /// The shortcuts, as shown in the help overlay.
@@ -18,44 +20,35 @@ pub const SHORTCUTS: [(&str, &str); 6] = [
     ("Enter", "Send the chat message"),
 ];
 
-/// How long the first Esc press waits for the second.
-const CONFIRM_WINDOW: Duration = Duration::from_secs(3);
-
 impl StrangersApp {
-    pub(super) fn shortcuts(&mut self, ctx: &egui::Context) {
+    /// The keyboard shortcuts (see [`SHORTCUTS`]); windows open and close at once, the rest is
+    /// pushed to `cmds`.
+    pub(super) fn shortcuts(&mut self, ctx: &egui::Context, now: Instant, cmds: &mut Vec<UiCommand>) {
         let consume = |m, k| ctx.input_mut(|i| i.consume_shortcut(&KeyboardShortcut::new(m, k)));
         if consume(Modifiers::CTRL, Key::Enter) && !self.model.busy() {
-            self.start();
+            cmds.push(UiCommand::Start);
         }
         if consume(Modifiers::CTRL, Key::M) {
-            self.toggle_mute();
+            cmds.push(UiCommand::ToggleMute);
         }
         if consume(Modifiers::CTRL, Key::E) {
-            self.toggle_camera();
+            cmds.push(UiCommand::ToggleCamera);
         }
         if consume(Modifiers::NONE, Key::F1) {
             self.ui.show_help = !self.ui.show_help;
-        }
-        let now = Instant::now();
-        if self.ui.next_armed.is_some_and(|(at, _)| now.duration_since(at) > CONFIRM_WINDOW) {
-            self.ui.next_armed = None;
         }
         let any_window = self.ui.show_help || self.ui.show_devices || self.ui.show_room;
         if consume(Modifiers::NONE, Key::Escape) {
             if any_window {
                 (self.ui.show_help, self.ui.show_devices, self.ui.show_room) = (false, false, false);
-            } else if !self.model.in_call() {
-                // Nobody to skip (idle, searching or in a room): Esc does nothing, and asks
-                // nothing.
-            } else if self.ui.next_armed.is_some() || !self.settings.confirm_next {
-                self.next();
-            } else {
-                self.ui.next_armed = Some((now, self.model.matches));
+            } else if self.upkeep.escape(&self.model, self.settings.confirm_next, now) == Escape::Skip {
+                cmds.push(UiCommand::Next);
             }
         }
     }
 
-    pub(super) fn dialogs(&mut self, ctx: &egui::Context) {
+    /// The help, room and devices windows.
+    pub(super) fn dialogs(&mut self, ctx: &egui::Context, cmds: &mut Vec<UiCommand>) {
         let mut open = self.ui.show_help;
         egui::Window::new("Keyboard shortcuts").open(&mut open).collapsible(false).resizable(false).show(ctx, |ui| {
             egui::Grid::new("keys").num_columns(2).spacing([24.0, 6.0]).show(ui, |ui| {
@@ -87,7 +80,7 @@ impl StrangersApp {
             });
             let ready = !self.settings.room.trim().is_empty();
             if ui.add_enabled(ready, egui::Button::new("Join")).clicked() {
-                self.join_room();
+                cmds.push(UiCommand::JoinRoom);
             }
         });
         self.ui.show_room = open && self.ui.show_room;
@@ -96,11 +89,11 @@ impl StrangersApp {
         egui::Window::new("Devices and settings")
             .open(&mut open)
             .collapsible(false)
-            .show(ctx, |ui| self.devices_ui(ui));
+            .show(ctx, |ui| self.devices_ui(ui, cmds));
         self.ui.show_devices = open;
     }
 
-    fn devices_ui(&mut self, ui: &mut egui::Ui) {
+    fn devices_ui(&mut self, ui: &mut egui::Ui, cmds: &mut Vec<UiCommand>) {
         let (active_video, active_mic, video_error, mic_error) = self.session.active_devices();
         let notes = self.session.notes.lock().map(|n| n.clone()).unwrap_or_default();
         let devices = self.ui.devices.clone().unwrap_or_default();
@@ -124,9 +117,7 @@ impl StrangersApp {
             ui.selectable_value(&mut video, VideoChoice::Off, "None: receive only");
         });
         if video != current {
-            self.settings.video = Some(video.clone());
-            self.ui.video = video.clone();
-            self.session.set_video(video);
+            cmds.push(UiCommand::SetVideo(video));
         }
         show_state(ui, active_video.as_deref(), notes.video.as_deref().or(video_error.as_deref()));
 
@@ -134,9 +125,7 @@ impl StrangersApp {
         let mut mic = mic_now.clone();
         audio_combo(ui, "Microphone", &mut mic, &devices.microphones, true);
         if mic != mic_now {
-            self.settings.mic = Some(mic.clone());
-            self.ui.mic = mic.clone();
-            self.session.set_mic(mic);
+            cmds.push(UiCommand::SetMic(mic));
         }
         show_state(ui, active_mic.as_deref(), notes.mic.as_deref().or(mic_error.as_deref()));
         let level = self.session.mic_level.get();
@@ -149,9 +138,7 @@ impl StrangersApp {
         let mut spk = spk_now.clone();
         audio_combo(ui, "Speakers", &mut spk, &devices.speakers, false);
         if spk != spk_now {
-            self.settings.speaker = Some(spk.clone());
-            self.ui.speaker = spk.clone();
-            self.session.set_speaker(spk);
+            cmds.push(UiCommand::SetSpeaker(spk));
         }
         if let Some(problem) = &notes.speaker {
             ui.colored_label(egui::Color32::from_rgb(240, 110, 100), problem);
@@ -173,7 +160,7 @@ impl StrangersApp {
         ui.label(RichText::new(note).small().weak());
         ui.checkbox(&mut self.settings.match_sound, "Play a sound when a stranger is found");
         if ui.button("Look for devices again").clicked() {
-            self.scan_devices();
+            cmds.push(UiCommand::ScanDevices);
         }
     }
 }

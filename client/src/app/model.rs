@@ -1,5 +1,6 @@
-//! What the UI shows, folded from engine [`Event`]s. Pure (no egui, no IO), so every status line
-//! and chat rule is unit-tested without a window.
+//! What the UI shows, folded from engine [`Event`]s, and ([`upkeep`]) what the app decides each
+//! frame from it. Pure (no egui, no IO), so every status line, chat rule and decision is
+//! unit-tested without a window.
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -9,6 +10,9 @@ use strangers_shared::{LeaveReason, Member, PeerId};
 use crate::call::state::CallState;
 use crate::engine::{CallStats, Event, Who};
 use crate::slot::FrameSlot;
+
+pub mod upkeep;
+pub use upkeep::{Escape, Local, Upkeep};
 
 /// Who wrote a chat line.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -66,11 +70,23 @@ pub struct Tile {
     pub slot: Option<FrameSlot>,
 }
 
-/// Something the app should do once, beyond drawing.
+/// Something the app should do once, beyond drawing. The model and [`Upkeep`] decide; the
+/// shell carries these out.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Effect {
-    /// A stranger was found: play the match sound.
+    /// A stranger was found: play the match sound (if the user wants it).
     MatchSound,
+    /// A call reached Connected: log it (the smoke test looks for the line).
+    CallConnected {
+        /// Calls connected so far, this one included.
+        calls: u64,
+    },
+    /// Capture for the self-view and the call, or stop capturing.
+    Preview(bool),
+    /// Let new self-view pictures wake the UI, or not.
+    SelfViewWakes(bool),
+    /// Show the stranger our typing indicator, or take it down.
+    Typing(bool),
 }
 
 /// Everything the UI draws; see the module docs.

@@ -1,12 +1,13 @@
 //! The main window's panels: the control bar, the status line, the chat and the video stage.
+//! They draw; what the user asks for goes on the frame's [`UiCommand`] list.
 
 use std::time::Instant;
 
 use eframe::egui::{self, Color32, Key, RichText, vec2};
 
-use super::StrangersApp;
 use super::model::Author;
 use super::video::{badges, placeholder};
+use super::{StrangersApp, UiCommand};
 use crate::call::state::CallState;
 use crate::engine::Who;
 
@@ -18,7 +19,7 @@ fn bare_panel(ui: &egui::Ui) -> egui::Frame {
 }
 
 impl StrangersApp {
-    pub(super) fn top_bar(&mut self, ui: &mut egui::Ui) {
+    pub(super) fn top_bar_ui(&mut self, ui: &mut egui::Ui, cmds: &mut Vec<UiCommand>) {
         egui::Panel::top("controls").frame(bare_panel(ui)).show(ui, |ui| {
             ui.add_space(4.0);
             ui.horizontal_wrapped(|ui| {
@@ -26,25 +27,25 @@ impl StrangersApp {
                 ui.separator();
                 let busy = self.model.busy();
                 if ui.add_enabled(!busy, egui::Button::new("▶ Start")).on_hover_text("Ctrl+Enter").clicked() {
-                    self.start();
+                    cmds.push(UiCommand::Start);
                 }
                 // Only a chat has someone to skip; a search already looks for the next stranger.
                 let can_next = self.model.in_call();
-                let next_label = if self.ui.next_armed.is_some() { "» Really?" } else { "» Next" };
+                let next_label = if self.upkeep.armed() { "» Really?" } else { "» Next" };
                 if ui.add_enabled(can_next, egui::Button::new(next_label)).on_hover_text("Esc").clicked() {
-                    self.next();
+                    cmds.push(UiCommand::Next);
                 }
                 if ui.add_enabled(busy, egui::Button::new("■ Stop")).clicked() {
-                    self.stop();
+                    cmds.push(UiCommand::Stop);
                 }
                 ui.separator();
                 let mute = if self.ui.muted { "♪ Unmute" } else { "♪ Mute" };
                 if ui.selectable_label(self.ui.muted, mute).on_hover_text("Ctrl+M").clicked() {
-                    self.toggle_mute();
+                    cmds.push(UiCommand::ToggleMute);
                 }
                 let cam = if self.ui.camera_off { "Camera on" } else { "Camera off" };
                 if ui.selectable_label(self.ui.camera_off, cam).on_hover_text("Ctrl+E").clicked() {
-                    self.toggle_camera();
+                    cmds.push(UiCommand::ToggleCamera);
                 }
                 ui.separator();
                 ui.add_enabled_ui(!busy, |ui| {
@@ -62,7 +63,7 @@ impl StrangersApp {
                 }
                 if ui.button("⚙ Devices…").clicked() {
                     self.ui.show_devices = true;
-                    self.scan_devices();
+                    cmds.push(UiCommand::ScanDevices);
                 }
                 ui.toggle_value(&mut self.settings.show_stats, "Stats");
                 if ui.button("⌨ Keys").on_hover_text("Keyboard shortcuts (F1)").clicked() {
@@ -73,7 +74,7 @@ impl StrangersApp {
         });
     }
 
-    pub(super) fn status_bar(&mut self, ui: &mut egui::Ui) {
+    pub(super) fn status_bar_ui(&mut self, ui: &mut egui::Ui) {
         let now = Instant::now();
         egui::Panel::bottom("status").frame(bare_panel(ui)).show(ui, |ui| {
             ui.add_space(3.0);
@@ -86,7 +87,7 @@ impl StrangersApp {
                 };
                 ui.label(RichText::new(dot).color(color));
                 ui.label(self.model.status(now));
-                if self.ui.next_armed.is_some() {
+                if self.upkeep.armed() {
                     ui.label(RichText::new("Press Esc again to skip").color(Color32::YELLOW));
                 }
             });
@@ -114,7 +115,7 @@ impl StrangersApp {
         });
     }
 
-    pub(super) fn chat_panel(&mut self, ui: &mut egui::Ui) {
+    pub(super) fn chat_panel_ui(&mut self, ui: &mut egui::Ui, cmds: &mut Vec<UiCommand>) {
         egui::Panel::right("chat").frame(bare_panel(ui)).default_size(320.0).min_size(240.0).resizable(true).show(
             ui,
             |ui| {
@@ -161,12 +162,11 @@ impl StrangersApp {
                         .desired_width(ui.available_width() - 56.0);
                     let response = ui.add_enabled(can_chat, edit);
                     if response.changed() {
-                        let typing = !self.ui.chat_input.trim().is_empty();
-                        self.set_typing(typing);
+                        cmds.push(UiCommand::Typing(!self.ui.chat_input.trim().is_empty()));
                     }
                     let enter = response.lost_focus() && ui.input(|i| i.key_pressed(Key::Enter) && !i.modifiers.ctrl);
                     if (ui.add_enabled(can_chat, egui::Button::new("Send")).clicked() || enter) && can_chat {
-                        self.send_chat();
+                        cmds.push(UiCommand::SendChat);
                         response.request_focus();
                     }
                 });
@@ -175,7 +175,7 @@ impl StrangersApp {
     }
 
     /// The central area: the stranger (or the room grid) with the self-view on top.
-    pub(super) fn stage(&mut self, ui: &mut egui::Ui) {
+    pub(super) fn stage_ui(&mut self, ui: &mut egui::Ui) {
         let ctx = ui.ctx().clone();
         egui::CentralPanel::default().frame(egui::Frame::central_panel(ui.style()).fill(Color32::TRANSPARENT)).show(
             ui,
@@ -227,7 +227,7 @@ impl StrangersApp {
         ui.painter().rect_filled(rect.expand(2.0), 6, Color32::from_gray(60));
         // With the camera off the picture is not shown, so it is not uploaded either.
         let has = !self.ui.camera_off && self.local.update(&ctx, "local", Some(&self.session.local_view), rect.size());
-        let paused = self.ui.preview == Some(false);
+        let paused = self.upkeep.preview == Some(false);
         if self.ui.camera_off || paused || !has || self.local.paint(ui, rect, true).is_none() {
             let text = if self.ui.camera_off {
                 "Camera off"

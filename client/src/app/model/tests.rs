@@ -2,6 +2,7 @@ use std::time::{Duration, Instant};
 
 use strangers_shared::{LeaveReason, Member, Mode, PeerId, Role};
 
+use super::upkeep::{CONFIRM_WINDOW, TYPING_REFRESH, TYPING_STALE};
 use super::*;
 
 fn matched(common: &[&str]) -> Event {
@@ -157,4 +158,166 @@ fn leaving_a_chat_yourself_adds_a_system_line() {
     m.apply(Event::ServerLost { reason: "reset".into(), retry_in: Duration::from_secs(1) }, t0, "10:09");
     m.apply(searching(), t0, "10:09");
     assert_eq!(m.chat.last().unwrap().text, "The connection to the server dropped; the chat ended.");
+}
+
+/// Online, and in a connected call with the `n`th stranger.
+fn in_call(n: u64) -> Model {
+    let t0 = Instant::now();
+    let mut m = Model::default();
+    m.apply(Event::ServerOnline { peer_id: PeerId(1), online: 2 }, t0, "");
+    for _ in 0..n {
+        m.apply(matched(&[]), t0, "");
+        m.apply(Event::State(CallState::Connected), t0, "");
+    }
+    m
+}
+
+fn kinds(effects: &[Effect], pick: fn(&Effect) -> bool) -> Vec<Effect> {
+    effects.iter().copied().filter(pick).collect()
+}
+
+#[test]
+fn each_connected_call_is_logged_once() {
+    let t0 = Instant::now();
+    let mut u = Upkeep::default();
+    let logged = |e: &Effect| matches!(e, Effect::CallConnected { .. });
+    let mut m = Model::default();
+    assert!(kinds(&u.tick(&m, Local::default(), t0), logged).is_empty(), "no call yet");
+    m.apply(matched(&[]), t0, "");
+    assert!(kinds(&u.tick(&m, Local::default(), t0), logged).is_empty(), "matched is not connected");
+    m.apply(Event::State(CallState::Connected), t0, "");
+    assert_eq!(kinds(&u.tick(&m, Local::default(), t0), logged), vec![Effect::CallConnected { calls: 1 }]);
+    assert!(kinds(&u.tick(&m, Local::default(), t0), logged).is_empty(), "once per call, not per frame");
+    m.apply(Event::State(CallState::Searching { mode: Mode::Video }), t0, "");
+    m.apply(matched(&[]), t0, "");
+    m.apply(Event::State(CallState::Connected), t0, "");
+    assert_eq!(kinds(&u.tick(&m, Local::default(), t0), logged), vec![Effect::CallConnected { calls: 2 }]);
+}
+
+#[test]
+fn the_camera_captures_only_when_someone_sees_the_picture() {
+    let t0 = Instant::now();
+    let mut u = Upkeep::default();
+    let preview = |e: &Effect| matches!(e, Effect::Preview(_));
+    let idle = Model::default();
+    let video = Local::default();
+    assert_eq!(kinds(&u.tick(&idle, video, t0), preview), vec![Effect::Preview(false)], "told once at first");
+    assert!(kinds(&u.tick(&idle, video, t0), preview).is_empty(), "then only changes");
+    let open = Local { devices_open: true, ..video };
+    assert_eq!(kinds(&u.tick(&idle, open, t0), preview), vec![Effect::Preview(true)], "the device settings show it");
+    let mut searching = Model::default();
+    searching.apply(Event::State(CallState::Searching { mode: Mode::Video }), t0, "");
+    assert!(kinds(&u.tick(&searching, video, t0), preview).is_empty(), "still on in a search");
+    let text = Local { text_mode: true, ..video };
+    assert_eq!(kinds(&u.tick(&searching, text, t0), preview), vec![Effect::Preview(false)], "text chats send none");
+    assert_eq!(kinds(&u.tick(&searching, video, t0), preview), vec![Effect::Preview(true)]);
+    let camera_off = Local { camera_off: true, ..video };
+    assert_eq!(kinds(&u.tick(&searching, camera_off, t0), preview), vec![Effect::Preview(false)]);
+    assert_eq!(u.preview, Some(false), "the self-view reads what was last asked for");
+}
+
+#[test]
+fn the_self_view_wakes_the_ui_unless_remote_video_does_or_the_camera_is_off() {
+    let t0 = Instant::now();
+    let mut u = Upkeep::default();
+    let wakes = |e: &Effect| matches!(e, Effect::SelfViewWakes(_));
+    let mut m = in_call(1);
+    assert_eq!(kinds(&u.tick(&m, Local::default(), t0), wakes), vec![Effect::SelfViewWakes(true)]);
+    m.apply(Event::RemoteVideo { from: Who::Partner, slot: FrameSlot::default(), stats: Default::default() }, t0, "");
+    assert_eq!(
+        kinds(&u.tick(&m, Local::default(), t0), wakes),
+        vec![Effect::SelfViewWakes(false)],
+        "the stranger's frames drive the repaints"
+    );
+    m.apply(Event::MediaState { from: Who::Partner, audio: true, video: false }, t0, "");
+    assert_eq!(kinds(&u.tick(&m, Local::default(), t0), wakes), vec![Effect::SelfViewWakes(true)], "their camera off");
+    let camera_off = Local { camera_off: true, ..Local::default() };
+    assert_eq!(kinds(&u.tick(&m, camera_off, t0), wakes), vec![Effect::SelfViewWakes(false)], "ours off");
+    // In a room, any member's playing video drives the repaints.
+    let mut room = Model::default();
+    let bo = Member { id: PeerId(8), name: "Bo".into(), audio: true, video: true };
+    room.apply(Event::RoomJoined { room: "r".into(), you: PeerId(9), members: vec![bo] }, t0, "");
+    assert_eq!(kinds(&u.tick(&room, Local::default(), t0), wakes), vec![Effect::SelfViewWakes(true)]);
+    let slot = FrameSlot::default();
+    room.apply(Event::RemoteVideo { from: Who::Member(PeerId(8)), slot, stats: Default::default() }, t0, "");
+    assert_eq!(kinds(&u.tick(&room, Local::default(), t0), wakes), vec![Effect::SelfViewWakes(false)]);
+}
+
+#[test]
+fn the_typing_indicator_is_refreshed_while_typing_and_withdrawn_when_stale() {
+    let t0 = Instant::now();
+    let secs = Duration::from_secs;
+    let mut u = Upkeep::default();
+    assert_eq!(u.typing(false, t0), None, "nothing to withdraw");
+    assert_eq!(u.typing(true, t0), Some(Effect::Typing(true)));
+    assert_eq!(u.typing(true, t0 + secs(1)), None, "not on every keystroke");
+    assert_eq!(u.typing(true, t0 + TYPING_REFRESH), Some(Effect::Typing(true)), "refreshed every few seconds");
+    let sent = t0 + TYPING_REFRESH;
+    let m = in_call(1);
+    let typing = |e: &Effect| matches!(e, Effect::Typing(_));
+    assert!(kinds(&u.tick(&m, Local::default(), sent + TYPING_STALE), typing).is_empty(), "not stale yet");
+    let stale = sent + TYPING_STALE + Duration::from_millis(1);
+    assert_eq!(kinds(&u.tick(&m, Local::default(), stale), typing), vec![Effect::Typing(false)]);
+    assert!(kinds(&u.tick(&m, Local::default(), stale + secs(1)), typing).is_empty(), "withdrawn once");
+    assert_eq!(u.typing(true, stale), Some(Effect::Typing(true)), "typing again says so at once");
+    assert_eq!(u.typing(false, stale), Some(Effect::Typing(false)), "sending the message ends it");
+}
+
+#[test]
+fn esc_arms_for_one_stranger_then_skips_and_an_unconfirmed_press_lapses() {
+    let t0 = Instant::now();
+    let secs = Duration::from_secs;
+    let mut u = Upkeep::default();
+    let mut m = Model::default();
+    assert_eq!(u.escape(&m, true, t0), Escape::Ignored, "idle: nobody to skip");
+    m.apply(Event::State(CallState::Searching { mode: Mode::Video }), t0, "");
+    assert_eq!(u.escape(&m, true, t0), Escape::Ignored, "searching already looks for the next");
+    assert!(!u.armed(), "and nothing is asked");
+
+    let mut m = in_call(1);
+    assert_eq!(u.escape(&m, true, t0), Escape::Armed);
+    assert!(u.armed());
+    assert_eq!(u.escape(&m, true, t0 + secs(1)), Escape::Skip);
+    assert!(!u.armed(), "the skip uses the arming up");
+    assert_eq!(u.escape(&m, false, t0), Escape::Skip, "without confirmation one press skips");
+
+    // A first press lapses after the confirmation window, in the frame's upkeep too.
+    assert_eq!(u.escape(&m, true, t0), Escape::Armed);
+    u.tick(&m, Local::default(), t0 + CONFIRM_WINDOW);
+    assert!(u.armed(), "still waiting at the window's end");
+    u.tick(&m, Local::default(), t0 + CONFIRM_WINDOW + Duration::from_millis(1));
+    assert!(!u.armed(), "lapsed");
+    assert_eq!(u.escape(&m, true, t0), Escape::Armed);
+    assert_eq!(u.escape(&m, true, t0 + secs(4)), Escape::Armed, "a late second press arms again");
+
+    // The arming belongs to the stranger it was pressed for.
+    m.apply(matched(&[]), t0, "");
+    u.tick(&m, Local::default(), t0 + secs(4));
+    assert!(!u.armed(), "a new stranger is not skipped by the old press");
+    assert_eq!(u.escape(&m, true, t0), Escape::Armed);
+    m.apply(Event::State(CallState::Idle), t0, "");
+    u.tick(&m, Local::default(), t0);
+    assert!(!u.armed(), "nor is anyone once the call is over");
+}
+
+#[test]
+fn the_window_repaints_by_itself_only_while_something_ticks() {
+    let t0 = Instant::now();
+    let mut u = Upkeep::default();
+    let mut m = Model::default();
+    assert_eq!(u.repaint_in(&m, t0), Some(Duration::from_millis(500)), "connecting to the server");
+    m.apply(Event::ServerOnline { peer_id: PeerId(1), online: 2 }, t0, "");
+    assert_eq!(u.repaint_in(&m, t0), None, "an idle app asks for nothing");
+    m.apply(Event::State(CallState::Searching { mode: Mode::Video }), t0, "");
+    assert_eq!(u.repaint_in(&m, t0), Some(Duration::from_millis(100)), "the search clock and spinner");
+    let mut m = in_call(1);
+    assert_eq!(u.repaint_in(&m, t0), None, "a call repaints with its frames");
+    u.escape(&m, true, t0);
+    assert_eq!(u.repaint_in(&m, t0), Some(Duration::from_millis(500)), "the Esc prompt lapses by itself");
+    u.disarm();
+    m.apply(Event::Error("room_full".into()), t0, "");
+    let due = ERROR_SHOWN_FOR + Duration::from_millis(20);
+    assert_eq!(u.repaint_in(&m, t0), Some(due), "one repaint when the banner goes");
+    m.apply(Event::ServerLost { reason: "reset".into(), retry_in: Duration::from_secs(1) }, t0, "");
+    assert_eq!(u.repaint_in(&m, t0), Some(Duration::from_millis(500)), "the sooner of the two");
 }
