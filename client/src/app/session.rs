@@ -195,7 +195,10 @@ impl Session {
                     Ok(cam) => Some(Box::new(cam)),
                     Err(e) => {
                         set_note(&notes, |n| {
-                            n.video = Some(format!("{}. Sending the test card instead.", sentence(&e.to_string())))
+                            n.video = Some(format!(
+                                "cannot open {}. Sending the test card instead.",
+                                sentence(&e.to_string())
+                            ))
                         });
                         Some(Box::new(SyntheticVideo::new(640, 480, 30.0, "Test card")))
                     }
@@ -222,7 +225,10 @@ impl Session {
                     Ok(mic) => Some(Box::new(mic)),
                     Err(e) => {
                         set_note(&notes, |n| {
-                            n.mic = Some(format!("{}. You can still listen and chat.", sentence(&e.to_string())))
+                            n.mic = Some(format!(
+                                "cannot open {}. You can still listen and chat.",
+                                sentence(&e.to_string())
+                            ))
                         });
                         None
                     }
@@ -252,7 +258,7 @@ impl Session {
                     Some(name) => format!("Still playing through {name}."),
                     None => "Sound is off.".to_string(),
                 };
-                set_note(&notes, |n| n.speaker = Some(format!("{}. {rest}", sentence(&e))));
+                set_note(&notes, |n| n.speaker = Some(format!("{}. {rest}", sentence(&e.to_string()))));
             }
         });
     }

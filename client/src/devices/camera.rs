@@ -7,6 +7,7 @@ use nokhwa::Camera;
 use nokhwa::pixel_format::RgbFormat;
 use nokhwa::utils::{CameraFormat, CameraIndex, FrameFormat, RequestedFormat, RequestedFormatType, Resolution};
 
+use super::DeviceError;
 use crate::media::frame::{I420, VideoFrame};
 use crate::media::video_source::{SourceError, VideoSource};
 
@@ -20,12 +21,13 @@ pub struct CameraSource {
 impl CameraSource {
     /// Open camera `id` (an index or a device path) near `width`×`height`@`fps`. Slow (it
     /// talks to the driver), so call it off the UI thread.
-    pub fn open(id: &str, width: u32, height: u32, fps: u32) -> Result<Self, SourceError> {
+    pub fn open(id: &str, width: u32, height: u32, fps: u32) -> Result<Self, DeviceError> {
         let index = id.parse::<u32>().map_or_else(|_| CameraIndex::String(id.to_string()), CameraIndex::Index);
         let wanted = CameraFormat::new(Resolution::new(width, height), FrameFormat::MJPEG, fps);
         let request = RequestedFormat::new::<RgbFormat>(RequestedFormatType::Closest(wanted));
-        let mut camera = Camera::new(index, request).map_err(|e| SourceError::Open(format!("camera {id}: {e}")))?;
-        camera.open_stream().map_err(|e| SourceError::Open(format!("camera {id}: {e}")))?;
+        let refused = |source| DeviceError::Camera { id: id.to_string(), source };
+        let mut camera = Camera::new(index, request).map_err(refused)?;
+        camera.open_stream().map_err(refused)?;
         let name = camera.info().human_name();
         let res = camera.resolution();
         let size = (res.width() as usize, res.height() as usize);
@@ -75,7 +77,10 @@ mod tests {
     #[test]
     fn a_missing_camera_is_an_open_error_not_a_panic() {
         match CameraSource::open("/dev/strangers-no-such-camera", 640, 480, 30) {
-            Err(SourceError::Open(msg)) => assert!(msg.contains("no-such-camera"), "{msg}"),
+            Err(e @ DeviceError::Camera { .. }) => {
+                assert!(e.to_string().contains("no-such-camera"), "{e}");
+                assert!(std::error::Error::source(&e).is_some(), "nokhwa's error is kept: {e:?}");
+            }
             Err(other) => panic!("unexpected error {other}"),
             Ok(_) => panic!("opened a camera that does not exist"),
         }

@@ -4,6 +4,8 @@
 use cpal::traits::{DeviceTrait, HostTrait};
 use nokhwa::utils::{ApiBackend, CameraIndex};
 
+use super::DeviceError;
+
 /// One device the user can pick.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct DeviceInfo {
@@ -60,14 +62,15 @@ fn describe(device: &cpal::Device) -> Option<DeviceInfo> {
 }
 
 /// The cpal device with `id`, or the default one when `id` is `None`.
-pub(crate) fn audio_device(id: Option<&str>, input: bool) -> Result<cpal::Device, String> {
+pub(crate) fn audio_device(id: Option<&str>, input: bool) -> Result<cpal::Device, DeviceError> {
     let host = cpal::default_host();
     match id {
         Some(id) => {
-            let parsed: cpal::DeviceId = id.parse().map_err(|_| format!("bad audio device id {id:?}"))?;
-            host.device_by_id(&parsed).ok_or_else(|| format!("audio device {id} is not connected"))
+            let parsed: cpal::DeviceId =
+                id.parse().map_err(|source| DeviceError::BadId { id: id.to_string(), source })?;
+            host.device_by_id(&parsed).ok_or_else(|| DeviceError::NotConnected(id.to_string()))
         }
-        None if input => host.default_input_device().ok_or_else(|| "no microphone found".to_string()),
-        None => host.default_output_device().ok_or_else(|| "no speakers found".to_string()),
+        None if input => host.default_input_device().ok_or(DeviceError::NoMicrophone),
+        None => host.default_output_device().ok_or(DeviceError::NoSpeakers),
     }
 }

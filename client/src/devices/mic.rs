@@ -10,8 +10,8 @@ use std::time::{Duration, Instant};
 use cpal::SizedSample;
 use cpal::traits::{DeviceTrait, StreamTrait};
 
-use super::Level;
 use super::list::audio_device;
+use super::{DeviceError, Level};
 use crate::media::audio_source::{AudioFrame, AudioSource, FRAME_SAMPLES, SAMPLE_RATE};
 use crate::media::resample::Resampler;
 use crate::media::video_source::SourceError;
@@ -37,10 +37,11 @@ pub struct MicSource {
 
 impl MicSource {
     /// Open the microphone `id` (or the default), reporting its level to `level`.
-    pub fn open(id: Option<&str>, level: Level) -> Result<Self, SourceError> {
-        let device = audio_device(id, true).map_err(SourceError::Open)?;
+    pub fn open(id: Option<&str>, level: Level) -> Result<Self, DeviceError> {
+        let device = audio_device(id, true)?;
         let name = device.description().map(|d| d.name().to_string()).unwrap_or_else(|_| "microphone".into());
-        let config = device.default_input_config().map_err(|e| SourceError::Open(format!("{name}: {e}")))?;
+        let refused = |source| DeviceError::Audio { device: name.clone(), source };
+        let config = device.default_input_config().map_err(refused)?;
         let (producer, ring) = rtrb::RingBuffer::new(RING_SAMPLES);
         let waker = Arc::new(OnceLock::new());
         let failed = Arc::new(AtomicBool::new(false));
@@ -52,10 +53,10 @@ impl MicSource {
             cpal::SampleFormat::I16 => build::<i16>(&device, stream_config, parts),
             cpal::SampleFormat::I32 => build::<i32>(&device, stream_config, parts),
             cpal::SampleFormat::U16 => build::<u16>(&device, stream_config, parts),
-            other => Err(format!("unsupported sample format {other:?}")),
+            format => return Err(DeviceError::SampleFormat { device: name, format }),
         }
-        .map_err(|e| SourceError::Open(format!("{name}: {e}")))?;
-        stream.play().map_err(|e| SourceError::Open(format!("{name}: {e}")))?;
+        .map_err(refused)?;
+        stream.play().map_err(refused)?;
         Ok(Self {
             name,
             _stream: stream,
@@ -95,7 +96,7 @@ fn build<T: SizedSample + Send + 'static>(
     device: &cpal::Device,
     config: cpal::StreamConfig,
     parts: Parts,
-) -> Result<cpal::Stream, String>
+) -> Result<cpal::Stream, cpal::Error>
 where
     f32: cpal::FromSample<T>,
 {
@@ -120,7 +121,7 @@ where
             failed.store(true, Ordering::Relaxed);
         }
     };
-    device.build_input_stream::<T, _, _>(config, on_data, on_error, None).map_err(|e| e.to_string())
+    device.build_input_stream::<T, _, _>(config, on_data, on_error, None)
 }
 
 impl AudioSource for MicSource {

@@ -4,9 +4,12 @@
 //! shows, and the user can fall back to the test card or tone.
 
 pub mod camera;
+mod error;
 pub mod list;
 pub mod mic;
 pub mod speaker;
+
+pub use error::DeviceError;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};

@@ -10,6 +10,7 @@ use std::time::Instant;
 use cpal::traits::{DeviceTrait, StreamTrait};
 use cpal::{FromSample, SizedSample};
 
+use super::DeviceError;
 use super::list::audio_device;
 use crate::media::audio_source::{AudioSink, SAMPLE_RATE};
 use crate::media::resample::Resampler;
@@ -26,10 +27,11 @@ struct Speaker {
 }
 
 impl Speaker {
-    fn open(id: Option<&str>) -> Result<Self, String> {
+    fn open(id: Option<&str>) -> Result<Self, DeviceError> {
         let device = audio_device(id, false)?;
         let name = device.description().map(|d| d.name().to_string()).unwrap_or_else(|_| "speakers".into());
-        let config = device.default_output_config().map_err(|e| format!("{name}: {e}"))?;
+        let refused = |source| DeviceError::Audio { device: name.clone(), source };
+        let config = device.default_output_config().map_err(refused)?;
         let stream_config = super::low_latency(&config);
         let rate = stream_config.sample_rate.max(1);
         // 300 ms per voice; the callback keeps at most 120 ms queued, dropping the oldest.
@@ -45,10 +47,10 @@ impl Speaker {
             cpal::SampleFormat::I16 => build::<i16>(&device, stream_config, mix),
             cpal::SampleFormat::I32 => build::<i32>(&device, stream_config, mix),
             cpal::SampleFormat::U16 => build::<u16>(&device, stream_config, mix),
-            other => Err(format!("unsupported sample format {other:?}")),
+            format => return Err(DeviceError::SampleFormat { device: name, format }),
         }
-        .map_err(|e| format!("{name}: {e}"))?;
-        stream.play().map_err(|e| format!("{name}: {e}"))?;
+        .map_err(refused)?;
+        stream.play().map_err(refused)?;
         Ok(Self { _stream: stream, pool: Mutex::new(producers), rate, name })
     }
 
@@ -71,7 +73,7 @@ fn build<T: SizedSample + FromSample<f32> + Send + 'static>(
     device: &cpal::Device,
     config: cpal::StreamConfig,
     mut mix: Mix,
-) -> Result<cpal::Stream, String> {
+) -> Result<cpal::Stream, cpal::Error> {
     let on_data = move |out: &mut [T], _: &cpal::OutputCallbackInfo| {
         for voice in &mut mix.voices {
             let excess = voice.slots().saturating_sub(mix.max_queue);
@@ -88,7 +90,7 @@ fn build<T: SizedSample + FromSample<f32> + Send + 'static>(
         }
     };
     let on_error = |e: cpal::Error| tracing::warn!(error = %e, "speaker stream error");
-    device.build_output_stream::<T, _, _>(config, on_data, on_error, None).map_err(|e| e.to_string())
+    device.build_output_stream::<T, _, _>(config, on_data, on_error, None)
 }
 
 #[derive(Default)]
@@ -105,7 +107,7 @@ impl AudioOut {
     /// Play through speaker `id` (the default when `None`), or nowhere when `enabled` is false.
     /// Returns the device's name. When the new device cannot be opened, the current one keeps
     /// playing (see [`AudioOut::current`]).
-    pub fn switch(&self, id: Option<&str>, enabled: bool) -> Result<Option<String>, String> {
+    pub fn switch(&self, id: Option<&str>, enabled: bool) -> Result<Option<String>, DeviceError> {
         let speaker = if enabled { Some(Arc::new(Speaker::open(id)?)) } else { None };
         let name = speaker.as_ref().map(|s| s.name.clone());
         // Close the old stream after the lock is released: sinks take it on every switch.
