@@ -22,6 +22,11 @@ PACKAGES=(
   xvfb
   xauth
   imagemagick       # `import` takes the smoke test's screenshot
+  # The NAT lab (scripts/nat-test.sh): namespaces, kernel NAT, a real TURN server, JSON reading.
+  iproute2
+  nftables
+  coturn
+  python3
   # Real-time audio devices for the device tests: a user-space PulseAudio null sink behind ALSA.
   pulseaudio
   pulseaudio-utils

@@ -5,6 +5,12 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
 cargo test --locked --workspace --all-targets "$@"
+# Real calls across real NATs (network namespaces, nftables NAT, coturn); needs root, as CI has.
+if [ "$(id -u)" -eq 0 ]; then
+  CASES="${NAT_CASES:-1 2}" scripts/nat-test.sh
+else
+  echo "test.sh: nat-test SKIPPED (needs root for network namespaces)" >&2
+fi
 # The README's own server command, as written.
 scripts/readme-server.sh
 # The desktop app in a real (virtual) window, as a newcomer launches it.

@@ -24,7 +24,8 @@ impl AudioSink for Null {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_links_exchange_video_and_audio() {
-    let cfg = LinkConfig { ice_servers: vec![], udp_bind: "127.0.0.1:0".into(), video: true, audio: true };
+    let cfg =
+        LinkConfig { ice_servers: vec![], udp_bind: "127.0.0.1:0".into(), video: true, audio: true, relay_only: false };
     let (tx, mut rx) = mpsc::unbounded_channel();
     let t = Instant::now();
     let mut a = PeerLink::new(1, &cfg, tx.clone()).await.unwrap();
@@ -140,7 +141,13 @@ async fn an_unreachable_stun_server_does_not_delay_the_offer() {
         username: None,
         credential: None,
     };
-    let cfg = LinkConfig { ice_servers: vec![stun], udp_bind: "127.0.0.1:0".into(), video: true, audio: true };
+    let cfg = LinkConfig {
+        ice_servers: vec![stun],
+        udp_bind: "127.0.0.1:0".into(),
+        video: true,
+        audio: true,
+        relay_only: false,
+    };
     let (tx, mut rx) = mpsc::unbounded_channel();
     let mut a = PeerLink::new(1, &cfg, tx.clone()).await.unwrap();
     let mut b = PeerLink::new(2, &cfg, tx).await.unwrap();

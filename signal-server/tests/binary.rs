@@ -38,10 +38,13 @@ fn help_explains_every_flag_and_its_environment_variable() {
         "--shutdown-grace",
         "--tls-cert",
         "--tls-key",
+        "--turn",
+        "--turn-secret",
+        "--turn-ttl",
     ] {
         assert!(help.contains(flag), "{flag} missing from --help");
     }
-    assert_eq!(help.matches("[env: STRANGERS_").count(), 22, "every flag has an env fallback:\n{help}");
+    assert_eq!(help.matches("[env: STRANGERS_").count(), 25, "every flag has an env fallback:\n{help}");
 }
 
 #[test]

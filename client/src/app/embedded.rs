@@ -97,7 +97,9 @@ impl DemoBot {
 pub fn start_demo(server_url: String, mode: Mode, interests: Vec<String>) -> std::io::Result<DemoBot> {
     let cfg = EngineConfig {
         server_url,
-        udp_bind: "127.0.0.1:0".into(),
+        // Every interface, like the app: a stranger on another machine must reach the bot too.
+        udp_bind: "0.0.0.0:0".into(),
+        relay_only: false,
         video: Some(Box::new(SyntheticVideo::new(640, 480, 30.0, "Demo stranger"))),
         audio: Some(Box::new(SyntheticTone::new(330.0, 660.0, Duration::from_secs(3)))),
         send: SendConfig::default(),

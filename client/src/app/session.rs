@@ -100,6 +100,7 @@ impl Session {
         let mut engine = engine::start(EngineConfig {
             server_url: server_url.clone(),
             udp_bind: "0.0.0.0:0".into(),
+            relay_only: false,
             video: Some(Box::new(video_src)),
             audio: Some(Box::new(audio_src)),
             send: SendConfig { self_view: true, ..SendConfig::default() },

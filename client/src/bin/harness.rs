@@ -5,6 +5,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Parser, ValueEnum};
+use strangers_client::harness::client::NetOptions;
 use strangers_client::harness::scenarios::{self, Options};
 use tracing_subscriber::EnvFilter;
 
@@ -32,7 +33,8 @@ struct Args {
     /// Signal server URL; without it a server is started in-process on 127.0.0.1 (a free port).
     #[arg(long)]
     server: Option<String>,
-    /// Number of clients (basic: pairs; room: 3–4).
+    /// Number of clients (basic: pairs, or 1 with --server to call a client in another process;
+    /// room: 3–4).
     #[arg(long, default_value_t = 2)]
     clients: usize,
     /// How long calls run, in seconds (basic).
@@ -54,6 +56,18 @@ struct Args {
     /// encoder spend its bitrate instead of a tenth of it.
     #[arg(long, default_value_t = 12)]
     grain: u8,
+    /// Local UDP address for WebRTC (every interface by default, like the app).
+    #[arg(long, default_value = "0.0.0.0:0")]
+    udp_bind: String,
+    /// Send all media through the TURN relay the server offers; reveal no address to partners.
+    #[arg(long)]
+    relay_only: bool,
+    /// This process's first tone, in Hz (the others' are 110 Hz apart).
+    #[arg(long)]
+    tone: Option<f64>,
+    /// The partner's tone, in Hz, when the partner is another process (`--clients 1`).
+    #[arg(long)]
+    partner_tone: Option<f64>,
     /// Next presses (skip), visitors (churn) or lines (chat).
     #[arg(long, default_value_t = 3)]
     count: usize,
@@ -105,7 +119,13 @@ async fn run(args: Args) -> anyhow::Result<bool> {
         fps: args.fps,
         bitrate_bps: args.bitrate,
         grain: args.grain,
+        net: NetOptions { udp_bind: args.udp_bind.clone(), relay_only: args.relay_only },
+        tone_hz: args.tone,
+        partner_tone_hz: args.partner_tone,
     };
+    if args.clients == 1 && args.server.is_none() {
+        anyhow::bail!("--clients 1 calls a client in another process: give the shared --server URL");
+    }
     let report = match args.scenario {
         Scenario::Basic => scenarios::basic(&opts).await?,
         Scenario::Skip => scenarios::skip(&opts, args.count).await?,

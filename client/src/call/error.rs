@@ -13,9 +13,12 @@ pub enum CallError {
     #[error("bad candidate from partner: {0}")]
     BadCandidate(String),
     /// The connection was not established in time (no answer, or ICE never succeeded).
-    #[error("the connection was not established within {0:?}")]
+    #[error("could not connect within {0:?}: no network path between you and the stranger was found")]
     SetupTimeout(Duration),
     /// ICE or DTLS failed before media ever flowed.
-    #[error("the connection could not be established ({0})")]
+    #[error("could not connect: no network path between you and the stranger ({0})")]
     NeverConnected(String),
+    /// Relay-only mode is on, but the signal server offers no TURN relay to go through.
+    #[error("relay-only mode needs a TURN relay, and the signal server offers none")]
+    NoRelay,
 }

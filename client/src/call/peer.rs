@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use rtc::interceptor::{Registry, Slot};
 use rtc::media::Sample;
 use rtc::media_stream::MediaStreamTrack;
+use rtc::peer_connection::configuration::RTCIceTransportPolicy;
 use rtc::peer_connection::configuration::interceptor_registry::register_default_interceptors;
 use rtc::peer_connection::configuration::media_engine::{MIME_TYPE_H264, MIME_TYPE_OPUS, MediaEngine};
 use rtc::rtp_transceiver::rtp_sender::{
@@ -46,6 +47,8 @@ pub struct LinkConfig {
     pub video: bool,
     /// Send and receive audio.
     pub audio: bool,
+    /// Gather only TURN relay candidates, so the partner never learns our addresses.
+    pub relay_only: bool,
 }
 
 /// What a link reports to the engine (tagged with the link's id).
@@ -208,8 +211,15 @@ impl PeerLink {
             .with_multicast_dns_mode(rtc::ice::mdns::MulticastDnsMode::Disabled)
             .build();
         let (gathering_tx, gathering) = tokio::sync::watch::channel(Gathering::default());
+        let mut rtc_config = RTCConfigurationBuilder::new().with_ice_servers(ice_servers);
+        if cfg.relay_only {
+            if !cfg.ice_servers.iter().flat_map(|s| &s.urls).any(|u| u.starts_with("turn:")) {
+                return Err(CallError::NoRelay);
+            }
+            rtc_config = rtc_config.with_ice_transport_policy(RTCIceTransportPolicy::Relay);
+        }
         let pc = PeerConnectionBuilder::new()
-            .with_configuration(RTCConfigurationBuilder::new().with_ice_servers(ice_servers).build())
+            .with_configuration(rtc_config.build())
             .with_media_engine(media)
             .with_interceptor_registry(registry)
             .with_setting_engine(settings)

@@ -69,7 +69,13 @@ impl Shell {
     pub(super) async fn open_link(&mut self, id: LinkId, who: Who, offer: bool, ice_servers: Vec<IceServer>) {
         let role = if offer { "offerer" } else { "answerer" };
         let span = tracing::info_span!("link", id = id.0, ?who, role);
-        let cfg = LinkConfig { ice_servers, udp_bind: self.settings.udp_bind.clone(), video: true, audio: true };
+        let cfg = LinkConfig {
+            ice_servers,
+            udp_bind: self.settings.udp_bind.clone(),
+            video: true,
+            audio: true,
+            relay_only: self.settings.relay_only,
+        };
         let created = PeerLink::new(id.0, &cfg, self.link_tx.clone()).instrument(span.clone()).await;
         let peer = match created {
             Ok(peer) => peer,
@@ -95,13 +101,23 @@ impl Shell {
         }
     }
 
+    fn observe(&self, who: Who, text: &str) {
+        if let Some(observe) = &self.settings.observers.remote_signals {
+            observe(who, text);
+        }
+    }
+
     pub(super) async fn apply_offer(&mut self, id: LinkId, sdp: String) {
+        let Some(link) = self.links.by_id.get(&id) else { return };
+        self.observe(link.who, &sdp);
         let Some(link) = self.links.by_id.get_mut(&id) else { return };
         let result = link.peer.answer(sdp).instrument(link.span.clone()).await;
         self.feed(Input::Link(id, described(result)));
     }
 
     pub(super) async fn apply_answer(&mut self, id: LinkId, sdp: String) {
+        let Some(link) = self.links.by_id.get(&id) else { return };
+        self.observe(link.who, &sdp);
         let Some(link) = self.links.by_id.get_mut(&id) else { return };
         if let Err(e) = link.peer.accept_answer(sdp).instrument(link.span.clone()).await {
             self.feed(Input::Link(id, LinkInput::Failed(e)));
@@ -109,6 +125,10 @@ impl Shell {
     }
 
     pub(super) async fn add_candidate(&mut self, id: LinkId, candidate: Option<serde_json::Value>) {
+        let Some(link) = self.links.by_id.get(&id) else { return };
+        if let Some(text) = candidate.as_ref().and_then(|c| c.get("candidate")).and_then(|c| c.as_str()) {
+            self.observe(link.who, text);
+        }
         let Some(link) = self.links.by_id.get_mut(&id) else { return };
         if let Err(e) = link.peer.add_candidate(candidate).await {
             tracing::debug!(parent: &link.span, error = %e, "candidate refused");
@@ -150,7 +170,7 @@ impl Shell {
         let stats = Arc::new(RxStats::default());
         if kind == RtpCodecKind::Video {
             let slot = FrameSlot::default();
-            let probe = self.settings.probes.as_ref().map(|make| make(who));
+            let probe = self.settings.observers.pictures.as_ref().map(|make| make(who));
             let out = VideoOut { slot: slot.clone(), rgba: self.settings.rgba, stats: stats.clone(), probe };
             link.receivers.push(tokio::spawn(receive_video(track, out).instrument(link.span.clone())));
             link.video_in = Some((stats.clone(), slot.clone()));

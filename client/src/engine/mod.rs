@@ -174,12 +174,27 @@ pub type SinkFactory = Arc<dyn Fn(Who) -> Box<dyn AudioSink> + Send + Sync>;
 /// Makes a probe for each remote video stream (see [`start_observed`]).
 pub type ProbeFactory = Arc<dyn Fn(Who) -> Arc<dyn PictureProbe> + Send + Sync>;
 
+/// Sees the text of every remote session description and ICE candidate a link takes.
+pub type SignalObserver = Arc<dyn Fn(Who, &str) + Send + Sync>;
+
+/// What a test or benchmark watches without being part of every call (see [`start_observed`]).
+#[derive(Clone, Default)]
+pub struct Observers {
+    /// A probe on every decoded remote picture (the harness reads its test card's stamps).
+    pub pictures: Option<ProbeFactory>,
+    /// What the partner told us about its network (the harness checks that relay-only clients
+    /// reveal no address).
+    pub remote_signals: Option<SignalObserver>,
+}
+
 /// How to run the engine.
 pub struct EngineConfig {
     /// Signal server URL (`ws://…/`).
     pub server_url: String,
-    /// Local UDP bind address for WebRTC.
+    /// Local UDP bind address for WebRTC (`0.0.0.0:0`: every interface, any port).
     pub udp_bind: String,
+    /// Send all media through a TURN relay, so strangers never learn our IP addresses.
+    pub relay_only: bool,
     /// Camera (or test card).
     pub video: Option<Box<dyn VideoSource>>,
     /// Microphone (or test tone).
@@ -221,16 +236,12 @@ impl Drop for EngineHandle {
 
 /// Start an engine on the current tokio runtime.
 pub fn start(cfg: EngineConfig) -> std::io::Result<EngineHandle> {
-    start_with_probes(cfg, None)
+    start_observed(cfg, Observers::default())
 }
 
-/// [`start`], with a probe on every decoded remote picture: how the harness reads the test
-/// card's stamps without the app's calls paying for it.
-pub fn start_observed(cfg: EngineConfig, probes: ProbeFactory) -> std::io::Result<EngineHandle> {
-    start_with_probes(cfg, Some(probes))
-}
-
-fn start_with_probes(cfg: EngineConfig, probes: Option<ProbeFactory>) -> std::io::Result<EngineHandle> {
+/// [`start`], with observers: how the harness reads the test card's stamps and what the partner
+/// signalled, without the app's calls paying for it.
+pub fn start_observed(cfg: EngineConfig, observers: Observers) -> std::io::Result<EngineHandle> {
     let media = MediaSender::start(cfg.video, cfg.audio, cfg.send)?;
     let (cmd_tx, cmd_rx) = mpsc::unbounded_channel();
     let (event_tx, event_rx) = mpsc::unbounded_channel();
@@ -242,8 +253,14 @@ fn start_with_probes(cfg: EngineConfig, probes: Option<ProbeFactory>) -> std::io
         send_stats: media.stats.clone(),
         live_links: live_links.clone(),
     };
-    let settings =
-        task::Settings { server_url: cfg.server_url, udp_bind: cfg.udp_bind, rgba: cfg.rgba, sinks: cfg.sinks, probes };
+    let settings = task::Settings {
+        server_url: cfg.server_url,
+        udp_bind: cfg.udp_bind,
+        relay_only: cfg.relay_only,
+        rgba: cfg.rgba,
+        sinks: cfg.sinks,
+        observers,
+    };
     tokio::spawn(task::run(settings, media, cmd_rx, event_tx, live_links));
     Ok(handle)
 }

@@ -93,7 +93,7 @@ pub(super) async fn collect(
 
     let report = pc.get_stats(now, StatsSelector::None).await;
     let (mut received, mut lost) = (0u64, 0i64);
-    let mut local_candidate = None;
+    let mut pair_ends = None;
     let mut codecs: Vec<&str> = Vec::new();
     for entry in report.iter() {
         match entry {
@@ -105,7 +105,7 @@ pub(super) async fn collect(
             }
             RTCStatsReportEntry::IceCandidatePair(pair) if pair.nominated => {
                 stats.rtt_ms = Some(pair.current_round_trip_time * 1000.0);
-                local_candidate = Some(pair.local_candidate_id.clone());
+                pair_ends = Some((pair.local_candidate_id.clone(), pair.remote_candidate_id.clone()));
             }
             RTCStatsReportEntry::InboundRtp(s) => {
                 received += s.received_rtp_stream_stats.packets_received;
@@ -114,22 +114,30 @@ pub(super) async fn collect(
             _ => {}
         }
     }
-    // The pair names its local candidate by the candidate's own id; the candidate's stats entry
-    // carries that id with a prefix.
-    let local = local_candidate.and_then(|id| {
-        report.iter().find_map(|e| match e {
-            RTCStatsReportEntry::LocalCandidate(c) if c.stats.id == id || c.stats.id.ends_with(&id) => Some(c),
-            _ => None,
-        })
-    });
-    if let Some(c) = local {
-        stats.candidate = match c.candidate_type {
+    // The pair names its candidates by their own ids; their stats entries carry those ids with a
+    // prefix. The route is the furthest either end had to go: through a relay, through a NAT
+    // (server- or peer-reflexive), or direct.
+    if let Some((local_id, remote_id)) = pair_ends {
+        let kind_of = |t: &RTCIceCandidateType| match t {
             RTCIceCandidateType::Host => CandidateKind::Host,
             RTCIceCandidateType::Srflx => CandidateKind::Srflx,
             RTCIceCandidateType::Prflx => CandidateKind::Prflx,
             RTCIceCandidateType::Relay => CandidateKind::Relay,
             _ => CandidateKind::Unknown,
         };
+        let mut kinds = Vec::new();
+        for e in report.iter() {
+            match e {
+                RTCStatsReportEntry::LocalCandidate(c) if c.stats.id.ends_with(&local_id) => {
+                    kinds.push(kind_of(&c.candidate_type));
+                }
+                RTCStatsReportEntry::RemoteCandidate(c) if c.stats.id.ends_with(&remote_id) => {
+                    kinds.push(kind_of(&c.candidate_type));
+                }
+                _ => {}
+            }
+        }
+        stats.candidate = route(&kinds);
     }
     // Video first, as people name a call's codecs.
     codecs.sort_by_key(|c| !c.eq_ignore_ascii_case("h264"));
@@ -140,4 +148,33 @@ pub(super) async fn collect(
     stats.loss = if total > 0.0 { new_lost / total } else { 0.0 };
     *prev = Previous { at: now, frames_in, bytes_in, frames_out, bytes_out, received, lost };
     stats
+}
+
+/// The route of a candidate pair from its two ends' types: a relay at either end makes it
+/// relayed; otherwise a reflexive end means it crosses a NAT.
+fn route(kinds: &[CandidateKind]) -> CandidateKind {
+    let rank = |k: &CandidateKind| match k {
+        CandidateKind::Relay => 4,
+        CandidateKind::Srflx => 3,
+        CandidateKind::Prflx => 2,
+        CandidateKind::Host => 1,
+        CandidateKind::Unknown => 0,
+    };
+    kinds.iter().copied().max_by_key(rank).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_route_is_the_furthest_end() {
+        use CandidateKind::*;
+        assert_eq!(route(&[Host, Host]), Host);
+        assert_eq!(route(&[Host, Srflx]), Srflx);
+        assert_eq!(route(&[Prflx, Host]), Prflx);
+        assert_eq!(route(&[Srflx, Relay]), Relay);
+        assert_eq!(route(&[Host]), Host, "a peer-reflexive remote may have no stats entry");
+        assert_eq!(route(&[]), Unknown);
+    }
 }

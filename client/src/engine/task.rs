@@ -12,7 +12,7 @@ use webrtc::peer_connection::RTCPeerConnectionState;
 
 use super::core::{EngineCore, Input, LinkId, LinkInput, MediaSwitch, Now, Output};
 use super::links::Links;
-use super::{Command, Event, ProbeFactory, SinkFactory};
+use super::{Command, Event, Observers, SinkFactory};
 use crate::call::peer::LinkEvent;
 use crate::media::send::MediaSender;
 use crate::signaling::{self, SignalEvent, SignalingHandle};
@@ -21,9 +21,10 @@ use crate::signaling::{self, SignalEvent, SignalingHandle};
 pub(super) struct Settings {
     pub(super) server_url: String,
     pub(super) udp_bind: String,
+    pub(super) relay_only: bool,
     pub(super) rgba: bool,
     pub(super) sinks: SinkFactory,
-    pub(super) probes: Option<ProbeFactory>,
+    pub(super) observers: Observers,
 }
 
 /// The shell's state; see the module docs.

@@ -12,7 +12,7 @@ use super::analyser::{ToneAnalyser, ToneCheck, ToneRegistry};
 use super::error::HarnessError;
 use super::stamps::StampProbe;
 use crate::call::state::CallState;
-use crate::engine::{self, CallStats, Command, EngineConfig, EngineHandle, Event, Who};
+use crate::engine::{self, CallStats, Command, EngineConfig, EngineHandle, Event, Observers, Who};
 use crate::media::audio_source::SyntheticTone;
 use crate::media::probe::PictureProbe;
 use crate::media::receive::RxStats;
@@ -40,6 +40,21 @@ pub struct ClientSpec {
     pub bitrate_bps: u32,
     /// This client's tone.
     pub tone_hz: f64,
+}
+
+/// How a client reaches the network.
+#[derive(Debug, Clone)]
+pub struct NetOptions {
+    /// Local UDP address for WebRTC; `0.0.0.0:0` (every interface) like the app.
+    pub udp_bind: String,
+    /// Send all media through the TURN relay and reveal no address to the partner.
+    pub relay_only: bool,
+}
+
+impl Default for NetOptions {
+    fn default() -> Self {
+        Self { udp_bind: "0.0.0.0:0".into(), relay_only: false }
+    }
 }
 
 /// A remote stream the client received, with when it started.
@@ -82,6 +97,9 @@ pub struct View {
     pub videos: Vec<Stream>,
     /// Remote audio streams, newest last.
     pub audios: Vec<Stream>,
+    /// ICE candidate types (`host`, `srflx`, `prflx`, `relay`) the partners revealed to us, in
+    /// their descriptions and trickled candidates.
+    pub remote_candidate_types: std::collections::BTreeSet<String>,
     /// Tone checks of remote audio streams and whose they are, newest last.
     pub tones: Vec<(Who, Arc<ToneCheck>)>,
     /// Stamp readers on remote video streams and whose they are, newest last.
@@ -133,6 +151,16 @@ impl HarnessClient {
     /// [`HarnessClient::start`] with a grainy test card (see [`SyntheticVideo::with_grain`]), so
     /// the encoder works at a camera's bitrate.
     pub fn start_with_grain(spec: ClientSpec, registry: Arc<ToneRegistry>, grain: u8) -> std::io::Result<Self> {
+        Self::start_with(spec, registry, grain, NetOptions::default())
+    }
+
+    /// [`HarnessClient::start_with_grain`] on the network as `net` says.
+    pub fn start_with(
+        spec: ClientSpec,
+        registry: Arc<ToneRegistry>,
+        grain: u8,
+        net: NetOptions,
+    ) -> std::io::Result<Self> {
         let tone = SyntheticTone::new(spec.tone_hz, super::analyser::MARKER_HZ, Duration::from_millis(500));
         registry.add(spec.tone_hz, tone.markers());
         let view = Arc::new(Mutex::new(View::default()));
@@ -146,7 +174,7 @@ impl HarnessClient {
                 Box::new(analyser)
             })
         };
-        let probes = {
+        let pictures = {
             let view = view.clone();
             Arc::new(move |who: Who| -> Arc<dyn PictureProbe> {
                 let probe = Arc::new(StampProbe::default());
@@ -156,9 +184,19 @@ impl HarnessClient {
                 probe
             })
         };
+        let remote_signals = {
+            let view = view.clone();
+            Arc::new(move |_: Who, text: &str| {
+                if let Ok(mut v) = view.lock() {
+                    v.remote_candidate_types.extend(candidate_types(text));
+                }
+            })
+        };
+        let observers = Observers { pictures: Some(pictures), remote_signals: Some(remote_signals) };
         let cfg = EngineConfig {
             server_url: spec.server_url.clone(),
-            udp_bind: "127.0.0.1:0".into(),
+            udp_bind: net.udp_bind,
+            relay_only: net.relay_only,
             video: Some(Box::new(SyntheticVideo::new(spec.width, spec.height, spec.fps, &spec.name).with_grain(grain))),
             audio: Some(Box::new(tone)),
             send: SendConfig {
@@ -169,7 +207,7 @@ impl HarnessClient {
             rgba: false,
             sinks,
         };
-        let mut engine = engine::start_observed(cfg, probes)?;
+        let mut engine = engine::start_observed(cfg, observers)?;
         let changed = Arc::new(Notify::new());
         let mut events = std::mem::replace(&mut engine.events, tokio::sync::mpsc::unbounded_channel().1);
         {
@@ -237,6 +275,16 @@ impl HarnessClient {
     }
 }
 
+/// The candidate types named in an SDP's `a=candidate` lines or in one trickled candidate
+/// (`candidate:… typ host …`).
+fn candidate_types(text: &str) -> Vec<String> {
+    text.lines()
+        .filter(|l| l.contains("candidate:"))
+        .filter_map(|l| l.split_whitespace().skip_while(|w| *w != "typ").nth(1))
+        .map(str::to_owned)
+        .collect()
+}
+
 fn fold(v: &mut View, event: Event) {
     match event {
         Event::ServerConnecting => {}
@@ -292,5 +340,19 @@ fn fold(v: &mut View, event: Event) {
         }
         Event::LinkClosed(_) => v.links_closed += 1,
         Event::Error(e) => v.errors.push(e),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::candidate_types;
+
+    #[test]
+    fn candidate_types_are_read_from_descriptions_and_trickled_candidates() {
+        let sdp = "v=0\r\na=candidate:1 1 udp 2130706431 10.1.0.2 5000 typ host\r\n\
+                   a=candidate:2 1 udp 1694498815 203.0.113.11 6000 typ srflx raddr 10.1.0.2 rport 5000\r\n";
+        assert_eq!(candidate_types(sdp), ["host", "srflx"]);
+        assert_eq!(candidate_types("candidate:3 1 udp 16777215 203.0.113.1 49152 typ relay raddr 0.0.0.0"), ["relay"]);
+        assert!(candidate_types("v=0\r\no=- 1 1 IN IP4 0.0.0.0\r\n").is_empty());
     }
 }

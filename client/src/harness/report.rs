@@ -46,6 +46,12 @@ pub struct Report {
     pub bytes_sent: u64,
     /// Resident memory per client, KiB.
     pub rss_per_client_kib: Option<f64>,
+    /// How each client's call reached its partner (the selected candidate pair's type).
+    pub routes: Vec<String>,
+    /// Candidate types the partners revealed, per client.
+    pub remote_candidate_types: Vec<Vec<String>>,
+    /// Errors the clients showed.
+    pub errors: Vec<String>,
     /// Named checks and whether each passed, with detail.
     pub checks: Vec<(String, bool, String)>,
 }
@@ -77,6 +83,9 @@ impl Report {
             "cpu_pct_of_core_per_call": self.cpu_pct_per_call,
             "bytes_sent": self.bytes_sent,
             "rss_per_client_kib": self.rss_per_client_kib,
+            "routes": self.routes,
+            "remote_candidate_types": self.remote_candidate_types,
+            "errors": self.errors,
             "checks": self.checks.iter().map(|(n, ok, d)| json!({"name": n, "ok": ok, "detail": d})).collect::<Vec<_>>(),
         })
     }

@@ -8,12 +8,13 @@ use std::time::{Duration, Instant};
 use strangers_shared::Mode;
 
 use super::analyser::ToneRegistry;
-use super::client::{ClientSpec, HarnessClient, View};
+use super::client::{ClientSpec, HarnessClient, NetOptions, View};
 use super::error::HarnessError;
 use super::report::{Report, process_cpu, process_fds_and_threads, process_rss_kib};
 use super::verify::{Mark, mark, verify_media};
 use crate::call::state::CallState;
 use crate::engine::{Command, Who};
+use crate::media::audio_source::MarkerLog;
 
 /// Settings shared by every scenario.
 #[derive(Debug, Clone)]
@@ -34,6 +35,12 @@ pub struct Options {
     pub bitrate_bps: u32,
     /// Grain on the test card, ±luma levels (0 for a clean card).
     pub grain: u8,
+    /// How the clients reach the network.
+    pub net: NetOptions,
+    /// The tone of the first client (the others' are 110 Hz apart); 440 Hz by default.
+    pub tone_hz: Option<f64>,
+    /// The partner's tone, when the partner is another process (`--clients 1`).
+    pub partner_tone_hz: Option<f64>,
 }
 
 const SETUP: Duration = Duration::from_secs(20);
@@ -48,9 +55,9 @@ fn spawn(opts: &Options, n: usize, registry: &Arc<ToneRegistry>) -> Result<Vec<H
                 height: opts.height,
                 fps: opts.fps,
                 bitrate_bps: opts.bitrate_bps,
-                tone_hz: 440.0 + 110.0 * i as f64,
+                tone_hz: opts.tone_hz.unwrap_or(440.0) + 110.0 * i as f64,
             };
-            HarnessClient::start_with_grain(spec, registry.clone(), opts.grain).map_err(HarnessError::Start)
+            HarnessClient::start_with(spec, registry.clone(), opts.grain, opts.net.clone()).map_err(HarnessError::Start)
         })
         .collect()
 }
@@ -82,9 +89,15 @@ async fn stop_all(clients: &[HarnessClient]) {
 }
 
 /// `basic`: pairs call each other for the duration; media is verified and measured.
+///
+/// With one client (`--clients 1` against a shared server) the partner is another process, for
+/// example in another network namespace: the client waits for it and verifies its media.
 pub async fn basic(opts: &Options) -> Result<Report, HarnessError> {
-    let n = opts.clients.max(2) & !1;
+    let n = if opts.clients == 1 { 1 } else { opts.clients.max(2) & !1 };
     let registry = Arc::new(ToneRegistry::default());
+    if let Some(hz) = opts.partner_tone_hz {
+        registry.add(hz, MarkerLog::default());
+    }
     let rss_before = process_rss_kib();
     let clients = spawn(opts, n, &registry)?;
     let mut report = Report { scenario: "basic".into(), clients: n, ..Report::default() };
@@ -92,7 +105,13 @@ pub async fn basic(opts: &Options) -> Result<Report, HarnessError> {
         c.start_video();
     }
     for c in &clients {
-        c.wait(SETUP, "a connected call", connected).await?;
+        if let Err(e) = c.wait(SETUP, "a connected call", connected).await {
+            // Say why, as the user would read it, before giving up.
+            report.errors.extend(c.view(|v| v.errors.clone()));
+            report.check(format!("{} call connected", c.spec.name), false, e.to_string());
+            stop_all(&clients).await;
+            return Ok(report);
+        }
         c.wait(SETUP, "the first remote frame", |v| has_frames(v, Who::Partner, 1)).await?;
     }
     for c in &clients {
@@ -111,11 +130,17 @@ pub async fn basic(opts: &Options) -> Result<Report, HarnessError> {
     tokio::time::sleep(opts.duration).await;
     let window = t0.elapsed();
     let cpu = process_cpu().zip(cpu0).map(|(a, b)| a.saturating_sub(b));
-    report.calls = n / 2;
+    report.calls = n.div_ceil(2);
     report.cpu_pct_per_call = cpu.map(|c| c.as_secs_f64() / window.as_secs_f64() * 100.0 / report.calls as f64);
     report.rss_per_client_kib = process_rss_kib().zip(rss_before).map(|(a, b)| (a - b) / n as f64);
     for (c, start) in clients.iter().zip(&marks) {
         verify_media(&mut report, &clients, c, Who::Partner, start, window);
+        let (route, revealed) = c.view(|v| {
+            let route = v.stats.get(&Who::Partner).map(|s| format!("{:?}", s.candidate).to_lowercase());
+            (route.unwrap_or_else(|| "unknown".into()), v.remote_candidate_types.iter().cloned().collect())
+        });
+        report.routes.push(route);
+        report.remote_candidate_types.push(revealed);
         let s = c.send_stats();
         report.bytes_sent += s.video_bytes.load(Ordering::Relaxed) + s.audio_bytes.load(Ordering::Relaxed);
     }

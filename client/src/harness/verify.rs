@@ -23,13 +23,14 @@ pub(super) struct Mark {
     audio_latencies: usize,
 }
 
-/// The client that `c` sees as `who`: its partner (by the greeting's name) or a room member (by
+/// The client that `c` sees as `who`: its partner (by the greeting's name, never `c` itself: a
+/// partner in another process may have the same name) or a room member (by
 /// peer id).
 fn sender_of<'a>(clients: &'a [HarnessClient], c: &HarnessClient, who: Who) -> Option<&'a HarnessClient> {
     match who {
         Who::Partner => {
             let name = c.view(|v| v.partner_name.clone())?;
-            clients.iter().find(|o| o.spec.name == name)
+            clients.iter().find(|o| o.spec.name == name && !std::ptr::eq(*o, c))
         }
         Who::Member(id) => clients.iter().find(|o| o.view(|v| v.peer_id) == Some(id)),
     }

@@ -165,7 +165,7 @@ fn the_setup_deadline_fails_a_call_that_never_connects_and_we_skip() {
     assert!(matches!(sim.state(0), CallState::Connecting), "still trying: {:?}", sim.state(0));
     sim.run(2 * SEC);
     for i in [0, 1] {
-        assert!(sim.errors(i).iter().any(|e| e.contains("not established within")), "{:?}", sim.errors(i));
+        assert!(sim.errors(i).iter().any(|e| e.contains("could not connect within")), "{:?}", sim.errors(i));
         let failed = sim.clients[i].events.iter().any(|e| matches!(e, Event::State(CallState::Failed { .. })));
         assert!(failed, "client {i} saw the call fail");
         assert!(sim.clients[i].sent.iter().any(|m| matches!(m, ClientMsg::Next)));

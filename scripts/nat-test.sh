@@ -1,0 +1,196 @@
+#!/usr/bin/env bash
+# Real calls across real NATs on this machine: network namespaces, the kernel's nftables NAT, a
+# real coturn and the real signal server, with one headless harness client behind each NAT.
+#
+#   wan (203.0.113.0/24): signal server and coturn on 203.0.113.1, a bridge to both NATs
+#   nat1: 203.0.113.11 outside, 10.1.0.1 inside  ──  c1: 10.1.0.2 (harness --clients 1)
+#   nat2: 203.0.113.12 outside, 10.2.0.1 inside  ──  c2: 10.2.0.2 (harness --clients 1)
+#
+# Cases (each a real call with the harness's media checks, or a failure for the right reason):
+#   1. two port-preserving NATs (masquerade), STUN only: connects through server-reflexive paths
+#   2. two symmetric NATs (masquerade fully-random), no TURN: fails within the setup deadline,
+#      saying there is no path
+#   3. two symmetric NATs with TURN: connects through the relay
+#   4. relay-only on c1 behind friendly NATs: relayed, and c2 never sees a host or srflx candidate
+#   5. 5% random loss on both NATs' uplinks: the call holds and the checks pass
+#
+# Needs root (CI has it). Namespaces are removed on every exit path.
+#   scripts/nat-test.sh            # all cases;  CASES="1 3" scripts/nat-test.sh for some
+#   BENCH=1 scripts/nat-test.sh    # also print the JSON of each call (bench/nat.sh uses it)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+TARGET=${CARGO_TARGET_DIR:-target}
+CASES=${CASES:-"1 2 3 4 5"}
+SECRET="nat-lab-$$-$RANDOM"
+PFX="sn$$"
+WORK=$(mktemp -d)
+
+if [ "$(id -u)" -ne 0 ]; then
+  echo "nat-test: needs root for network namespaces" >&2
+  exit 1
+fi
+for tool in ip nft turnserver; do
+  command -v "$tool" >/dev/null || { echo "nat-test: $tool missing (scripts/setup.sh installs it)" >&2; exit 1; }
+done
+cargo build --locked -q -p signal-server -p strangers-client --bin signal-server --bin harness
+SERVER_BIN=$TARGET/debug/signal-server
+HARNESS_BIN=$TARGET/debug/harness
+
+NS=(wan nat1 nat2 c1 c2)
+cleanup() {
+  for n in "${NS[@]}"; do
+    ip netns pids "$PFX-$n" 2>/dev/null | xargs -r kill -9 2>/dev/null || true
+  done
+  for n in "${NS[@]}"; do ip netns del "$PFX-$n" 2>/dev/null || true; done
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+in_ns() { local n=$1; shift; ip netns exec "$PFX-$n" "$@"; }
+
+# --- the lab -------------------------------------------------------------------------------------
+for n in "${NS[@]}"; do ip netns add "$PFX-$n"; ip -n "$PFX-$n" link set lo up; done
+ip -n "$PFX-wan" link add br0 type bridge
+ip -n "$PFX-wan" addr add 203.0.113.1/24 dev br0
+ip -n "$PFX-wan" link set br0 up
+for i in 1 2; do
+  ip link add "w$i" netns "$PFX-wan" type veth peer name "n${i}w" netns "$PFX-nat$i"
+  ip -n "$PFX-wan" link set "w$i" master br0 up
+  ip -n "$PFX-nat$i" addr add "203.0.113.1$i/24" dev "n${i}w"
+  ip -n "$PFX-nat$i" link set "n${i}w" up
+  ip link add "n${i}l" netns "$PFX-nat$i" type veth peer name "c$i" netns "$PFX-c$i"
+  ip -n "$PFX-nat$i" addr add "10.$i.0.1/24" dev "n${i}l"
+  ip -n "$PFX-nat$i" link set "n${i}l" up
+  in_ns "nat$i" sysctl -qw net.ipv4.ip_forward=1
+  ip -n "$PFX-c$i" addr add "10.$i.0.2/24" dev "c$i"
+  ip -n "$PFX-c$i" link set "c$i" up
+  ip -n "$PFX-c$i" route add default via "10.$i.0.1"
+done
+
+# NAT kind (friendly | symmetric) and uplink loss (percent) on both routers.
+set_nat() {
+  local kind=$1 loss=$2 opts=""
+  [ "$kind" = symmetric ] && opts="fully-random"
+  for i in 1 2; do
+    in_ns "nat$i" nft flush ruleset
+    in_ns "nat$i" nft -f - <<NFT
+table ip nat {
+  chain post {
+    type nat hook postrouting priority 100;
+    oifname "n${i}w" masquerade $opts
+  }
+}
+table ip firewall {
+  chain inbound {
+    type filter hook input priority 0;
+    # Like a home router: unsolicited traffic from outside is dropped. Dropped here, a stray
+    # packet never becomes a connection-tracking entry, which would otherwise hold the port the
+    # NAT wants for our own mapping (a packet from the partner that arrives before our first
+    # packet to it is normal in ICE).
+    iifname "n${i}w" ct state new drop
+  }
+}
+table ip impair {
+  chain lossy {
+    type filter hook forward priority 0;
+    iifname "n${i}l" numgen random mod 100 < $loss drop
+  }
+}
+NFT
+    # Old mappings must not outlive a change of NAT kind.
+    in_ns "nat$i" bash -c 'command -v conntrack >/dev/null && conntrack -F' >/dev/null 2>&1 || true
+  done
+}
+
+in_ns wan turnserver -n --use-auth-secret --static-auth-secret="$SECRET" --realm=strangers.test \
+  --listening-ip=203.0.113.1 --relay-ip=203.0.113.1 --listening-port=3478 \
+  --min-port=49152 --max-port=49999 --no-tls --no-dtls --no-cli --simple-log \
+  --log-file="$WORK/turn.log" --pidfile="$WORK/turn.pid" >/dev/null 2>&1 &
+
+# Start the signal server in wan, with or without TURN.
+start_server() {
+  in_ns wan bash -c 'kill $(cat "$1" 2>/dev/null) 2>/dev/null; true' _ "$WORK/server.pid"
+  local turn=()
+  [ "$1" = turn ] && turn=(--turn "turn:203.0.113.1:3478?transport=udp" --turn-secret "$SECRET")
+  in_ns wan "$SERVER_BIN" --listen 203.0.113.1:8080 --stun stun:203.0.113.1:3478 "${turn[@]}" \
+    >"$WORK/server.log" 2>&1 &
+  echo $! >"$WORK/server.pid"
+  for _ in $(seq 100); do
+    in_ns wan bash -c 'exec 3<>/dev/tcp/203.0.113.1/8080' 2>/dev/null && return 0
+    sleep 0.1
+  done
+  echo "nat-test: the signal server did not start" >&2; cat "$WORK/server.log" >&2; return 1
+}
+
+# One call: harness in c1 and c2 (extra flags for c1 in $1), JSON reports in $WORK/c{1,2}.json.
+# Returns 0 if both passed their checks.
+call() {
+  local extra1=$1 rc=0
+  local common=(--scenario basic --clients 1 --server ws://203.0.113.1:8080/ --duration 4
+    --width 320 --height 240 --fps 15 --bitrate 300000 --grain 0)
+  # shellcheck disable=SC2086
+  in_ns c1 "$HARNESS_BIN" "${common[@]}" --tone 440 --partner-tone 660 $extra1 >"$WORK/c1.out" 2>"$WORK/c1.err" &
+  local p1=$!
+  in_ns c2 "$HARNESS_BIN" "${common[@]}" --tone 660 --partner-tone 440 >"$WORK/c2.out" 2>"$WORK/c2.err" &
+  local p2=$!
+  wait $p1 || rc=1
+  wait $p2 || rc=1
+  for i in 1 2; do sed -n 's/^JSON //p' "$WORK/c$i.out" >"$WORK/c$i.json"; done
+  if [ "${BENCH:-0}" = 1 ]; then for i in 1 2; do echo "BENCH case=$CASE c$i $(cat "$WORK/c$i.json")"; done; fi
+  return $rc
+}
+
+# A field of a client's report (python3 reads the JSON).
+field() { python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print(eval(sys.argv[2], {}, {"d": d}))' "$WORK/c$1.json" "$2"; }
+
+fail() {
+  echo "nat-test: case $CASE FAILED: $*" >&2
+  for i in 1 2; do echo "--- c$i" >&2; tail -n 20 "$WORK/c$i.out" >&2; tail -n 5 "$WORK/c$i.err" >&2; done
+  exit 1
+}
+ok() { echo "nat-test: case $CASE ok: $*"; }
+
+for CASE in $CASES; do
+  case $CASE in
+    1)
+      set_nat friendly 0; start_server stun
+      call "" || fail "a call between port-preserving NATs did not pass its checks"
+      [ "$(field 1 'd["routes"][0]')" = srflx ] || [ "$(field 2 'd["routes"][0]')" = srflx ] \
+        || fail "expected a server-reflexive path, got $(field 1 'd["routes"]') / $(field 2 'd["routes"]')"
+      ok "srflx path, matched→first frame $(field 1 'd["first_frame_ms"]["p50"]') / $(field 2 'd["first_frame_ms"]["p50"]') ms"
+      ;;
+    2)
+      set_nat symmetric 0; start_server stun
+      started=$(date +%s)
+      if call ""; then fail "two symmetric NATs without TURN connected"; fi
+      took=$(( $(date +%s) - started ))
+      # The side whose ICE agent gives up first says why and skips; the other hears that its
+      # partner left. Neither may claim a call.
+      errs="$(field 1 '" | ".join(d["errors"])') | $(field 2 '" | ".join(d["errors"])')"
+      grep -q "could not connect: no network path" <<<"$errs" || fail "nobody said why: $errs"
+      [ "$(field 1 'd["calls"]')" = 0 ] && [ "$(field 2 'd["calls"]')" = 0 ] || fail "a call was counted"
+      [ "$took" -le 30 ] || fail "took ${took}s to give up"
+      ok "failed cleanly in ${took}s: $(grep -o 'could not connect[^|]*' <<<"$errs" | head -1)"
+      ;;
+    3)
+      set_nat symmetric 0; start_server turn
+      call "" || fail "two symmetric NATs with TURN did not pass their checks"
+      [ "$(field 1 'd["routes"][0]')" = relay ] || fail "expected a relayed path, got $(field 1 'd["routes"]')"
+      ok "relayed, matched→first frame $(field 1 'd["first_frame_ms"]["p50"]') / $(field 2 'd["first_frame_ms"]["p50"]') ms"
+      ;;
+    4)
+      set_nat friendly 0; start_server turn
+      call "--relay-only" || fail "a relay-only call did not pass its checks"
+      [ "$(field 1 'd["routes"][0]')" = relay ] || fail "c1 is relay-only but its path is $(field 1 'd["routes"]')"
+      seen=$(field 2 '",".join(d["remote_candidate_types"][0])')
+      [ "$seen" = relay ] || fail "c2 received candidate types '$seen' from relay-only c1"
+      ok "relay-only: route relay, partner saw only '$seen' candidates"
+      ;;
+    5)
+      set_nat friendly 5; start_server stun
+      call "" || fail "the call did not hold with 5% loss"
+      ok "5% loss: fps $(field 1 'd["fps_in"]["p50"]') / $(field 2 'd["fps_in"]["p50"]')"
+      ;;
+    *) echo "nat-test: no case $CASE" >&2; exit 1 ;;
+  esac
+done
+echo "nat-test: all cases passed ($CASES)"
