@@ -13,6 +13,8 @@
 #   3. two symmetric NATs with TURN: connects through the relay
 #   4. relay-only on c1 behind friendly NATs: relayed, and c2 never sees a host or srflx candidate
 #   5. 5% random loss on both NATs' uplinks: the call holds and the checks pass
+#   6. all UDP through nat1 dropped for 8 s mid-call: the engines restart ICE and the call comes
+#      back with the same partner (no new match); prints the time from path restored to recovery
 #
 # Needs root (CI has it). Namespaces are removed on every exit path.
 #   scripts/nat-test.sh            # all cases;  CASES="1 3" scripts/nat-test.sh for some
@@ -20,7 +22,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 TARGET=${CARGO_TARGET_DIR:-target}
-CASES=${CASES:-"1 2 3 4 5"}
+CASES=${CASES:-"1 2 3 4 5 6"}
 SECRET="nat-lab-$$-$RANDOM"
 PFX="sn$$"
 WORK=$(mktemp -d)
@@ -121,17 +123,19 @@ start_server() {
   echo "nat-test: the signal server did not start" >&2; cat "$WORK/server.log" >&2; return 1
 }
 
-# One call: harness in c1 and c2 (extra flags for c1 in $1), JSON reports in $WORK/c{1,2}.json.
+# One call: harness in c1 and c2 (extra flags for c1 in $1, for both in $2), JSON reports in
+# $WORK/c{1,2}.json; $3, if given, runs in the background meanwhile (a fault to inject).
 # Returns 0 if both passed their checks.
 call() {
-  local extra1=$1 rc=0
+  local extra1=$1 both=${2:-} fault=${3:-} rc=0
   local common=(--scenario basic --clients 1 --server ws://203.0.113.1:8080/ --duration 4
     --width 320 --height 240 --fps 15 --bitrate 300000 --grain 0)
   # shellcheck disable=SC2086
-  in_ns c1 "$HARNESS_BIN" "${common[@]}" --tone 440 --partner-tone 660 $extra1 >"$WORK/c1.out" 2>"$WORK/c1.err" &
+  in_ns c1 "$HARNESS_BIN" "${common[@]}" --tone 440 --partner-tone 660 $extra1 $both >"$WORK/c1.out" 2>"$WORK/c1.err" &
   local p1=$!
-  in_ns c2 "$HARNESS_BIN" "${common[@]}" --tone 660 --partner-tone 440 >"$WORK/c2.out" 2>"$WORK/c2.err" &
+  in_ns c2 "$HARNESS_BIN" "${common[@]}" --tone 660 --partner-tone 440 $both >"$WORK/c2.out" 2>"$WORK/c2.err" &
   local p2=$!
+  [ -n "$fault" ] && $fault
   wait $p1 || rc=1
   wait $p2 || rc=1
   for i in 1 2; do sed -n 's/^JSON //p' "$WORK/c$i.out" >"$WORK/c$i.json"; done
@@ -189,6 +193,23 @@ for CASE in $CASES; do
       set_nat friendly 5; start_server stun
       call "" || fail "the call did not hold with 5% loss"
       ok "5% loss: fps $(field 1 'd["fps_in"]["p50"]') / $(field 2 'd["fps_in"]["p50"]')"
+      ;;
+    6)
+      set_nat friendly 0; start_server stun
+      blip() {
+        sleep 4
+        in_ns nat1 nft add table ip blip
+        in_ns nat1 nft add chain ip blip cut '{ type filter hook forward priority -10; }'
+        in_ns nat1 nft add rule ip blip cut meta l4proto udp drop
+        sleep 8
+        in_ns nat1 nft delete table ip blip
+        date +%s%3N >"$WORK/restored"
+      }
+      call "" "--expect-outage" blip || fail "the call did not come back after the outage"
+      restored=$(cat "$WORK/restored")
+      r1=$(( $(field 1 'd["recovered_unix_ms"][0]') - restored ))
+      r2=$(( $(field 2 'd["recovered_unix_ms"][0]') - restored ))
+      ok "8 s without UDP: same partner, media back ${r1} / ${r2} ms after the path was restored"
       ;;
     *) echo "nat-test: no case $CASE" >&2; exit 1 ;;
   esac

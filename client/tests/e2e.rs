@@ -167,7 +167,7 @@ async fn a_corrupt_sdp_fails_the_call_cleanly_and_searching_resumes() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_partner_that_vanishes_without_a_server_notice_is_noticed_within_5_s() {
+async fn a_partner_that_vanishes_without_a_server_notice_is_noticed_within_8_s() {
     let _turn = CALLS.lock().await;
     use strangers_client::call::peer::{LinkConfig, LinkEvent, PeerLink};
     let srv = server_on("127.0.0.1:0", vec![]).await;
@@ -203,8 +203,10 @@ async fn a_partner_that_vanishes_without_a_server_notice_is_noticed_within_5_s()
     // Now the partner's media vanishes, but its signaling connection stays up.
     rt.shutdown_background();
     let gone = Instant::now();
-    a.wait(Duration::from_secs(8), "partner left", |v| !v.partner_left.is_empty()).await.unwrap();
-    assert!(gone.elapsed() < Duration::from_secs(5), "took {:?}", gone.elapsed());
+    // ICE notices in about 3 s and waits up to 3 s for the partner's ICE restart, which a
+    // crashed client never sends.
+    a.wait(Duration::from_secs(12), "partner left", |v| !v.partner_left.is_empty()).await.unwrap();
+    assert!(gone.elapsed() < Duration::from_secs(8), "took {:?}", gone.elapsed());
     a.wait(WAIT, "searching again", |v| matches!(v.call, Some(CallState::Searching { .. }))).await.unwrap();
     drop(partner);
     srv.shutdown().await.unwrap();
@@ -266,6 +268,7 @@ async fn run_scenario(name: &str) -> strangers_client::harness::report::Report {
         net: Default::default(),
         tone_hz: None,
         partner_tone_hz: None,
+        expect_outage: false,
     };
     let report = match name {
         "skip" => scenarios::skip(&opts, 4).await,

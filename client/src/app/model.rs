@@ -230,6 +230,11 @@ impl Model {
                 self.expire_errors(now);
                 self.errors.push((now, message));
             }
+            Event::Reconnecting(Who::Partner) => {
+                self.system("Connection interrupted \u{2014} reconnecting\u{2026}".into(), time);
+            }
+            Event::Reconnected(Who::Partner) => self.system("Reconnected.".into(), time),
+            Event::Reconnecting(Who::Member(_)) | Event::Reconnected(Who::Member(_)) => {}
         }
         None
     }

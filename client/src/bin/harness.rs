@@ -68,6 +68,10 @@ struct Args {
     /// The partner's tone, in Hz, when the partner is another process (`--clients 1`).
     #[arg(long)]
     partner_tone: Option<f64>,
+    /// The media path will be cut during the call (by a test): wait for the engine to restart
+    /// ICE and keep the same partner, then measure.
+    #[arg(long)]
+    expect_outage: bool,
     /// Next presses (skip), visitors (churn) or lines (chat).
     #[arg(long, default_value_t = 3)]
     count: usize,
@@ -122,6 +126,7 @@ async fn run(args: Args) -> anyhow::Result<bool> {
         net: NetOptions { udp_bind: args.udp_bind.clone(), relay_only: args.relay_only },
         tone_hz: args.tone,
         partner_tone_hz: args.partner_tone,
+        expect_outage: args.expect_outage,
     };
     if args.clients == 1 && args.server.is_none() {
         anyhow::bail!("--clients 1 calls a client in another process: give the shared --server URL");

@@ -261,6 +261,13 @@ impl PeerLink {
         Ok(self.with_candidates(sdp).await)
     }
 
+    /// Restart ICE (new credentials, candidates gathered again) and return the new offer's SDP.
+    /// The partner answers it on the same connection; DTLS and media carry on once a path works.
+    pub async fn restart_ice(&self) -> Result<String, CallError> {
+        self.pc.restart_ice().await.map_err(rtc_err)?;
+        self.offer().await
+    }
+
     /// The local description once it carries candidates, so that the partner's ICE agent has
     /// pairs to check the moment it starts: when gathering completes or, with STUN/TURN servers,
     /// as soon as the host candidates are in (capped by [`GATHER_WAIT`]). Candidates found later

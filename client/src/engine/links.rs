@@ -107,6 +107,13 @@ impl Shell {
         }
     }
 
+    /// Restart ICE on the link and make the new offer.
+    pub(super) async fn restart_ice(&mut self, id: LinkId) {
+        let Some(link) = self.links.by_id.get(&id) else { return };
+        let result = link.peer.restart_ice().instrument(link.span.clone()).await;
+        self.feed(Input::Link(id, described(result)));
+    }
+
     pub(super) async fn apply_offer(&mut self, id: LinkId, sdp: String) {
         let Some(link) = self.links.by_id.get(&id) else { return };
         self.observe(link.who, &sdp);

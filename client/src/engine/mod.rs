@@ -164,6 +164,11 @@ pub enum Event {
     Stats(Who, CallStats),
     /// A link's peer connection was torn down.
     LinkClosed(Who),
+    /// The media path of a connected call went down; it is being re-established (ICE restart)
+    /// with the same partner. Video and sound pause meanwhile.
+    Reconnecting(Who),
+    /// The media path came back after [`Event::Reconnecting`].
+    Reconnected(Who),
     /// Something failed; shown to the user.
     Error(String),
 }

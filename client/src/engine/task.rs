@@ -139,6 +139,7 @@ impl Shell {
             Output::ApplyAnswer { id, sdp } => self.apply_answer(id, sdp).await,
             Output::AddCandidate { id, candidate } => self.add_candidate(id, candidate).await,
             Output::StartSending { id } => self.start_sending(id).await,
+            Output::RestartIce { id } => self.restart_ice(id).await,
             Output::CloseLink { id, who } => {
                 self.close_link(id);
                 self.emit(Event::LinkClosed(who));

@@ -114,6 +114,12 @@ pub struct View {
     pub stats: HashMap<Who, CallStats>,
     /// Errors reported.
     pub errors: Vec<String>,
+    /// Media-path outages of a call (ICE restarts begun).
+    pub outages: usize,
+    /// Outages the call recovered from.
+    pub recoveries: usize,
+    /// When the last outage ended (Unix ms, to compare with when a test restored the path).
+    pub recovered_unix_ms: Option<u64>,
 }
 
 impl View {
@@ -275,6 +281,10 @@ impl HarnessClient {
     }
 }
 
+fn unix_ms() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
+}
+
 /// The candidate types named in an SDP's `a=candidate` lines or in one trickled candidate
 /// (`candidate:… typ host …`).
 fn candidate_types(text: &str) -> Vec<String> {
@@ -288,6 +298,11 @@ fn candidate_types(text: &str) -> Vec<String> {
 fn fold(v: &mut View, event: Event) {
     match event {
         Event::ServerConnecting => {}
+        Event::Reconnecting(_) => v.outages += 1,
+        Event::Reconnected(_) => {
+            v.recoveries += 1;
+            v.recovered_unix_ms = Some(unix_ms());
+        }
         Event::RoomLeft => {
             v.room = None;
             v.members.clear();

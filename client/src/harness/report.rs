@@ -52,6 +52,8 @@ pub struct Report {
     pub remote_candidate_types: Vec<Vec<String>>,
     /// Errors the clients showed.
     pub errors: Vec<String>,
+    /// When each client's call recovered from a media-path outage (Unix ms).
+    pub recovered_unix_ms: Vec<u64>,
     /// Named checks and whether each passed, with detail.
     pub checks: Vec<(String, bool, String)>,
 }
@@ -86,6 +88,7 @@ impl Report {
             "routes": self.routes,
             "remote_candidate_types": self.remote_candidate_types,
             "errors": self.errors,
+            "recovered_unix_ms": self.recovered_unix_ms,
             "checks": self.checks.iter().map(|(n, ok, d)| json!({"name": n, "ok": ok, "detail": d})).collect::<Vec<_>>(),
         })
     }

@@ -41,9 +41,14 @@ pub struct Options {
     pub tone_hz: Option<f64>,
     /// The partner's tone, when the partner is another process (`--clients 1`).
     pub partner_tone_hz: Option<f64>,
+    /// The test cuts the media path during the call: wait for the engine to lose it and bring
+    /// it back (ICE restart, same partner) before measuring.
+    pub expect_outage: bool,
 }
 
 const SETUP: Duration = Duration::from_secs(20);
+/// How long a test's cut of the media path may take, from the call's start to its recovery.
+const OUTAGE: Duration = Duration::from_secs(45);
 
 fn spawn(opts: &Options, n: usize, registry: &Arc<ToneRegistry>) -> Result<Vec<HarnessClient>, HarnessError> {
     (0..n)
@@ -122,6 +127,21 @@ pub async fn basic(opts: &Options) -> Result<Report, HarnessError> {
         report.first_frame_ms.extend(first.map(|d| d.as_secs_f64() * 1000.0));
         let conn = c.view(|v| v.connected_at.zip(v.matched_at).map(|(c, m)| c.saturating_duration_since(m)));
         report.connect_ms.extend(conn.map(|d| d.as_secs_f64() * 1000.0));
+    }
+    if opts.expect_outage {
+        for c in &clients {
+            c.wait(OUTAGE, "the media path lost and back", |v| v.recoveries >= 1).await?;
+            // Measure once pictures flow again (the decoder waits for a keyframe first).
+            let frames = c.view(|v| v.video_from(Who::Partner).map_or(0, |s| s.frames.load(Ordering::Relaxed)));
+            c.wait(SETUP, "video after the outage", |v| has_frames(v, Who::Partner, frames + 5)).await?;
+            let (left, calls, at) = c.view(|v| (v.partner_left.len(), v.calls, v.recovered_unix_ms));
+            report.recovered_unix_ms.extend(at);
+            report.check(
+                format!("{} kept its partner", c.spec.name),
+                left == 0 && calls == 1,
+                format!("{calls} calls, {left} partners left through the outage"),
+            );
+        }
     }
     greet(&clients).await?;
     let marks: Vec<Mark> = clients.iter().map(|c| mark(&clients, c, Who::Partner)).collect();

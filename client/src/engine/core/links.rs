@@ -25,7 +25,8 @@ impl EngineCore {
         self.close_link(who);
         self.next_link += 1;
         let id = LinkId(self.next_link);
-        let slot = LinkSlot { id, offerer: offer, connected: false, negotiated: false, opened: self.now.mono };
+        let slot =
+            LinkSlot { id, offerer: offer, connected: false, negotiated: false, opened: self.now.mono, outage: None };
         self.links.insert(who, slot);
         tracing::debug!(?who, link = id.0, offer, "link opened");
         self.out.push_back(Output::OpenLink { id, who, offer, ice_servers: self.ice_servers.clone() });
@@ -72,7 +73,7 @@ impl EngineCore {
             LinkInput::Connected => {
                 let Some(slot) = self.links.get_mut(&who) else { return };
                 if slot.connected {
-                    return;
+                    return self.path_back(who);
                 }
                 slot.connected = true;
                 self.out.push_back(Output::StartSending { id });
@@ -90,8 +91,13 @@ impl EngineCore {
                     // It never worked: that is a failed call, not a partner who left.
                     return self.fail(who, &CallError::NeverConnected(state));
                 }
-                // The partner vanished without the server noticing (yet): leave and re-queue. A
-                // room member is still listed: rebuild its link.
+                // A random call's path went down: restart ICE with the same partner (a partner
+                // who really left is announced by the server, or the restart runs out of time).
+                // A closed connection is not coming back.
+                if who == Who::Partner && state != "Closed" && self.state.in_call() {
+                    return self.path_lost(&state);
+                }
+                // A room member is still listed: rebuild its link.
                 self.close_link(who);
                 match who {
                     Who::Member(member) => self.member_link_lost(member),
@@ -107,7 +113,7 @@ impl EngineCore {
     }
 
     /// In random chat, skip to someone else after a call that broke.
-    fn search_again(&mut self) {
+    pub(super) fn search_again(&mut self) {
         if let Some(mode) = self.searching_mode() {
             self.signal(ClientMsg::Next);
             self.set_state(CallState::Searching { mode });

@@ -11,6 +11,7 @@
 
 mod links;
 mod rebuild;
+pub mod restart;
 mod server;
 #[cfg(test)]
 mod tests;
@@ -141,6 +142,12 @@ pub enum Output {
         /// The `RTCIceCandidateInit` object.
         candidate: Option<Value>,
     },
+    /// Restart ICE on the link (new credentials, new candidates) and report the new offer as
+    /// [`LinkInput::LocalDescription`].
+    RestartIce {
+        /// The link.
+        id: LinkId,
+    },
     /// The link connected: send the encoders' output on it.
     StartSending {
         /// The link.
@@ -186,6 +193,8 @@ struct LinkSlot {
     negotiated: bool,
     /// When it was opened, for the setup deadline.
     opened: Instant,
+    /// The media path went down after the link had connected, and ICE is being restarted.
+    outage: Option<restart::Outage>,
 }
 
 /// The engine's state machine; see the module docs.
@@ -246,7 +255,7 @@ impl EngineCore {
     /// has not connected, or a rebuild that falls due.
     pub fn poll_timeout(&self) -> Option<Instant> {
         let setup = self.links.values().filter(|l| !l.connected).map(|l| l.opened + SETUP_DEADLINE).min();
-        setup.into_iter().chain(self.rebuilds.next_due()).min()
+        [setup, self.rebuilds.next_due(), self.restart_deadline()].into_iter().flatten().min()
     }
 
     /// The random call's state.
@@ -439,6 +448,7 @@ impl EngineCore {
         for who in overdue {
             self.fail(who, &CallError::SetupTimeout(SETUP_DEADLINE));
         }
+        self.enforce_restart_deadline();
         self.run_rebuilds();
     }
 }

@@ -114,6 +114,9 @@ impl EngineCore {
     fn offer(&mut self, who: Who, sdp: String) {
         match who {
             Who::Partner => match self.links.get(&who) {
+                // An offer on a call that is up is the partner restarting ICE: its path broke,
+                // even if ours has not noticed yet.
+                Some(slot) if !slot.offerer && slot.connected => self.path_lost(super::restart::RESTART_OFFER),
                 Some(slot) if !slot.offerer => {}
                 Some(_) => return tracing::debug!("offer from the partner we offer to; ignored"),
                 None => return tracing::debug!("offer with no call; ignored"),

@@ -8,6 +8,7 @@ use super::sim::Sim;
 use crate::call::state::CallState;
 use crate::engine::core::LinkInput;
 use crate::engine::core::SETUP_DEADLINE;
+use crate::engine::core::restart::{RESTART_DEADLINE, SILENCE_LIMIT};
 use crate::engine::{Command, Event, Who};
 
 const SEC: Duration = Duration::from_secs(1);
@@ -80,13 +81,15 @@ fn a_partner_who_vanishes_is_noticed_by_the_server_and_we_search_again() {
 }
 
 #[test]
-fn a_link_that_dies_before_the_server_notices_ends_the_call_and_we_skip() {
+fn a_link_that_dies_before_the_server_notices_is_restarted_then_given_up_and_we_skip() {
     let mut sim = call();
-    // The media path breaks while signaling stays up (a dead NAT mapping).
+    // The media path breaks while signaling stays up (a dead NAT mapping) and never comes back.
+    sim.paths_work = false;
     sim.link_event(0, Who::Partner, LinkInput::Down("Failed".into()));
+    assert!(!sim.clients[0].sent.iter().any(|m| matches!(m, ClientMsg::Next)), "no skip while restarting");
+    sim.run(RESTART_DEADLINE + SEC);
     assert!(sim.clients[0].sent.iter().any(|m| matches!(m, ClientMsg::Next)), "we asked for someone else");
     assert!(matches!(sim.state(0), CallState::Searching { .. }));
-    sim.run(SEC / 10);
     assert!(sim.links(1).is_empty(), "the server told the partner");
     assert!(matches!(sim.state(1), CallState::Searching { .. }));
 }
@@ -181,4 +184,62 @@ fn stop_closes_everything_and_stays_idle() {
     assert_eq!(sim.state(0), &CallState::Idle);
     assert!(sim.links(1).is_empty(), "the partner's link closed too");
     assert!(matches!(sim.state(1), CallState::Searching { .. }));
+}
+
+#[test]
+fn a_lost_media_path_restarts_ice_and_the_call_goes_on_with_the_same_partner() {
+    let mut sim = call();
+    let matches = sim.matches();
+    sim.break_partner_path(1);
+    sim.run(3 * SEC);
+    for i in [0, 1] {
+        assert!(matches!(sim.state(i), CallState::Connected), "still in the call: {:?}", sim.state(i));
+        assert!(sim.clients[i].events.iter().any(|e| matches!(e, Event::Reconnecting(Who::Partner))));
+    }
+    let offers = sim.clients[0].sent.iter().filter(|m| matches!(m, ClientMsg::Offer(_))).count();
+    assert_eq!(offers, 1 + 3, "the first offer, then a restart at once and one a second while down");
+    assert!(!sim.clients[1].sent.iter().any(|m| matches!(m, ClientMsg::Offer(_))), "the answerer never offers");
+    sim.restore_paths();
+    sim.run(SEC);
+    assert!(sim.in_call_with(0, 1) && sim.in_call_with(1, 0), "connected again");
+    assert_eq!(sim.matches(), matches, "the same partner: no new match");
+    for i in [0, 1] {
+        assert!(sim.clients[i].events.iter().any(|e| matches!(e, Event::Reconnected(Who::Partner))));
+        assert!(!sim.clients[i].sent.iter().any(|m| matches!(m, ClientMsg::Next)), "nobody skipped");
+    }
+}
+
+#[test]
+fn a_path_that_never_comes_back_ends_the_call_at_the_restart_deadline() {
+    let mut sim = call();
+    sim.break_partner_path(0);
+    sim.run(RESTART_DEADLINE - SEC);
+    assert!(matches!(sim.state(0), CallState::Connected), "still trying: {:?}", sim.state(0));
+    sim.run(2 * SEC);
+    for i in [0, 1] {
+        let left = sim.clients[i]
+            .events
+            .iter()
+            .any(|e| matches!(e, Event::State(CallState::PartnerLeft { reason: LeaveReason::Disconnected })));
+        assert!(left, "client {i} gave the call up");
+        assert!(!matches!(sim.state(i), CallState::Connected));
+    }
+}
+
+#[test]
+fn a_frozen_partner_that_never_answers_the_restart_is_given_up_within_seconds() {
+    for frozen in [0, 1] {
+        let mut sim = call();
+        let alive = 1 - frozen;
+        sim.freeze(frozen);
+        sim.paths_work = false;
+        sim.link_event(alive, Who::Partner, LinkInput::Down("Disconnected".into()));
+        sim.run(SILENCE_LIMIT - SEC / 2);
+        assert!(matches!(sim.state(alive), CallState::Connected), "still waiting: {:?}", sim.state(alive));
+        sim.run(SEC);
+        assert!(
+            sim.clients[alive].sent.iter().any(|m| matches!(m, ClientMsg::Next)),
+            "client {alive} gave up on its frozen partner {frozen} and searches again"
+        );
+    }
 }

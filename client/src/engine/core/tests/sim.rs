@@ -148,9 +148,52 @@ impl Sim {
         }
     }
 
+    /// Client `i` freezes (a suspended process, a closed laptop lid): it stops doing anything,
+    /// but its sockets stay open, so neither the server nor ICE hears of it at once.
+    pub fn freeze(&mut self, i: usize) {
+        self.clients[i].dead = true;
+    }
+
     /// Give client `i` a user command.
     pub fn command(&mut self, i: usize, cmd: crate::engine::Command) {
         self.input(i, Input::Command(cmd));
+    }
+
+    /// The media path between client `i` and its partner breaks: both ends go down (as ICE
+    /// reports after its keepalives fail) and no path works until [`Sim::restore_paths`].
+    pub fn break_partner_path(&mut self, i: usize) {
+        self.paths_work = false;
+        let Some((id, link)) = self.clients[i].links.iter().find(|(_, l)| l.who == Who::Partner) else { return };
+        let (id, remote) = (*id, link.remote);
+        let mut ends = vec![(i, id)];
+        ends.extend(remote);
+        for (c, l) in ends {
+            if let Some(link) = self.clients[c].links.get_mut(&l) {
+                link.connected = false;
+            }
+            self.input(c, Input::Link(l, LinkInput::Down("Disconnected".into())));
+        }
+    }
+
+    /// Paths work again: links whose ends agree connect (ICE keeps checking after a restart).
+    pub fn restore_paths(&mut self) {
+        self.paths_work = true;
+        for i in 0..self.clients.len() {
+            let ids: Vec<LinkId> = self.clients[i]
+                .links
+                .iter()
+                .filter(|(_, l)| !l.connected && l.remote.is_some())
+                .map(|(id, _)| *id)
+                .collect();
+            for id in ids {
+                self.pending.push_back((self.elapsed + CONNECT, i, Due::Connect(id)));
+            }
+        }
+    }
+
+    /// Matches the server made so far.
+    pub fn matches(&self) -> u64 {
+        self.server.stats().matches
     }
 
     /// Something happens on client `i`'s link to `who`.
@@ -247,6 +290,11 @@ impl Sim {
                     self.pending.push_back((self.elapsed + CONNECT, i, Due::Connect(id)));
                     self.pending.push_back((self.elapsed + CONNECT, j, Due::Connect(rid)));
                 }
+            }
+            Output::RestartIce { id } => {
+                let link = c.links.get(&id).unwrap_or_else(|| panic!("client {i}: restart of an unknown link"));
+                assert!(link.offerer, "client {i} restarted ICE on a link it answers on");
+                self.later(Duration::from_millis(1), i, Input::Link(id, LinkInput::LocalDescription(addr(i, id))));
             }
             Output::AddCandidate { .. } | Output::StartSending { .. } | Output::Media(_) => {}
             Output::CloseLink { id, .. } => {
