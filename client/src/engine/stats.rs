@@ -126,16 +126,23 @@ pub(super) async fn collect(
             _ => CandidateKind::Unknown,
         };
         let mut kinds = Vec::new();
+        let mut remote_known = false;
         for e in report.iter() {
             match e {
                 RTCStatsReportEntry::LocalCandidate(c) if c.stats.id.ends_with(&local_id) => {
                     kinds.push(kind_of(&c.candidate_type));
                 }
                 RTCStatsReportEntry::RemoteCandidate(c) if c.stats.id.ends_with(&remote_id) => {
+                    remote_known = true;
                     kinds.push(kind_of(&c.candidate_type));
                 }
                 _ => {}
             }
+        }
+        // Only signalled candidates have stats entries: a remote end without one was learnt from
+        // a connectivity check, so it is peer-reflexive (the partner is behind a NAT).
+        if !remote_known {
+            kinds.push(CandidateKind::Prflx);
         }
         stats.candidate = route(&kinds);
     }
