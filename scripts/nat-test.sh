@@ -54,6 +54,11 @@ for n in "${NS[@]}"; do ip netns add "$PFX-$n"; ip -n "$PFX-$n" link set lo up; 
 ip -n "$PFX-wan" link add br0 type bridge
 ip -n "$PFX-wan" addr add 203.0.113.1/24 dev br0
 ip -n "$PFX-wan" link set br0 up
+# The wan has a default route (to a router that never answers), like any host on the internet:
+# without one, coturn's send towards a private address a client revealed fails with
+# ENETUNREACH, and coturn then tears down that client's whole allocation.
+ip -n "$PFX-wan" neigh add 203.0.113.254 lladdr 02:00:00:00:00:fe dev br0 nud permanent
+ip -n "$PFX-wan" route add default via 203.0.113.254 dev br0
 for i in 1 2; do
   ip link add "w$i" netns "$PFX-wan" type veth peer name "n${i}w" netns "$PFX-nat$i"
   ip -n "$PFX-wan" link set "w$i" master br0 up
@@ -110,12 +115,21 @@ in_ns wan turnserver -n --use-auth-secret --static-auth-secret="$SECRET" --realm
 
 # Start the signal server in wan, with or without TURN.
 start_server() {
-  in_ns wan bash -c 'kill $(cat "$1" 2>/dev/null) 2>/dev/null; true' _ "$WORK/server.pid"
+  local old
+  old=$(cat "$WORK/server.pid" 2>/dev/null || true)
+  if [ -n "$old" ]; then
+    kill "$old" 2>/dev/null || true
+    for _ in $(seq 100); do
+      in_ns wan bash -c 'exec 3<>/dev/tcp/203.0.113.1/8080' 2>/dev/null || break
+      sleep 0.1
+    done
+  fi
   local turn=()
   [ "$1" = turn ] && turn=(--turn "turn:203.0.113.1:3478?transport=udp" --turn-secret "$SECRET")
-  in_ns wan "$SERVER_BIN" --listen 203.0.113.1:8080 --stun stun:203.0.113.1:3478 "${turn[@]}" \
+  # The server's own pid (not a wrapper's), so the next case really stops it.
+  in_ns wan bash -c 'echo $$ >"$1"; shift; exec "$@"' _ "$WORK/server.pid" \
+    "$SERVER_BIN" --listen 203.0.113.1:8080 --stun stun:203.0.113.1:3478 "${turn[@]}" \
     >"$WORK/server.log" 2>&1 &
-  echo $! >"$WORK/server.pid"
   for _ in $(seq 100); do
     in_ns wan bash -c 'exec 3<>/dev/tcp/203.0.113.1/8080' 2>/dev/null && return 0
     sleep 0.1

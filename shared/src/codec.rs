@@ -125,7 +125,7 @@ pub fn decode_client(text: &str) -> Result<ClientMsg, DecodeError> {
             }
         }
         ClientMsg::Hello { .. }
-        | ClientMsg::Next
+        | ClientMsg::Next { .. }
         | ClientMsg::Stop
         | ClientMsg::Leave
         | ClientMsg::Typing { .. }

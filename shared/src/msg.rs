@@ -28,6 +28,15 @@ impl Mode {
     }
 }
 
+/// Why a client skips when it is not the user's choice.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NextReason {
+    /// The call never connected, or its partner stopped responding: meeting again would fail
+    /// again.
+    Failed,
+}
+
 /// Which side creates the WebRTC offer. The server picks, so there is never glare.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -119,7 +128,13 @@ pub enum ClientMsg {
         interests: Vec<String>,
     },
     /// Skip the current partner and search again with the same preferences.
-    Next,
+    Next {
+        /// Why, when it is not the user's choice: `failed` says the call could not be connected
+        /// (or its partner stopped responding), and the server keeps the two apart for
+        /// `--failed-cooldown` (5 min) even when nobody else is searching.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reason: Option<NextReason>,
+    },
     /// Stop searching, leave the current pair or room, and stay idle.
     Stop,
     /// Join a named room. Without `name` or `capacity` it is a simple two-person room that speaks
@@ -169,7 +184,7 @@ impl ClientMsg {
         match self {
             ClientMsg::Hello { .. } => "hello",
             ClientMsg::Find { .. } => "find",
-            ClientMsg::Next => "next",
+            ClientMsg::Next { .. } => "next",
             ClientMsg::Stop => "stop",
             ClientMsg::Join { .. } => "join",
             ClientMsg::Leave => "leave",

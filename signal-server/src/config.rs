@@ -104,6 +104,11 @@ pub struct Config {
     #[arg(long, env = "STRANGERS_REMATCH_COOLDOWN", default_value = "3s", value_parser = parse_duration)]
     pub rematch_cooldown: Duration,
 
+    /// How long two strangers whose call could not be connected (a client's `next` with reason
+    /// `failed`) are kept apart, even when nobody else is searching.
+    #[arg(long, env = "STRANGERS_FAILED_COOLDOWN", default_value = "5m", value_parser = parse_duration)]
+    pub failed_cooldown: Duration,
+
     /// How often a searcher gets a `waiting` update (online count, searchers in its mode).
     #[arg(long, env = "STRANGERS_WAITING_INTERVAL", default_value = "2s", value_parser = parse_positive_duration)]
     pub waiting_interval: Duration,
@@ -161,6 +166,7 @@ impl Config {
         CoreConfig {
             interest_fallback: self.interest_fallback,
             rematch_cooldown: self.rematch_cooldown,
+            failed_cooldown: self.failed_cooldown,
             waiting_interval: self.waiting_interval,
             room_capacity: self.room_capacity,
             rate: RateLimit { burst: self.rate_burst, per_sec: self.rate_per_sec, max_strikes: self.rate_max_strikes },

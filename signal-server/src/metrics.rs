@@ -83,6 +83,13 @@ pub fn render(core: &Core, net: &NetMetrics, queued_bytes: usize) -> String {
     let stats = core.stats();
     metric(m, "strangers_matches_total", "counter", "Random pairs made.", stats.matches);
     metric(m, "strangers_skips_total", "counter", "Next presses while in a call.", stats.skips);
+    metric(
+        m,
+        "strangers_failed_calls_total",
+        "counter",
+        "Calls a client could not connect (the pair is kept apart for --failed-cooldown).",
+        stats.failed_calls,
+    );
     let _ = writeln!(
         m,
         "# HELP strangers_match_wait_seconds Time searchers waited for a match.\n# TYPE strangers_match_wait_seconds histogram"

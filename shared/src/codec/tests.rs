@@ -26,7 +26,8 @@ fn every_client_message_round_trips() {
     let msgs = vec![
         ClientMsg::Hello { version: 1 },
         ClientMsg::Find { mode: Mode::Video, interests: vec!["music".into(), "rust".into()] },
-        ClientMsg::Next,
+        ClientMsg::Next { reason: None },
+        ClientMsg::Next { reason: Some(crate::NextReason::Failed) },
         ClientMsg::Stop,
         ClientMsg::Join { room: RoomName("r1".into()), name: None, capacity: None },
         ClientMsg::Join { room: RoomName("r1".into()), name: Some("Ann".into()), capacity: Some(4) },

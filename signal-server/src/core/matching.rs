@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use strangers_shared::{ErrorCode, LeaveReason, Mode, PeerId, Role, ServerMsg};
+use strangers_shared::{ErrorCode, LeaveReason, Mode, NextReason, PeerId, Role, ServerMsg};
 
 use super::{Core, Prefs, State, mode_index};
 
@@ -28,17 +28,25 @@ impl Core {
         self.enqueue(peer);
     }
 
-    pub(super) fn next(&mut self, peer: PeerId) {
+    pub(super) fn next(&mut self, peer: PeerId, reason: Option<NextReason>) {
         let Some(p) = self.peers.get(&peer) else { return };
         match p.state.clone() {
             State::Paired { partner } => {
                 self.stats.skips += 1;
                 let until = self.now.mono + self.cfg.rematch_cooldown;
                 self.want_tick(until);
+                let failed = (reason == Some(NextReason::Failed)).then_some(self.now.mono + self.cfg.failed_cooldown);
                 for (a, b) in [(peer, partner), (partner, peer)] {
                     if let Some(p) = self.peers.get_mut(&a) {
                         p.avoid = Some((b, until));
+                        if let Some(apart_until) = failed {
+                            p.failed_with = Some((b, apart_until));
+                        }
                     }
+                }
+                if let Some(apart_until) = failed {
+                    self.stats.failed_calls += 1;
+                    self.want_tick(apart_until);
                 }
                 // The skipper asked for someone new, so it goes back first and meets whoever is
                 // waiting; the skipped partner is told at once and queues right behind it.
@@ -158,6 +166,12 @@ impl Core {
     /// Whether `a` and `b` parted by Next and must not meet again yet: before the rematch
     /// cooldown ends, and after it as long as anyone else is waiting in `mode`'s queue.
     fn avoids(&self, a: PeerId, b: PeerId, mode: Mode) -> bool {
+        let failed = |x: PeerId, y: PeerId| {
+            self.peers.get(&x).and_then(|p| p.failed_with).is_some_and(|(who, until)| who == y && self.now.mono < until)
+        };
+        if failed(a, b) || failed(b, a) {
+            return true;
+        }
         let skipped = |x: PeerId, y: PeerId| {
             self.peers.get(&x).and_then(|p| p.avoid).filter(|(who, _)| *who == y).map(|(_, until)| until)
         };
@@ -246,7 +260,8 @@ impl Core {
                 let State::Searching { since, last_waiting, .. } = p.state else { continue };
                 let fallback_due = p.prefs.as_ref().is_some_and(|pr| !pr.interests.is_empty())
                     && crossed(since + self.cfg.interest_fallback);
-                let cooldown_due = p.avoid.is_some_and(|(_, until)| crossed(until) || (alone && until <= now));
+                let cooldown_due = p.avoid.is_some_and(|(_, until)| crossed(until) || (alone && until <= now))
+                    || p.failed_with.is_some_and(|(_, until)| crossed(until));
                 if fallback_due || cooldown_due {
                     retry.push(id);
                 }
@@ -283,6 +298,7 @@ impl Core {
                 Some(last_waiting + self.cfg.waiting_interval),
                 fallback.and_then(ahead),
                 p.avoid.and_then(|(_, until)| ahead(until)),
+                p.failed_with.and_then(|(_, until)| ahead(until)),
             ];
             for t in timers.into_iter().flatten() {
                 next = Some(next.map_or(t, |n| n.min(t)));

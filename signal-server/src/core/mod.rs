@@ -84,6 +84,9 @@ pub struct CoreConfig {
     /// How long two peers who just parted by Next are kept apart even when nobody else is
     /// waiting. While anyone else waits in their mode they are kept apart regardless.
     pub rematch_cooldown: Duration,
+    /// How long two peers whose call could not be connected (`next` with reason `failed`) are
+    /// kept apart, even when nobody else is waiting.
+    pub failed_cooldown: Duration,
     /// How often a searcher gets a `waiting` update.
     pub waiting_interval: Duration,
     /// Capacity of a mesh room when the creator does not ask for one.
@@ -103,6 +106,7 @@ impl Default for CoreConfig {
         Self {
             interest_fallback: Duration::from_secs(5),
             rematch_cooldown: Duration::from_secs(3),
+            failed_cooldown: Duration::from_secs(300),
             waiting_interval: Duration::from_secs(2),
             room_capacity: 4,
             max_room_capacity: strangers_shared::limits::MAX_ROOM_CAPACITY,
@@ -175,6 +179,9 @@ struct Peer {
     /// The peer this one parted from by Next, and when the rematch cooldown ends. The two are
     /// kept apart until then, and after it while anyone else is waiting; cleared by a match.
     avoid: Option<(PeerId, Duration)>,
+    /// The peer this one could not connect with (`next` with reason `failed`), and until when
+    /// the two are kept apart, even when nobody else is searching. A match does not clear it.
+    failed_with: Option<(PeerId, Duration)>,
     bucket: TokenBucket,
     audio: bool,
     video: bool,
@@ -293,7 +300,8 @@ impl Core {
 
     fn connect(&mut self, peer: PeerId) {
         let bucket = TokenBucket::new(&self.cfg.rate, self.now.mono);
-        let fresh = Peer { state: State::Idle, prefs: None, avoid: None, bucket, audio: true, video: true };
+        let fresh =
+            Peer { state: State::Idle, prefs: None, avoid: None, failed_with: None, bucket, audio: true, video: true };
         if self.peers.insert(peer, fresh).is_some() {
             // A reused id would be a driver bug; start the peer over rather than mix two lives.
             tracing::warn!(%peer, "peer id connected twice");
@@ -343,7 +351,7 @@ impl Core {
         match msg {
             ClientMsg::Hello { version } => self.hello(peer, version),
             ClientMsg::Find { mode, interests } => self.find(peer, mode, interests),
-            ClientMsg::Next => self.next(peer),
+            ClientMsg::Next { reason } => self.next(peer, reason),
             ClientMsg::Stop => self.stop(peer),
             ClientMsg::Join { room, name, capacity } => self.join(peer, room, name, capacity),
             ClientMsg::Leave => self.leave(peer),

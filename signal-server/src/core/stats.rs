@@ -47,6 +47,8 @@ pub struct Stats {
     pub abuse_closes: u64,
     /// Skips (`next` while paired).
     pub skips: u64,
+    /// Calls a client reported as failed to connect (`next` with reason `failed`).
+    pub failed_calls: u64,
 }
 
 impl Stats {

@@ -1,7 +1,7 @@
 //! Links in the core: opening and closing them, what their events mean, failures, and the
 //! rebuild of a broken room link.
 
-use strangers_shared::{ClientMsg, LeaveReason, PeerId, Relay};
+use strangers_shared::{ClientMsg, LeaveReason, NextReason, PeerId, Relay};
 
 use super::rebuild::RebuildStep;
 use super::{EngineCore, LinkId, LinkInput, LinkSlot, MediaSwitch, Output};
@@ -103,7 +103,7 @@ impl EngineCore {
                     Who::Member(member) => self.member_link_lost(member),
                     Who::Partner if self.state.in_call() => {
                         self.set_state(CallState::PartnerLeft { reason: LeaveReason::Disconnected });
-                        self.search_again();
+                        self.search_again(false);
                     }
                     Who::Partner => {}
                 }
@@ -112,10 +112,11 @@ impl EngineCore {
         }
     }
 
-    /// In random chat, skip to someone else after a call that broke.
-    pub(super) fn search_again(&mut self) {
+    /// In random chat, skip to someone else after a call that broke. `failed`: it could not be
+    /// set up, or its partner stopped responding, so the server keeps the two apart for minutes.
+    pub(super) fn search_again(&mut self, failed: bool) {
         if let Some(mode) = self.searching_mode() {
-            self.signal(ClientMsg::Next);
+            self.signal(ClientMsg::Next { reason: failed.then_some(NextReason::Failed) });
             self.set_state(CallState::Searching { mode });
         }
     }
@@ -130,7 +131,7 @@ impl EngineCore {
             Who::Member(member) => self.member_link_lost(member),
             Who::Partner => {
                 self.set_state(CallState::Failed { error: error.to_string() });
-                self.search_again();
+                self.search_again(true);
             }
         }
     }

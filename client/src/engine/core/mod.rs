@@ -341,7 +341,7 @@ impl EngineCore {
             }
             Command::Next => {
                 if let Some(mode) = self.searching_mode() {
-                    self.signal(ClientMsg::Next);
+                    self.signal(ClientMsg::Next { reason: None });
                     self.close_link(Who::Partner);
                     self.set_state(CallState::Searching { mode });
                 }

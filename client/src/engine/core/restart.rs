@@ -119,7 +119,7 @@ impl EngineCore {
         self.close_link(Who::Partner);
         if self.state.in_call() {
             self.set_state(CallState::PartnerLeft { reason: LeaveReason::Disconnected });
-            self.search_again();
+            self.search_again(true);
         }
     }
 }

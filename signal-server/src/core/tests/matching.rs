@@ -361,3 +361,34 @@ fn the_core_asks_for_ticks_only_when_a_timer_is_due() {
     }
     assert_eq!(sim.now.mono, skipped + Duration::from_secs(3));
 }
+
+#[test]
+fn a_pair_whose_call_failed_is_kept_apart_for_minutes_even_alone() {
+    let mut sim = Sim::new();
+    for n in 1..=2 {
+        sim.connect(n);
+        sim.send(n, FIND_VIDEO);
+    }
+    assert_eq!(sim.partner(1), Some(2));
+    sim.send(1, r#"{"type":"next","reason":"failed"}"#);
+    assert_eq!(sim.core.stats().failed_calls, 1);
+    // A plain skip would meet again after 3 s when alone; a failed call does not.
+    sim.advance(Duration::from_secs(10));
+    assert_eq!(sim.partner(1), None, "re-matched with a partner it could not connect to");
+    sim.advance(Duration::from_secs(280));
+    assert_eq!(sim.partner(1), None);
+    // Anyone else is fine meanwhile.
+    sim.connect(3);
+    sim.send(3, FIND_VIDEO);
+    assert!(sim.partner(3).is_some(), "a third searcher is matched at once");
+    let other = sim.partner(3);
+    let alone = if other == Some(1) { 2 } else { 1 };
+    // After the cooldown the two may meet again (e.g. after a network change).
+    sim.send(3, r#"{"type":"stop"}"#);
+    while sim.core.poll_timeout().is_some() && sim.partner(alone).is_none() {
+        let at = sim.core.poll_timeout().unwrap_or(sim.now.mono);
+        sim.advance(at.saturating_sub(sim.now.mono).max(Duration::from_millis(1)));
+    }
+    assert!(sim.now.mono >= Duration::from_secs(100 + 300), "kept apart for the whole cooldown");
+    assert!(sim.partner(alone).is_some(), "and may meet once it is over");
+}

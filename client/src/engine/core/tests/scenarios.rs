@@ -86,9 +86,9 @@ fn a_link_that_dies_before_the_server_notices_is_restarted_then_given_up_and_we_
     // The media path breaks while signaling stays up (a dead NAT mapping) and never comes back.
     sim.paths_work = false;
     sim.link_event(0, Who::Partner, LinkInput::Down("Failed".into()));
-    assert!(!sim.clients[0].sent.iter().any(|m| matches!(m, ClientMsg::Next)), "no skip while restarting");
+    assert!(!sim.clients[0].sent.iter().any(|m| matches!(m, ClientMsg::Next { .. })), "no skip while restarting");
     sim.run(RESTART_DEADLINE + SEC);
-    assert!(sim.clients[0].sent.iter().any(|m| matches!(m, ClientMsg::Next)), "we asked for someone else");
+    assert!(sim.clients[0].sent.iter().any(|m| matches!(m, ClientMsg::Next { .. })), "we asked for someone else");
     assert!(matches!(sim.state(0), CallState::Searching { .. }));
     assert!(sim.links(1).is_empty(), "the server told the partner");
     assert!(matches!(sim.state(1), CallState::Searching { .. }));
@@ -171,8 +171,13 @@ fn the_setup_deadline_fails_a_call_that_never_connects_and_we_skip() {
         assert!(sim.errors(i).iter().any(|e| e.contains("could not connect within")), "{:?}", sim.errors(i));
         let failed = sim.clients[i].events.iter().any(|e| matches!(e, Event::State(CallState::Failed { .. })));
         assert!(failed, "client {i} saw the call fail");
-        assert!(sim.clients[i].sent.iter().any(|m| matches!(m, ClientMsg::Next)));
+        let failed = Some(strangers_shared::NextReason::Failed);
+        assert!(sim.clients[i].sent.contains(&ClientMsg::Next { reason: failed }), "told the server why");
     }
+    // Meeting again would fail again: the server keeps the two apart, even alone, for minutes.
+    sim.paths_work = true;
+    sim.run(30 * SEC);
+    assert_eq!(sim.matches(), 1, "the pair whose call failed was matched again");
 }
 
 #[test]
@@ -205,7 +210,7 @@ fn a_lost_media_path_restarts_ice_and_the_call_goes_on_with_the_same_partner() {
     assert_eq!(sim.matches(), matches, "the same partner: no new match");
     for i in [0, 1] {
         assert!(sim.clients[i].events.iter().any(|e| matches!(e, Event::Reconnected(Who::Partner))));
-        assert!(!sim.clients[i].sent.iter().any(|m| matches!(m, ClientMsg::Next)), "nobody skipped");
+        assert!(!sim.clients[i].sent.iter().any(|m| matches!(m, ClientMsg::Next { .. })), "nobody skipped");
     }
 }
 
@@ -238,7 +243,7 @@ fn a_frozen_partner_that_never_answers_the_restart_is_given_up_within_seconds() 
         assert!(matches!(sim.state(alive), CallState::Connected), "still waiting: {:?}", sim.state(alive));
         sim.run(SEC);
         assert!(
-            sim.clients[alive].sent.iter().any(|m| matches!(m, ClientMsg::Next)),
+            sim.clients[alive].sent.iter().any(|m| matches!(m, ClientMsg::Next { .. })),
             "client {alive} gave up on its frozen partner {frozen} and searches again"
         );
     }
