@@ -2,6 +2,7 @@
 //! It reconnects with exponential backoff and jitter when the server goes away, and reports
 //! everything as [`SignalEvent`]s; the engine decides what to resume.
 
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
@@ -23,6 +24,10 @@ pub enum SignalEvent {
         online: u64,
         /// STUN/TURN servers to use.
         ice_servers: Vec<IceServer>,
+        /// The token that resumes this session on a later connection.
+        resume: Option<String>,
+        /// The hello presented a token and the server resumed its call.
+        resumed: bool,
     },
     /// A message from the server (anything after `welcome`).
     Message(ServerMsg),
@@ -39,9 +44,21 @@ pub enum SignalEvent {
 #[derive(Debug, Clone)]
 pub struct SignalingHandle {
     tx: mpsc::UnboundedSender<ClientMsg>,
+    resume: ResumeSlot,
 }
 
+/// The resume token the next `hello` presents; taken when a server welcomes it (a token is
+/// good for one use).
+type ResumeSlot = Arc<Mutex<Option<String>>>;
+
 impl SignalingHandle {
+    /// Present `token` in the `hello` of the next connection (`None`: connect as someone new).
+    pub fn set_resume(&self, token: Option<String>) {
+        if let Ok(mut slot) = self.resume.lock() {
+            *slot = token;
+        }
+    }
+
     /// Send a message; it is dropped if the connection is down (the engine re-sends its state on
     /// reconnect). Returns false once the client has stopped.
     pub fn send(&self, msg: ClientMsg) -> bool {
@@ -59,8 +76,9 @@ pub fn spawn(url: String) -> (SignalingHandle, mpsc::UnboundedReceiver<SignalEve
 pub fn spawn_with(url: String, keepalive: Keepalive) -> (SignalingHandle, mpsc::UnboundedReceiver<SignalEvent>) {
     let (tx, rx) = mpsc::unbounded_channel();
     let (event_tx, event_rx) = mpsc::unbounded_channel();
-    tokio::spawn(run(url, keepalive, rx, event_tx));
-    (SignalingHandle { tx }, event_rx)
+    let resume = ResumeSlot::default();
+    tokio::spawn(run(url, keepalive, rx, event_tx, resume.clone()));
+    (SignalingHandle { tx, resume }, event_rx)
 }
 
 /// How a half-open connection (a server that vanished without a FIN, a dead NAT mapping) is
@@ -85,10 +103,12 @@ async fn run(
     keepalive: Keepalive,
     mut outgoing: mpsc::UnboundedReceiver<ClientMsg>,
     events: mpsc::UnboundedSender<SignalEvent>,
+    resume: ResumeSlot,
 ) {
     let mut backoff = Backoff::new(Duration::from_millis(200), Duration::from_secs(10));
     loop {
-        let reason = match session(&url, keepalive, &mut outgoing, &events, &mut backoff).await {
+        let link = Link { outgoing: &mut outgoing, events: &events, resume: &resume };
+        let reason = match session(&url, keepalive, link, &mut backoff).await {
             Ended::Stopped => return,
             Ended::Lost(reason) => reason,
         };
@@ -116,13 +136,15 @@ enum Ended {
     Lost(String),
 }
 
-async fn session(
-    url: &str,
-    keepalive: Keepalive,
-    outgoing: &mut mpsc::UnboundedReceiver<ClientMsg>,
-    events: &mpsc::UnboundedSender<SignalEvent>,
-    backoff: &mut Backoff,
-) -> Ended {
+/// What a session talks to: the engine's messages, the events for it, the resume slot.
+struct Link<'a> {
+    outgoing: &'a mut mpsc::UnboundedReceiver<ClientMsg>,
+    events: &'a mpsc::UnboundedSender<SignalEvent>,
+    resume: &'a ResumeSlot,
+}
+
+async fn session(url: &str, keepalive: Keepalive, link: Link<'_>, backoff: &mut Backoff) -> Ended {
+    let Link { outgoing, events, resume } = link;
     let connect = tokio::time::timeout(Duration::from_secs(10), tokio_tungstenite::connect_async(url));
     let mut ws = match connect.await {
         Ok(Ok((ws, _))) => ws,
@@ -130,7 +152,8 @@ async fn session(
         Err(_) => return Ended::Lost(format!("timed out connecting to {url}")),
     };
     // The server answers `hello` with `welcome`, which is what makes this session Connected.
-    let hello = ClientMsg::Hello { version: PROTOCOL_VERSION };
+    let token = resume.lock().ok().and_then(|slot| slot.clone());
+    let hello = ClientMsg::Hello { version: PROTOCOL_VERSION, resume: token };
     if let Err(e) = ws.send(Message::text(encode(&hello))).await {
         return Ended::Lost(format!("send failed: {e}"));
     }
@@ -177,11 +200,15 @@ async fn session(
                     None => return Ended::Lost("connection closed".into()),
                 };
                 let event = match decode_server(text.as_str()) {
-                    Ok(ServerMsg::Welcome { peer_id, online, ice_servers, .. }) => {
+                    Ok(ServerMsg::Welcome { peer_id, online, ice_servers, resume: token, resumed, .. }) => {
                         backoff.reset();
                         welcomed = true;
                         while outgoing.try_recv().is_ok() {}
-                        SignalEvent::Connected { peer_id, online, ice_servers }
+                        // Spent: the server has moved the session on to a new token.
+                        if let Ok(mut slot) = resume.lock() {
+                            *slot = None;
+                        }
+                        SignalEvent::Connected { peer_id, online, ice_servers, resume: token, resumed }
                     }
                     Ok(msg) => SignalEvent::Message(msg),
                     Err(e) => {
@@ -219,12 +246,19 @@ mod tests {
                 let (tcp, _) = listener.accept().await.unwrap();
                 let mut ws = tokio_tungstenite::accept_async(tcp).await.unwrap();
                 let hello = ws.next().await.unwrap().unwrap();
-                assert_eq!(hello.to_text().unwrap(), r#"{"type":"hello","version":1}"#);
+                let expected = if id == 1 {
+                    r#"{"type":"hello","version":1}"#
+                } else {
+                    r#"{"type":"hello","version":1,"resume":"r1.first"}"#
+                };
+                assert_eq!(hello.to_text().unwrap(), expected, "connection {id}");
                 let welcome = ServerMsg::Welcome {
                     peer_id: PeerId(id),
                     version: strangers_shared::PROTOCOL_VERSION,
                     online: 1,
                     ice_servers: Vec::new(),
+                    resume: Some(format!("r1.token{id}")),
+                    resumed: id == 2,
                 };
                 ws.send(Message::text(encode(&welcome))).await.unwrap();
                 held.push(ws); // never polled again: pings go unanswered
@@ -232,13 +266,22 @@ mod tests {
             held
         });
         let keepalive = Keepalive { ping_every: Duration::from_millis(50), silence_limit: Duration::from_millis(200) };
-        let (_handle, mut events) = spawn_with(url, keepalive);
-        assert!(matches!(next(&mut events).await, SignalEvent::Connected { peer_id: PeerId(1), .. }));
+        let (handle, mut events) = spawn_with(url, keepalive);
+        match next(&mut events).await {
+            SignalEvent::Connected { peer_id: PeerId(1), resume, resumed: false, .. } => {
+                assert_eq!(resume.as_deref(), Some("r1.token1"));
+            }
+            other => panic!("expected the first welcome, got {other:?}"),
+        }
+        // The engine asks for its call back on the next connection.
+        handle.set_resume(Some("r1.first".into()));
         match next(&mut events).await {
             SignalEvent::Disconnected { reason, .. } => assert!(reason.contains("silent"), "{reason}"),
             other => panic!("expected a lost connection, got {other:?}"),
         }
-        assert!(matches!(next(&mut events).await, SignalEvent::Connected { peer_id: PeerId(2), .. }));
+        let second = next(&mut events).await;
+        assert!(matches!(second, SignalEvent::Connected { peer_id: PeerId(2), resumed: true, .. }), "{second:?}");
+        assert_eq!(*handle.resume.lock().unwrap(), None, "a token is spent once welcomed");
         drop(server);
     }
 
@@ -255,8 +298,14 @@ mod tests {
             let hello = ws.next().await.unwrap().unwrap();
             assert!(hello.to_text().unwrap().contains("hello"));
             queued_rx.await.unwrap();
-            let welcome =
-                ServerMsg::Welcome { peer_id: PeerId(1), version: PROTOCOL_VERSION, online: 1, ice_servers: vec![] };
+            let welcome = ServerMsg::Welcome {
+                peer_id: PeerId(1),
+                version: PROTOCOL_VERSION,
+                online: 1,
+                ice_servers: vec![],
+                resume: None,
+                resumed: false,
+            };
             ws.send(Message::text(encode(&welcome))).await.unwrap();
             loop {
                 match ws.next().await.unwrap().unwrap() {

@@ -235,6 +235,52 @@ async fn a_server_restart_mid_search_is_survived() {
     srv.shutdown().await.unwrap();
 }
 
+/// A server that signs resume tokens with a fixed secret, as every process of a deployment does.
+async fn resuming_server_on(addr: &str) -> ServerHandle {
+    let mut cfg = Config::local(addr.parse().unwrap());
+    cfg.resume_secret = Some("e2e-deploy-secret".parse().unwrap());
+    signal_server::start(cfg).await.unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_restart_mid_call_does_not_end_the_call_or_stop_its_media() {
+    let _turn = CALLS.lock().await;
+    let srv = resuming_server_on("127.0.0.1:0").await;
+    let (addr, url) = (srv.addr().to_string(), srv.url());
+    let reg = Arc::new(ToneRegistry::default());
+    let a = client("a", &url, 440.0, &reg);
+    let b = client("b", &url, 660.0, &reg);
+    a.start_video();
+    b.start_video();
+    for c in [&a, &b] {
+        c.wait(WAIT, "connected", connected).await.unwrap();
+        c.wait(WAIT, "20 decoded frames", |v| video_frames(v) >= 20).await.unwrap();
+    }
+    // A deploy: the process goes away, and a new one comes up on the same address a second later.
+    srv.shutdown().await.unwrap();
+    for c in [&a, &b] {
+        c.wait(WAIT, "the loss noticed", |v| v.server_lost >= 1).await.unwrap();
+    }
+    let frames = a.view(video_frames);
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert!(a.view(video_frames) > frames + 10, "video stopped while the server was down");
+    let srv = resuming_server_on(&addr).await;
+    for c in [&a, &b] {
+        c.wait(WAIT, "reconnected", |v| v.online).await.unwrap();
+    }
+    // Signaling works again in the same call: chat goes through, and nobody was told anyone left.
+    a.send(Command::Chat("still here after the deploy".into()));
+    b.wait(WAIT, "chat after the restart", |v| v.chats.iter().any(|c| c.contains("after the deploy"))).await.unwrap();
+    for c in [&a, &b] {
+        assert!(c.view(|v| v.partner_left.is_empty()), "a partner_left reached a client");
+        assert_eq!(c.view(|v| v.calls), 1, "a second call was set up instead of keeping the first");
+        assert!(c.view(connected));
+    }
+    let frames = b.view(video_frames);
+    b.wait(WAIT, "video still flowing", |v| video_frames(v) > frames + 10).await.unwrap();
+    srv.shutdown().await.unwrap();
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_unreachable_stun_server_does_not_stall_the_call() {
     let _turn = CALLS.lock().await;

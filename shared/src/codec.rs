@@ -6,8 +6,8 @@ use thiserror::Error;
 
 use crate::ids::RoomName;
 use crate::limits::{
-    MAX_CANDIDATE_BYTES, MAX_CHAT_CHARS, MAX_DISPLAY_NAME_CHARS, MAX_INTEREST_CHARS, MAX_INTERESTS, MAX_ROOM_CAPACITY,
-    MAX_ROOM_NAME_CHARS, MAX_SDP_BYTES,
+    MAX_CANDIDATE_BYTES, MAX_CHAT_CHARS, MAX_DISPLAY_NAME_CHARS, MAX_INTEREST_CHARS, MAX_INTERESTS,
+    MAX_RESUME_TOKEN_BYTES, MAX_ROOM_CAPACITY, MAX_ROOM_NAME_CHARS, MAX_SDP_BYTES,
 };
 use crate::msg::{ClientMsg, ErrorCode, Relay, ServerMsg};
 
@@ -123,6 +123,9 @@ pub fn decode_client(text: &str) -> Result<ClientMsg, DecodeError> {
             if text.trim().is_empty() {
                 return Err(DecodeError::Invalid { field: "text", reason: "is empty" });
             }
+        }
+        ClientMsg::Hello { resume: Some(token), .. } if token.len() > MAX_RESUME_TOKEN_BYTES => {
+            return Err(DecodeError::TooLong { field: "resume", max: MAX_RESUME_TOKEN_BYTES });
         }
         ClientMsg::Hello { .. }
         | ClientMsg::Next { .. }

@@ -20,3 +20,5 @@ pub const MAX_ROOM_NAME_CHARS: usize = 64;
 pub const MAX_DISPLAY_NAME_CHARS: usize = 32;
 /// Largest capacity a client may ask for when it creates a mesh room.
 pub const MAX_ROOM_CAPACITY: u8 = 8;
+/// Longest resume token a client may present, in bytes.
+pub const MAX_RESUME_TOKEN_BYTES: usize = 256;

@@ -118,6 +118,10 @@ pub enum ClientMsg {
     Hello {
         /// The version the client speaks.
         version: u32,
+        /// A resume token from an earlier `welcome` or `matched`: a client whose connection
+        /// broke mid-call (or whose server restarted) gets its call back with it.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        resume: Option<String>,
     },
     /// Look for a random stranger. Legal when idle or already searching (it updates preferences).
     Find {
@@ -244,11 +248,14 @@ pub enum ErrorCode {
     BinaryUnsupported,
     /// The client's protocol version is not supported.
     VersionUnsupported,
+    /// A resume token was refused (malformed, forged, expired or already used); the
+    /// connection goes on as a new one.
+    ResumeRefused,
 }
 
 impl ErrorCode {
     /// Every code, in a fixed order (for metrics).
-    pub const ALL: [ErrorCode; 13] = [
+    pub const ALL: [ErrorCode; 14] = [
         ErrorCode::Malformed,
         ErrorCode::UnknownType,
         ErrorCode::FieldTooLong,
@@ -262,6 +269,7 @@ impl ErrorCode {
         ErrorCode::RateLimited,
         ErrorCode::BinaryUnsupported,
         ErrorCode::VersionUnsupported,
+        ErrorCode::ResumeRefused,
     ];
 
     /// The code's wire name.
@@ -280,6 +288,7 @@ impl ErrorCode {
             ErrorCode::RateLimited => "rate_limited",
             ErrorCode::BinaryUnsupported => "binary_unsupported",
             ErrorCode::VersionUnsupported => "version_unsupported",
+            ErrorCode::ResumeRefused => "resume_refused",
         }
     }
 }
@@ -302,6 +311,14 @@ pub enum ServerMsg {
         online: u64,
         /// STUN/TURN servers to use for WebRTC.
         ice_servers: Vec<IceServer>,
+        /// The token to present in `hello` to resume this session on a new connection (absent
+        /// when the server does not resume sessions).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        resume: Option<String>,
+        /// The `hello` carried a resume token and the call it names goes on (on a restarted
+        /// server, as soon as the partner is back too).
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        resumed: bool,
     },
     /// Sent on entering the queue and periodically while searching.
     Waiting {
@@ -320,6 +337,9 @@ pub enum ServerMsg {
         mode: Mode,
         /// Interests both sides gave (may be empty).
         common_interests: Vec<String>,
+        /// A resume token that names this call (see `welcome`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        resume: Option<String>,
     },
     /// The random partner is gone; the receiver is back in the queue unless it was idle.
     PartnerLeft {

@@ -7,6 +7,7 @@ use std::time::Duration;
 use clap::Parser;
 use strangers_shared::IceServer;
 
+use crate::core::resume::ResumeConfig;
 use crate::core::turn::TurnConfig;
 use crate::core::{CoreConfig, RateLimit};
 
@@ -40,6 +41,19 @@ pub struct Config {
     /// How long the TURN credentials in a `welcome` stay valid.
     #[arg(long, env = "STRANGERS_TURN_TTL", default_value = "1h", value_parser = parse_positive_duration)]
     pub turn_ttl: Duration,
+
+    /// The secret resume tokens are signed with (never logged). Give every process of a
+    /// deployment the same one, and a restart (a deploy) does not end the calls in progress:
+    /// both partners reconnect, present their tokens and are paired again. Without it a random
+    /// secret is made at start, and tokens work only until the process ends.
+    #[arg(long, env = "STRANGERS_RESUME_SECRET", hide_env_values = true)]
+    pub resume_secret: Option<Secret>,
+
+    /// How long a client whose connection dropped mid-call keeps its call (its partner hears
+    /// `partner_left` only after this); also how long a client resuming after a restart waits
+    /// for its partner. 0 turns resumption off.
+    #[arg(long, env = "STRANGERS_RESUME_WINDOW", default_value = "15s", value_parser = parse_duration)]
+    pub resume_window: Duration,
 
     /// Most simultaneous WebSocket connections; more upgrades get HTTP 503. Up to 64 sockets more
     /// are kept for plain HTTP and handshakes in progress, so `/healthz` and `/metrics` answer
@@ -176,10 +190,21 @@ impl Config {
                 .as_ref()
                 .filter(|_| !self.turn.is_empty())
                 .map(|secret| TurnConfig::new(self.turn.clone(), secret.0.as_bytes(), self.turn_ttl)),
+            resume: (!self.resume_window.is_zero()).then(|| {
+                let secret = match &self.resume_secret {
+                    Some(s) => s.0.as_bytes().to_vec(),
+                    None => rand::random::<[u8; 32]>().to_vec(),
+                };
+                ResumeConfig::new(&secret, self.resume_window, RESUME_TOKEN_TTL, rand::random())
+            }),
             ..CoreConfig::default()
         }
     }
 }
+
+/// How long a resume token is valid: a call can be resumed for this long after its token was
+/// issued (at the match, or at the last resume).
+pub const RESUME_TOKEN_TTL: Duration = Duration::from_secs(12 * 3600);
 
 /// A secret given on the command line or in the environment; its `Debug` output is redacted, so
 /// printing the configuration never shows it.

@@ -23,7 +23,9 @@ pub enum HubMsg {
     /// [`Input::Binary`].
     Received(Input),
     /// A connection ended.
-    Disconnected(PeerId),
+    /// The connection ended; `true` when the network failed and the client may resume (see
+    /// [`Input::Disconnected`]), `false` when it left or the server closed it ([`Input::Closed`]).
+    Disconnected(PeerId, bool),
     /// Render `/metrics`.
     Metrics(oneshot::Sender<String>),
 }
@@ -91,9 +93,9 @@ impl Hub {
                 Input::Connected(peer)
             }
             HubMsg::Received(input) => input,
-            HubMsg::Disconnected(peer) => {
+            HubMsg::Disconnected(peer, lost) => {
                 self.mailboxes.remove(&peer);
-                Input::Disconnected(peer)
+                if lost { Input::Disconnected(peer) } else { Input::Closed(peer) }
             }
             HubMsg::Metrics(reply) => {
                 let queued = self.mailboxes.values().map(|m| m.queued_bytes()).sum();
@@ -115,7 +117,7 @@ impl Hub {
                     if mailbox.push(frame).is_err() {
                         NetMetrics::inc(&self.net.slow_reader_closes);
                         tracing::info!(peer = %to, "disconnecting slow reader");
-                        self.core.handle(now, Input::Disconnected(to));
+                        self.core.handle(now, Input::Closed(to));
                     }
                 }
                 Output::Close { peer, code, reason } => {

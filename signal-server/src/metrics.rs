@@ -90,6 +90,15 @@ pub fn render(core: &Core, net: &NetMetrics, queued_bytes: usize) -> String {
         "Calls a client could not connect (the pair is kept apart for --failed-cooldown).",
         stats.failed_calls,
     );
+    metric(
+        m,
+        "strangers_held_total",
+        "counter",
+        "Connections that dropped mid-call and were held for resumption.",
+        stats.held,
+    );
+    metric(m, "strangers_resumed_total", "counter", "Sessions resumed with a token.", stats.resumed);
+    metric(m, "strangers_resume_refused_total", "counter", "Resume tokens refused.", stats.resume_refused);
     let _ = writeln!(
         m,
         "# HELP strangers_match_wait_seconds Time searchers waited for a match.\n# TYPE strangers_match_wait_seconds histogram"

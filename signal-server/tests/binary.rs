@@ -42,10 +42,12 @@ fn help_explains_every_flag_and_its_environment_variable() {
         "--turn-secret",
         "--turn-ttl",
         "--failed-cooldown",
+        "--resume-secret",
+        "--resume-window",
     ] {
         assert!(help.contains(flag), "{flag} missing from --help");
     }
-    assert_eq!(help.matches("[env: STRANGERS_").count(), 26, "every flag has an env fallback:\n{help}");
+    assert_eq!(help.matches("[env: STRANGERS_").count(), 28, "every flag has an env fallback:\n{help}");
 }
 
 #[test]

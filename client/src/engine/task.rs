@@ -87,7 +87,9 @@ async fn run_inner(
                 }
             }
             Some(signal) = signals.recv() => shell.feed(match signal {
-                SignalEvent::Connected { peer_id, online, ice_servers } => Input::ServerUp { peer_id, online, ice_servers },
+                SignalEvent::Connected { peer_id, online, ice_servers, resume, resumed } => {
+                    Input::ServerUp { peer_id, online, ice_servers, resume, resumed }
+                }
                 SignalEvent::Disconnected { reason, retry_in } => Input::ServerDown { reason, retry_in },
                 SignalEvent::Message(msg) => Input::Server(msg),
             }),
@@ -134,6 +136,7 @@ impl Shell {
                 self.signaling.send(msg);
             }
             Output::Event(event) => self.emit(event),
+            Output::Resume(token) => self.signaling.set_resume(token),
             Output::OpenLink { id, who, offer, ice_servers } => self.open_link(id, who, offer, ice_servers).await,
             Output::ApplyOffer { id, sdp } => self.apply_offer(id, sdp).await,
             Output::ApplyAnswer { id, sdp } => self.apply_answer(id, sdp).await,

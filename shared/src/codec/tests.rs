@@ -24,7 +24,8 @@ fn err(text: &str) -> DecodeError {
 #[test]
 fn every_client_message_round_trips() {
     let msgs = vec![
-        ClientMsg::Hello { version: 1 },
+        ClientMsg::Hello { version: 1, resume: None },
+        ClientMsg::Hello { version: 1, resume: Some("r1.00.00".into()) },
         ClientMsg::Find { mode: Mode::Video, interests: vec!["music".into(), "rust".into()] },
         ClientMsg::Next { reason: None },
         ClientMsg::Next { reason: Some(crate::NextReason::Failed) },
@@ -60,9 +61,25 @@ fn every_server_message_round_trips() {
             version: 1,
             online: 3,
             ice_servers: vec![IceServer { urls: vec!["stun:a:3478".into()], username: None, credential: None }],
+            resume: None,
+            resumed: false,
+        },
+        ServerMsg::Welcome {
+            peer_id: PeerId(2),
+            version: 1,
+            online: 3,
+            ice_servers: vec![],
+            resume: Some("r1.00.11".into()),
+            resumed: true,
         },
         ServerMsg::Waiting { mode: Mode::Text, online: 3, searching: 1 },
-        ServerMsg::Matched { role: Role::Offerer, mode: Mode::Video, common_interests: vec!["x".into()] },
+        ServerMsg::Matched { role: Role::Offerer, mode: Mode::Video, common_interests: vec!["x".into()], resume: None },
+        ServerMsg::Matched {
+            role: Role::Answerer,
+            mode: Mode::Text,
+            common_interests: vec![],
+            resume: Some("r1.ab.cd".into()),
+        },
         ServerMsg::PartnerLeft { reason: LeaveReason::Skipped },
         ServerMsg::Offer { from: Some(PeerId(2)), sdp: "v=0".into() },
         ServerMsg::Answer { from: None, sdp: "v=0".into() },
@@ -131,6 +148,12 @@ fn oversized_fields_are_rejected() {
     let long_chat = "é".repeat(MAX_CHAT_CHARS + 1);
     let e = err(&encode(&ClientMsg::Chat { text: long_chat }));
     assert_eq!(e, DecodeError::TooLong { field: "text", max: MAX_CHAT_CHARS });
+    let token = "0".repeat(crate::limits::MAX_RESUME_TOKEN_BYTES + 1);
+    let e = err(&format!(r#"{{"type":"hello","version":1,"resume":"{token}"}}"#));
+    assert_eq!(e, DecodeError::TooLong { field: "resume", max: crate::limits::MAX_RESUME_TOKEN_BYTES });
+    // A welcome from an older server (no resume fields) still decodes.
+    let old = decode_server(r#"{"type":"welcome","peer_id":1,"version":1,"online":1,"ice_servers":[]}"#);
+    assert!(matches!(old, Ok(ServerMsg::Welcome { resume: None, resumed: false, .. })));
     // Exactly at the limit, counted in characters not bytes, is fine.
     ok(&encode(&ClientMsg::Chat { text: "é".repeat(MAX_CHAT_CHARS) }));
 

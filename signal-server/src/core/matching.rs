@@ -11,7 +11,8 @@ impl Core {
     pub(super) fn find(&mut self, peer: PeerId, mode: Mode, interests: Vec<String>) {
         let Some(p) = self.peers.get_mut(&peer) else { return };
         match p.state.clone() {
-            State::Idle => {}
+            // A resumer that searches has given up waiting for its partner.
+            State::Idle | State::Resuming { .. } => {}
             State::Searching { seq, .. } => self.dequeue(peer, seq),
             State::Paired { .. } => {
                 let text = "already in a call; send next to find someone else".to_string();
@@ -58,8 +59,10 @@ impl Core {
             }
             // Already searching: Next just keeps searching.
             State::Searching { .. } => {}
-            State::Idle if p.prefs.is_some() => self.enqueue(peer),
-            State::Idle => self.error(peer, ErrorCode::WrongState, "send find before next".into()),
+            State::Idle | State::Resuming { .. } if p.prefs.is_some() => self.enqueue(peer),
+            State::Idle | State::Resuming { .. } => {
+                self.error(peer, ErrorCode::WrongState, "send find before next".into())
+            }
             State::InRoom { .. } => {
                 self.error(
                     peer,
@@ -73,7 +76,7 @@ impl Core {
     pub(super) fn stop(&mut self, peer: PeerId) {
         let Some(p) = self.peers.get(&peer) else { return };
         match p.state.clone() {
-            State::Idle => {}
+            State::Idle | State::Resuming { .. } => {}
             State::Searching { seq, .. } => self.dequeue(peer, seq),
             State::Paired { partner } => self.unpair(peer, partner, LeaveReason::Stopped),
             State::InRoom { room } => self.leave_room(peer, &room, LeaveReason::Stopped),
@@ -99,10 +102,15 @@ impl Core {
     }
 
     /// Put an idle peer with preferences at the back of its queue and try to match it.
-    fn enqueue(&mut self, peer: PeerId) {
+    pub(super) fn enqueue(&mut self, peer: PeerId) {
         let seq = self.next_seq;
         let since = self.now.mono;
         let Some(p) = self.peers.get_mut(&peer) else { return };
+        if let Some(held) = &mut p.held {
+            // Away: it goes back to the queue if and when it resumes.
+            held.requeue = true;
+            return;
+        }
         let Some(prefs) = &p.prefs else { return };
         let mode = prefs.mode;
         let fallback = (!prefs.interests.is_empty()).then_some(since + self.cfg.interest_fallback);
@@ -237,9 +245,10 @@ impl Core {
             }
         }
         self.stats.matches += 1;
-        let matched = |role| ServerMsg::Matched { role, mode, common_interests: common.clone() };
-        self.send(older, &matched(Role::Offerer));
-        self.send(newer, &matched(Role::Answerer));
+        let matched = |role, resume| ServerMsg::Matched { role, mode, common_interests: common.clone(), resume };
+        let (older_token, newer_token) = (self.token_for(older), self.token_for(newer));
+        self.send(older, &matched(Role::Offerer, older_token));
+        self.send(newer, &matched(Role::Answerer, newer_token));
         self.retry_if_alone(mode);
     }
 

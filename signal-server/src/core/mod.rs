@@ -9,13 +9,15 @@ mod matching;
 pub mod peermap;
 mod ratelimit;
 mod relay;
+pub mod resume;
 mod rooms;
+mod sessions;
 mod stats;
 #[cfg(test)]
 mod tests;
 pub mod turn;
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -26,7 +28,9 @@ use strangers_shared::{
 use peermap::PeerMap;
 pub use ratelimit::RateLimit;
 use ratelimit::{Admission, TokenBucket};
+use resume::Sid;
 use rooms::Room;
+use sessions::Held;
 pub use stats::{Histogram, MATCH_WAIT_BUCKETS_SECS, Stats};
 
 /// A point in time, given to the core by its driver.
@@ -99,6 +103,9 @@ pub struct CoreConfig {
     pub ice_servers: Vec<IceServer>,
     /// TURN servers announced in `welcome` with credentials made for each connection.
     pub turn: Option<turn::TurnConfig>,
+    /// Resume tokens and the window a disconnected client's call is kept for; `None`: a
+    /// dropped connection ends its call at once.
+    pub resume: Option<resume::ResumeConfig>,
 }
 
 impl Default for CoreConfig {
@@ -113,6 +120,7 @@ impl Default for CoreConfig {
             rate: RateLimit::default(),
             ice_servers: Vec::new(),
             turn: None,
+            resume: None,
         }
     }
 }
@@ -128,8 +136,13 @@ pub enum Input {
     Invalid(PeerId, DecodeError),
     /// A binary frame, which the protocol does not use.
     Binary(PeerId),
-    /// The connection is gone (closed, failed, timed out, or closed by the server).
+    /// The connection was lost (a reset, a failed write, a heartbeat timeout): the client may
+    /// come back, so a client in a random call keeps its call for the resume window.
     Disconnected(PeerId),
+    /// The connection ended for good: the client closed it (a close frame, or its process
+    /// exited), or the server did (a violation, a reader too slow, a shutdown). Forgotten at
+    /// once; its partner or room is told.
+    Closed(PeerId),
     /// Time passed; run timers. Drivers send it at [`Core::poll_timeout`] (sending it more often
     /// is harmless).
     Tick,
@@ -160,9 +173,24 @@ pub enum Output {
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum State {
     Idle,
-    Searching { since: Duration, seq: u64, last_waiting: Duration },
-    Paired { partner: PeerId },
-    InRoom { room: RoomName },
+    Searching {
+        since: Duration,
+        seq: u64,
+        last_waiting: Duration,
+    },
+    Paired {
+        partner: PeerId,
+    },
+    InRoom {
+        room: RoomName,
+    },
+    /// Back after a server restart with a token naming a call; waiting (until `until`) for the
+    /// partner's session to come back too.
+    Resuming {
+        partner: Sid,
+        mode: Mode,
+        until: Duration,
+    },
 }
 
 /// Search preferences, kept so that a peer can be re-queued after Next or a departure.
@@ -185,6 +213,11 @@ struct Peer {
     bucket: TokenBucket,
     audio: bool,
     video: bool,
+    /// Its session (with resumption configured), and which use of it this connection is.
+    sid: Option<Sid>,
+    generation: u32,
+    /// Its connection is gone, but its call is kept for it (see `sessions.rs`).
+    held: Option<Held>,
 }
 
 /// The matchmaking and room state machine. See the module docs.
@@ -202,6 +235,10 @@ pub struct Core {
     /// The earliest time a timer may fall due (see [`Core::poll_timeout`]); it may be early,
     /// never late.
     deadline: Option<Duration>,
+    /// Sessions by id, for resume tokens.
+    sessions: HashMap<Sid, PeerId>,
+    /// When held sessions and resumptions run out.
+    expiries: BTreeSet<(Duration, PeerId)>,
 }
 
 impl Core {
@@ -218,6 +255,8 @@ impl Core {
             now: Now::default(),
             last_tick: Duration::ZERO,
             deadline: None,
+            sessions: HashMap::new(),
+            expiries: BTreeSet::new(),
         }
     }
 
@@ -245,7 +284,8 @@ impl Core {
                     );
                 }
             }
-            Input::Disconnected(peer) => self.remove(peer),
+            Input::Disconnected(peer) => self.disconnected(peer),
+            Input::Closed(peer) => self.remove(peer),
             Input::Tick => self.tick(),
         }
     }
@@ -300,21 +340,37 @@ impl Core {
 
     fn connect(&mut self, peer: PeerId) {
         let bucket = TokenBucket::new(&self.cfg.rate, self.now.mono);
-        let fresh =
-            Peer { state: State::Idle, prefs: None, avoid: None, failed_with: None, bucket, audio: true, video: true };
+        let sid = self.cfg.resume.as_ref().map(|r| r.sid_for(peer.0));
+        let fresh = Peer {
+            state: State::Idle,
+            prefs: None,
+            avoid: None,
+            failed_with: None,
+            bucket,
+            audio: true,
+            video: true,
+            sid,
+            generation: 0,
+            held: None,
+        };
+        if let Some(sid) = sid {
+            self.sessions.insert(sid, peer);
+        }
         if self.peers.insert(peer, fresh).is_some() {
             // A reused id would be a driver bug; start the peer over rather than mix two lives.
             tracing::warn!(%peer, "peer id connected twice");
         }
     }
 
-    /// `hello` is answered with `welcome` (identity, presence and ICE servers). A client that
-    /// never says hello, such as a simple `ws` room client, hears only its own protocol.
-    fn hello(&mut self, peer: PeerId, version: u32) {
+    /// `hello` is answered with `welcome` (identity, presence, ICE servers and a resume token).
+    /// A client that never says hello, such as a simple `ws` room client, hears only its own
+    /// protocol.
+    fn hello(&mut self, peer: PeerId, version: u32, resume: Option<String>) {
         if version != PROTOCOL_VERSION {
             let text = format!("this server speaks protocol version {PROTOCOL_VERSION}, not {version}");
             return self.error(peer, ErrorCode::VersionUnsupported, text);
         }
+        let resumed = resume.is_some_and(|token| self.resume(peer, &token));
         let mut ice_servers = self.cfg.ice_servers.clone();
         if let Some(turn) = &self.cfg.turn {
             ice_servers.push(turn.ice_server(peer, self.now.unix_ms / 1000));
@@ -324,8 +380,12 @@ impl Core {
             version: PROTOCOL_VERSION,
             online: self.peers.len() as u64,
             ice_servers,
+            resume: self.token_for(peer),
+            resumed,
         };
-        self.send(peer, &welcome);
+        // Straight out, ahead of anything kept for a resumed session.
+        self.out.push_back(Output::Send { to: peer, frame: TextFrame::text(encode(&welcome)) });
+        self.deliver_held(peer);
     }
 
     /// Apply the rate limit; closes abusive peers. Returns whether to process the message.
@@ -349,7 +409,7 @@ impl Core {
 
     fn dispatch(&mut self, peer: PeerId, msg: ClientMsg, frame: TextFrame) {
         match msg {
-            ClientMsg::Hello { version } => self.hello(peer, version),
+            ClientMsg::Hello { version, resume } => self.hello(peer, version, resume),
             ClientMsg::Find { mode, interests } => self.find(peer, mode, interests),
             ClientMsg::Next { reason } => self.next(peer, reason),
             ClientMsg::Stop => self.stop(peer),
@@ -368,8 +428,13 @@ impl Core {
     fn remove(&mut self, peer: PeerId) {
         // Forget the peer first, so that what its partner or room hears already counts it gone.
         let Some(p) = self.peers.remove(&peer) else { return };
+        if let Some(sid) = p.sid
+            && self.sessions.get(&sid) == Some(&peer)
+        {
+            self.sessions.remove(&sid);
+        }
         match p.state {
-            State::Idle => {}
+            State::Idle | State::Resuming { .. } => {}
             State::Searching { seq, .. } => self.dequeue(peer, seq),
             State::Paired { partner } => {
                 self.unpair(peer, partner, strangers_shared::LeaveReason::Disconnected);
@@ -379,18 +444,23 @@ impl Core {
     }
 
     fn tick(&mut self) {
+        self.expire_sessions();
         self.tick_matching();
         self.last_tick = self.now.mono;
     }
 
     fn send(&mut self, to: PeerId, msg: &ServerMsg) {
         let frame = TextFrame::text(encode(msg));
-        self.out.push_back(Output::Send { to, frame });
+        if !self.keep_for_held(to, &frame) {
+            self.out.push_back(Output::Send { to, frame });
+        }
     }
 
     fn send_frame(&mut self, to: PeerId, frame: TextFrame) {
         self.stats.relayed += 1;
-        self.out.push_back(Output::Send { to, frame });
+        if !self.keep_for_held(to, &frame) {
+            self.out.push_back(Output::Send { to, frame });
+        }
     }
 
     fn error(&mut self, peer: PeerId, code: ErrorCode, message: String) {

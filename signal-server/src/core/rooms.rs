@@ -37,7 +37,7 @@ impl Core {
     pub(super) fn join(&mut self, peer: PeerId, room: RoomName, name: Option<String>, capacity: Option<u8>) {
         let Some(p) = self.peers.get(&peer) else { return };
         let refusal = match &p.state {
-            State::Idle => None,
+            State::Idle | State::Resuming { .. } => None,
             State::InRoom { room: r } => Some(format!("already in room {r:?}; send leave first")),
             State::Searching { .. } | State::Paired { .. } => {
                 Some("searching or in a call; send stop before joining a room".to_string())

@@ -49,6 +49,12 @@ pub struct Stats {
     pub skips: u64,
     /// Calls a client reported as failed to connect (`next` with reason `failed`).
     pub failed_calls: u64,
+    /// Connections that dropped mid-call and were held for the resume window.
+    pub held: u64,
+    /// Sessions resumed with a token (each side of a pair re-made after a restart counts).
+    pub resumed: u64,
+    /// Resume tokens refused.
+    pub resume_refused: u64,
 }
 
 impl Stats {

@@ -12,6 +12,7 @@ use strangers_shared::{PeerId, decode_client};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::time::{Instant, timeout};
 use tokio_tungstenite::WebSocketStream;
+use tokio_tungstenite::tungstenite::error::ProtocolError;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::{Bytes, Error as WsError, Message, Utf8Bytes};
@@ -29,6 +30,17 @@ use crate::metrics::NetMetrics;
 const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long to wait for the peer's half of a close handshake.
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// How a connection ended.
+enum End {
+    /// The server closes it with this code: a violation, a takeover, a shutdown.
+    Close(u16, &'static str),
+    /// The client ended it (a close frame, or its TCP connection closed): it left.
+    Gone,
+    /// The network failed (a reset, a write that never completed, a heartbeat timeout): the
+    /// client may come back and resume its call.
+    Lost,
+}
 
 enum Event {
     Out(Outgoing),
@@ -56,11 +68,11 @@ where
         if Box::pin(shared.hub.send(HubMsg::Connected(peer, mailbox.clone()))).await.is_err() {
             return;
         }
-        let close = run(&mut ws, peer, &mailbox, &shared).await;
+        let end = run(&mut ws, peer, &mailbox, &shared).await;
         // Tell the hub first: the partner hears at once, not after a close handshake that a peer
         // which stopped reading could stretch to `CLOSE_TIMEOUT`.
-        let _ = Box::pin(shared.hub.send(HubMsg::Disconnected(peer))).await;
-        if let Some((code, reason)) = close {
+        let _ = Box::pin(shared.hub.send(HubMsg::Disconnected(peer, matches!(end, End::Lost)))).await;
+        if let End::Close(code, reason) = end {
             let frame = CloseFrame { code: CloseCode::from(code), reason: Utf8Bytes::from_static(reason) };
             // Boxed: this runs once, and its state would otherwise enlarge every idle connection.
             let _ = Box::pin(timeout(CLOSE_TIMEOUT, async {
@@ -77,12 +89,7 @@ where
 }
 
 /// The connection's main loop; returns the close frame to send, if any.
-async fn run<S>(
-    ws: &mut WebSocketStream<S>,
-    peer: PeerId,
-    mailbox: &Mailbox,
-    shared: &ServerContext,
-) -> Option<(u16, &'static str)>
+async fn run<S>(ws: &mut WebSocketStream<S>, peer: PeerId, mailbox: &Mailbox, shared: &ServerContext) -> End
 where
     S: AsyncRead + AsyncWrite + Cork + Unpin,
 {
@@ -115,28 +122,35 @@ where
             // connection's future; one small allocation per batch of writes.
             Event::Out(Outgoing::Frame(frame)) => match Box::pin(write_batch(ws, frame, mailbox, &shared.net)).await {
                 Ok(None) => {}
-                Ok(Some(close)) => return Some(close),
-                Err(()) => return None,
+                Ok(Some((code, reason))) => return End::Close(code, reason),
+                Err(()) => return End::Lost,
             },
-            Event::Out(Outgoing::Close(code, reason)) => return Some((code, reason)),
-            Event::In(None) => return None,
+            Event::Out(Outgoing::Close(code, reason)) => return End::Close(code, reason),
+            // The stream ends after the client's close frame (echoed by tungstenite).
+            Event::In(None) => return End::Gone,
             Event::In(Some(Err(WsError::Capacity(e)))) => {
                 tracing::debug!(%peer, error = %e, "oversized frame");
                 NetMetrics::inc(&shared.net.oversize_closes);
-                return Some((1009, "message too big"));
+                return End::Close(1009, "message too big");
             }
             // RFC 6455 section 8.1: a text frame that is not UTF-8 fails the connection with 1007.
             Event::In(Some(Err(WsError::Utf8(e)))) => {
                 tracing::debug!(%peer, error = %e, "text frame is not UTF-8");
-                return Some((1007, "text frame is not valid UTF-8"));
+                return End::Close(1007, "text frame is not valid UTF-8");
+            }
+            // The client's TCP connection ended (a FIN) without a close frame: its process
+            // exited or crashed. Nothing comes back from that.
+            Event::In(Some(Err(WsError::Protocol(ProtocolError::ResetWithoutClosingHandshake)))) => {
+                tracing::debug!(%peer, "closed without a close handshake");
+                return End::Gone;
             }
             Event::In(Some(Err(WsError::Protocol(e)))) => {
                 tracing::debug!(%peer, error = %e, "websocket protocol error");
-                return Some((1002, "protocol error"));
+                return End::Close(1002, "protocol error");
             }
             Event::In(Some(Err(e))) => {
                 tracing::debug!(%peer, error = %e, "connection failed");
-                return None;
+                return End::Lost;
             }
             Event::In(Some(Ok(msg))) => {
                 last_seen = Instant::now();
@@ -163,7 +177,7 @@ where
                     Err(tokio::sync::mpsc::error::TrySendError::Closed(_)) => false,
                 };
                 if !sent {
-                    return Some((1011, "server stopping"));
+                    return End::Close(1011, "server stopping");
                 }
             }
             Event::Heartbeat => {
@@ -171,13 +185,13 @@ where
                 if now.duration_since(last_seen) >= idle_limit {
                     tracing::debug!(%peer, "heartbeat timeout");
                     NetMetrics::inc(&shared.net.heartbeat_timeouts);
-                    return None;
+                    return End::Lost;
                 }
                 if Box::pin(timeout(WRITE_TIMEOUT, ws.send(Message::Ping(Bytes::new()))))
                     .await
                     .map_or(true, |r| r.is_err())
                 {
-                    return None;
+                    return End::Lost;
                 }
                 let next = (now + ping_every).min(last_seen + idle_limit);
                 heartbeat.as_mut().reset(next.max(now + Duration::from_millis(10)));

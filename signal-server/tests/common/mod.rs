@@ -18,8 +18,12 @@ pub const WAIT: Duration = Duration::from_secs(10);
 /// What a client of the full protocol sends first; the server answers with `welcome`.
 pub const HELLO: &str = r#"{"type":"hello","version":1}"#;
 
+/// A local server. Resumption is off (a window of zero), so a dropped connection ends its call
+/// at once, as these tests expect; `tests/resume.rs` turns it on.
 pub fn config() -> Config {
-    Config::local("127.0.0.1:0".parse().unwrap())
+    let mut cfg = Config::local("127.0.0.1:0".parse().unwrap());
+    cfg.resume_window = Duration::ZERO;
+    cfg
 }
 
 pub async fn server() -> ServerHandle {
@@ -121,15 +125,21 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Client<S> {
 
 /// Two clients matched with each other in video mode; returns (offerer, answerer).
 pub async fn matched_pair(srv: &ServerHandle) -> (Client, Client) {
+    let (a, b, _, _) = matched_pair_with_messages(srv).await;
+    (a, b)
+}
+
+/// [`matched_pair`], with the `matched` message each received.
+pub async fn matched_pair_with_messages(srv: &ServerHandle) -> (Client, Client, Value, Value) {
     let mut a = Client::connect(srv).await;
     let mut b = Client::connect(srv).await;
     a.send(r#"{"type":"find","mode":"video"}"#).await;
     a.expect("waiting").await;
     b.send(r#"{"type":"find","mode":"video"}"#).await;
     b.expect("waiting").await;
-    assert_eq!(a.expect("matched").await["role"], "offerer");
-    assert_eq!(b.expect("matched").await["role"], "answerer");
-    (a, b)
+    let (ma, mb) = (a.expect("matched").await, b.expect("matched").await);
+    assert_eq!((ma["role"].as_str(), mb["role"].as_str()), (Some("offerer"), Some("answerer")));
+    (a, b, ma, mb)
 }
 
 /// A plain HTTP GET on the server's port; returns (status, body).

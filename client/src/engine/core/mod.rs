@@ -72,6 +72,10 @@ pub enum Input {
         online: u64,
         /// STUN/TURN servers for new links.
         ice_servers: Vec<IceServer>,
+        /// The token that resumes this session after a later disconnect.
+        resume: Option<String>,
+        /// The server took our resume token: the call we were in goes on.
+        resumed: bool,
     },
     /// The signaling connection is gone; the client retries after `retry_in`.
     ServerDown {
@@ -162,6 +166,9 @@ pub enum Output {
     },
     /// Switch the shared media pipeline.
     Media(MediaSwitch),
+    /// Present this resume token when the signaling client next connects (`None`: connect as
+    /// someone new).
+    Resume(Option<String>),
 }
 
 /// What the user wants, so it can be resumed after a reconnect.
@@ -211,6 +218,10 @@ pub struct EngineCore {
     rebuilds: Rebuilds,
     muted: bool,
     camera_off: bool,
+    /// The latest resume token the server gave us (in `welcome` or `matched`).
+    token: Option<String>,
+    /// The signaling connection broke mid-call and the call is kept while we reconnect.
+    resuming: bool,
     out: VecDeque<Output>,
 }
 
@@ -229,6 +240,8 @@ impl EngineCore {
             rebuilds: Rebuilds::default(),
             muted: false,
             camera_off: false,
+            token: None,
+            resuming: false,
             out: VecDeque::new(),
         }
     }
@@ -238,7 +251,10 @@ impl EngineCore {
         self.now = now;
         match input {
             Input::Command(cmd) => self.command(cmd),
-            Input::ServerUp { peer_id, online, ice_servers } => self.server_up(peer_id, online, ice_servers),
+            Input::ServerUp { peer_id, online, ice_servers, resume, resumed } => {
+                self.token = resume;
+                self.server_up(peer_id, online, ice_servers, resumed);
+            }
             Input::ServerDown { reason, retry_in } => self.server_down(reason, retry_in),
             Input::Server(msg) => self.server_message(msg),
             Input::Link(id, event) => self.link_input(id, event),
@@ -328,6 +344,15 @@ impl EngineCore {
     }
 
     fn command(&mut self, cmd: Command) {
+        let ends_call = matches!(
+            cmd,
+            Command::Start { .. } | Command::Next | Command::Stop | Command::JoinRoom { .. } | Command::Shutdown
+        );
+        if self.resuming && ends_call {
+            // The call we meant to get back is over: the next connection is a new one.
+            self.resuming = false;
+            self.out.push_back(Output::Resume(None));
+        }
         match cmd {
             Command::Start { mode, interests } => {
                 if matches!(self.intent, Intent::Room { .. }) || self.state.in_call() {
@@ -410,10 +435,23 @@ impl EngineCore {
         }
     }
 
-    fn server_up(&mut self, peer_id: PeerId, online: u64, ice_servers: Vec<IceServer>) {
+    fn server_up(&mut self, peer_id: PeerId, online: u64, ice_servers: Vec<IceServer>, resumed: bool) {
         self.me = Some(peer_id);
         self.ice_servers = ice_servers;
         self.emit(Event::ServerOnline { peer_id, online });
+        let resuming = std::mem::take(&mut self.resuming);
+        if resuming && resumed {
+            // The server kept our call: the media never stopped, nothing to redo.
+            tracing::info!("signaling resumed; the call goes on");
+            self.signal(self.media_state());
+            return;
+        }
+        if resuming {
+            // The call is gone on the server (its window ran out, or the token was refused):
+            // to us that is a partner who left.
+            self.close_link(Who::Partner);
+            self.set_state(CallState::PartnerLeft { reason: strangers_shared::LeaveReason::Disconnected });
+        }
         // A new connection is a new identity: old calls and rooms are gone on the server.
         self.close_all_links();
         self.room = None;
@@ -430,6 +468,20 @@ impl EngineCore {
 
     fn server_down(&mut self, reason: String, retry_in: Duration) {
         self.emit(Event::ServerLost { reason, retry_in });
+        // A random call does not need the server while its media flows: keep it, and ask for
+        // it back on the next connection. (A call still being set up needs signaling, and a
+        // room is rejoined instead.)
+        let call_up = self.room.is_none()
+            && matches!(self.state, CallState::Connected)
+            && (self.links.get(&Who::Partner).is_some_and(|l| l.connected)
+                || matches!(self.searching_mode(), Some(Mode::Text)));
+        if call_up && self.token.is_some() {
+            self.resuming = true;
+            self.out.push_back(Output::Resume(self.token.clone()));
+            return;
+        }
+        self.resuming = false;
+        self.out.push_back(Output::Resume(None));
         self.close_all_links();
         self.room = None;
         if let Some(mode) = self.searching_mode() {

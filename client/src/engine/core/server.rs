@@ -31,7 +31,12 @@ impl EngineCore {
                     self.set_state(CallState::Searching { mode });
                 }
             }
-            ServerMsg::Matched { role, mode, common_interests } => self.matched(role, mode, common_interests),
+            ServerMsg::Matched { role, mode, common_interests, resume } => {
+                if resume.is_some() {
+                    self.token = resume;
+                }
+                self.matched(role, mode, common_interests);
+            }
             ServerMsg::PartnerLeft { reason } => {
                 if self.room.is_none() {
                     self.close_link(Who::Partner);

@@ -146,7 +146,16 @@ fn check(sim: &Sim) -> Result<(), TestCaseError> {
                 let r = core.rooms.get(room);
                 prop_assert!(r.is_some_and(|r| r.has(*id)), "{id} thinks it is in {room} but is not a member");
             }
+            State::Resuming { until, .. } => {
+                prop_assert!(core.expiries.contains(&(*until, *id)), "{id} resuming without an expiry");
+            }
             State::Idle => {}
+        }
+        if let Some(sid) = p.sid {
+            prop_assert_eq!(core.sessions.get(&sid), Some(id), "{}'s session maps elsewhere", id);
+        }
+        if p.held.is_some() {
+            prop_assert!(!queued.contains(id), "{id} is away but queued");
         }
     }
     for (name, room) in &core.rooms {

@@ -3,6 +3,7 @@
 mod invariants;
 mod matching;
 mod relay_rooms;
+mod sessions;
 
 use std::time::Duration;
 

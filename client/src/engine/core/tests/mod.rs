@@ -5,6 +5,7 @@
 
 mod invariants;
 mod props;
+mod resume;
 mod scenarios;
 mod sim;
 mod untrusted;

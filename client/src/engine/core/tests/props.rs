@@ -40,8 +40,12 @@ proptest! {
     #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
 
     #[test]
-    fn invariants_hold_under_random_commands_and_faults(ops in proptest::collection::vec(op(), 1..40)) {
-        let mut sim = Sim::new(CLIENTS);
+    fn invariants_hold_under_random_commands_and_faults(
+        ops in proptest::collection::vec(op(), 1..40),
+        resumable in any::<bool>(),
+    ) {
+        // Half the runs on a server that keeps calls across dropped connections.
+        let mut sim = if resumable { Sim::with_server(CLIENTS, super::resume::server(1)) } else { Sim::new(CLIENTS) };
         sim.run(Duration::from_millis(50));
         for op in ops {
             match op {

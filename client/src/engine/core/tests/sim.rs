@@ -49,6 +49,8 @@ pub struct Client {
     pub events: Vec<Event>,
     /// Every message it sent to the server.
     pub sent: Vec<ClientMsg>,
+    /// The resume token its next hello presents.
+    pub resume: Option<String>,
 }
 
 /// The world; see the module docs.
@@ -67,11 +69,16 @@ pub struct Sim {
 
 impl Sim {
     pub fn new(clients: usize) -> Self {
+        Self::with_server(clients, CoreConfig::default())
+    }
+
+    /// A world whose server runs with `cfg`.
+    pub fn with_server(clients: usize, cfg: CoreConfig) -> Self {
         let t0 = Instant::now();
         let mut sim = Self {
             t0,
             elapsed: Duration::ZERO,
-            server: Core::new(CoreConfig::default()),
+            server: Core::new(cfg),
             clients: Vec::new(),
             next_peer: 0,
             pending: VecDeque::new(),
@@ -95,6 +102,7 @@ impl Sim {
             links: BTreeMap::new(),
             events: Vec::new(),
             sent: Vec::new(),
+            resume: None,
         };
         self.clients.push(c);
         let i = self.clients.len() - 1;
@@ -117,8 +125,10 @@ impl Sim {
         let c = &mut self.clients[i];
         c.online = true;
         c.peer = Some(peer);
+        // A token is presented once, as the signaling client does.
+        let resume = c.resume.take();
         self.server.handle(self.server_now(), SInput::Connected(peer));
-        self.send_to_server(peer, &ClientMsg::Hello { version: PROTOCOL_VERSION });
+        self.send_to_server(peer, &ClientMsg::Hello { version: PROTOCOL_VERSION, resume });
     }
 
     /// Client `i`'s signaling connection drops; it reconnects after `down_for`.
@@ -130,6 +140,21 @@ impl Sim {
         let lost = Input::ServerDown { reason: "connection reset".into(), retry_in: down_for };
         self.input(i, lost);
         self.pending.push_back((self.elapsed + down_for, i, Due::Reconnect));
+    }
+
+    /// The server process is replaced by a new one with `cfg` (a deploy): every client's
+    /// connection drops, and each reconnects after `down_for`.
+    pub fn restart_server(&mut self, cfg: CoreConfig, down_for: Duration) {
+        self.server = Core::new(cfg);
+        for i in 0..self.clients.len() {
+            if self.clients[i].peer.take().is_none() {
+                continue;
+            }
+            self.clients[i].online = false;
+            let lost = Input::ServerDown { reason: "connection reset".into(), retry_in: down_for };
+            self.input(i, lost);
+            self.pending.push_back((self.elapsed + down_for, i, Due::Reconnect));
+        }
     }
 
     /// Client `i` vanishes without a word (a crash): the server notices its socket close, and
@@ -268,6 +293,7 @@ impl Sim {
                 }
             }
             Output::Event(e) => c.events.push(e),
+            Output::Resume(token) => c.resume = token,
             Output::OpenLink { id, who, offer, .. } => {
                 let others = c.links.values().filter(|l| l.who == who).count();
                 assert_eq!(others, 0, "client {i} opened a second link to {who:?}");
@@ -342,8 +368,8 @@ impl Sim {
                 SOutput::Send { to, frame } => {
                     let msg = decode_server(frame.as_str()).unwrap_or_else(|e| panic!("server sent {frame:?}: {e}"));
                     let input = match msg {
-                        ServerMsg::Welcome { peer_id, online, ice_servers, .. } => {
-                            Input::ServerUp { peer_id, online, ice_servers }
+                        ServerMsg::Welcome { peer_id, online, ice_servers, resume, resumed, .. } => {
+                            Input::ServerUp { peer_id, online, ice_servers, resume, resumed }
                         }
                         other => Input::Server(other),
                     };

@@ -30,9 +30,12 @@ fn opened(out: &[Output]) -> usize {
 /// A core in a random video call with the given role.
 fn in_call(role: Role) -> EngineCore {
     let mut core = EngineCore::new(now());
-    core.handle(now(), Input::ServerUp { peer_id: PeerId(1), online: 2, ice_servers: vec![] });
+    core.handle(
+        now(),
+        Input::ServerUp { peer_id: PeerId(1), online: 2, ice_servers: vec![], resume: None, resumed: false },
+    );
     core.handle(now(), Input::Command(Command::Start { mode: Mode::Video, interests: vec![] }));
-    let out = feed(&mut core, ServerMsg::Matched { role, mode: Mode::Video, common_interests: vec![] });
+    let out = feed(&mut core, ServerMsg::Matched { role, mode: Mode::Video, common_interests: vec![], resume: None });
     assert_eq!(opened(&out), 1);
     core
 }
@@ -44,7 +47,10 @@ fn member(id: u64) -> Member {
 /// A core in mesh room "r" of capacity 4 with member 5 (we are 1, so we offer to everyone).
 fn in_room() -> EngineCore {
     let mut core = EngineCore::new(now());
-    core.handle(now(), Input::ServerUp { peer_id: PeerId(1), online: 2, ice_servers: vec![] });
+    core.handle(
+        now(),
+        Input::ServerUp { peer_id: PeerId(1), online: 2, ice_servers: vec![], resume: None, resumed: false },
+    );
     core.handle(now(), Input::Command(Command::JoinRoom { room: "r".into(), name: "me".into(), capacity: None }));
     let joined =
         ServerMsg::Joined { room: RoomName("r".into()), you: PeerId(1), capacity: 4, members: vec![member(5)] };
@@ -101,9 +107,15 @@ fn offers_go_only_to_the_answering_side_so_there_is_no_glare() {
 #[test]
 fn server_messages_for_a_state_we_are_not_in_are_ignored() {
     let mut core = EngineCore::new(now());
-    core.handle(now(), Input::ServerUp { peer_id: PeerId(1), online: 2, ice_servers: vec![] });
+    core.handle(
+        now(),
+        Input::ServerUp { peer_id: PeerId(1), online: 2, ice_servers: vec![], resume: None, resumed: false },
+    );
     drain(&mut core);
-    let out = feed(&mut core, ServerMsg::Matched { role: Role::Offerer, mode: Mode::Video, common_interests: vec![] });
+    let out = feed(
+        &mut core,
+        ServerMsg::Matched { role: Role::Offerer, mode: Mode::Video, common_interests: vec![], resume: None },
+    );
     assert!(out.is_empty(), "matched while idle: {out:?}");
     let joined =
         ServerMsg::Joined { room: RoomName("x".into()), you: PeerId(1), capacity: 4, members: vec![member(2)] };
