@@ -58,6 +58,11 @@ async fn a_corrupt_bitstream_brings_a_pli_and_a_keyframe_and_decoding_resumes() 
     // No periodic keyframes, so any keyframe after the first answers a request.
     let send = SendConfig { keyframe_interval: Duration::from_secs(600), ..SendConfig::default() };
     let media = MediaSender::start(Some(Box::new(SyntheticVideo::new(320, 240, 30.0, "a"))), None, send).unwrap();
+    // b sends video too, as every call does: a then holds a remote track as well as its own,
+    // and a keyframe request from b must still reach a's encoder, not a's receiver.
+    let media_b =
+        MediaSender::start(Some(Box::new(SyntheticVideo::new(320, 240, 30.0, "b"))), None, SendConfig::default())
+            .unwrap();
     let offer = a.offer().await.unwrap();
     let answer = b.answer(offer).await.unwrap();
     a.accept_answer(answer).await.unwrap();
@@ -75,6 +80,9 @@ async fn a_corrupt_bitstream_brings_a_pli_and_a_keyframe_and_decoding_resumes() 
             }
             LinkEvent::State(RTCPeerConnectionState::Connected) if id == 1 => {
                 a.start_sending(Some(media.video.subscribe()), None, media.control.clone()).await.unwrap();
+            }
+            LinkEvent::State(RTCPeerConnectionState::Connected) if id == 2 => {
+                b.start_sending(Some(media_b.video.subscribe()), None, media_b.control.clone()).await.unwrap();
             }
             LinkEvent::Track(track) if id == 2 => {
                 let probe = Some(stamps.clone() as Arc<dyn PictureProbe>);

@@ -166,13 +166,11 @@ fn local_track(kind: RtpCodecKind, codec: RTCRtpCodec) -> Result<Arc<TrackLocalS
         codec,
         ..Default::default()
     };
-    let track = MediaStreamTrack::new(
-        "strangers".to_string(),
-        format!("strangers-{kind}"),
-        format!("strangers-{kind}"),
-        kind,
-        vec![encoding],
-    );
+    // Track ids unique to this link: webrtc-rs hands an RTCP packet for a track id to a remote
+    // track of that id before a local one, so with the same id on both ends (both run this
+    // code) the partner's keyframe requests reached our own receiver and never the encoder.
+    let id = format!("strangers-{kind}-{:08x}", rand::random::<u32>());
+    let track = MediaStreamTrack::new("strangers".to_string(), id.clone(), id, kind, vec![encoding]);
     TrackLocalStaticSample::new(Instant::now(), track).map(Arc::new).map_err(rtc_err)
 }
 
