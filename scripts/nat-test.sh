@@ -15,14 +15,23 @@
 #   5. 5% random loss on both NATs' uplinks: the call holds and the checks pass
 #   6. all UDP through nat1 dropped for 8 s mid-call: the engines restart ICE and the call comes
 #      back with the same partner (no new match); prints the time from path restored to recovery
+#   7. nat1 rebinds mid-call, as after a router reboot or a roam: it forgets every mapping
+#      (conntrack -F) and gives c1's media flow a different outside port. The call must come back
+#      with the same partner; run twice, with c1 (behind nat1) as the offerer and as the
+#      answerer, and prints the time from the flush to media flowing again
 #
 # Needs root (CI has it). Namespaces are removed on every exit path.
 #   scripts/nat-test.sh            # all cases;  CASES="1 3" scripts/nat-test.sh for some
 #   BENCH=1 scripts/nat-test.sh    # also print the JSON of each call (bench/nat.sh uses it)
+#   BIN_DIR=/some/dir scripts/nat-test.sh   # use signal-server and harness from there, no build
+#   KEEP=/some/dir scripts/nat-test.sh      # keep the logs there: each call's client output
+#                                           # (case<N>[-<variant>].c<i>.{out,err,json}), turn.log
+#                                           # (coturn's log) and server.log
+#   RUST_LOG=webrtc=debug,strangers_client=debug ...   # the clients' logs (in c<i>.err) say more
 set -euo pipefail
 cd "$(dirname "$0")/.."
 TARGET=${CARGO_TARGET_DIR:-target}
-CASES=${CASES:-"1 2 3 4 5 6"}
+CASES=${CASES:-"1 2 3 4 5 6 7"}
 SECRET="nat-lab-$$-$RANDOM"
 PFX="sn$$"
 WORK=$(mktemp -d)
@@ -31,12 +40,17 @@ if [ "$(id -u)" -ne 0 ]; then
   echo "nat-test: needs root for network namespaces" >&2
   exit 1
 fi
-for tool in ip nft turnserver; do
+tools="ip nft turnserver python3"
+case " $CASES " in *" 7 "*) tools="$tools conntrack" ;; esac
+for tool in $tools; do
   command -v "$tool" >/dev/null || { echo "nat-test: $tool missing (scripts/setup.sh installs it)" >&2; exit 1; }
 done
-cargo build --locked -q -p signal-server -p strangers-client --bin signal-server --bin harness
-SERVER_BIN=$TARGET/debug/signal-server
-HARNESS_BIN=$TARGET/debug/harness
+# BIN_DIR: run binaries built elsewhere (e.g. a copy, while the tree is being edited).
+if [ -z "${BIN_DIR:-}" ]; then
+  cargo build --locked -q -p signal-server -p strangers-client --bin signal-server --bin harness
+fi
+SERVER_BIN=${BIN_DIR:-$TARGET/debug}/signal-server
+HARNESS_BIN=${BIN_DIR:-$TARGET/debug}/harness
 
 NS=(wan nat1 nat2 c1 c2)
 cleanup() {
@@ -44,6 +58,7 @@ cleanup() {
     ip netns pids "$PFX-$n" 2>/dev/null | xargs -r kill -9 2>/dev/null || true
   done
   for n in "${NS[@]}"; do ip netns del "$PFX-$n" 2>/dev/null || true; done
+  if [ -n "${KEEP:-}" ]; then mkdir -p "$KEEP" && cp -r "$WORK"/. "$KEEP"/ && echo "nat-test: logs kept in $KEEP" >&2; fi
   rm -rf "$WORK"
 }
 trap cleanup EXIT
@@ -138,23 +153,79 @@ start_server() {
 }
 
 # One call: harness in c1 and c2 (extra flags for c1 in $1, for both in $2), JSON reports in
-# $WORK/c{1,2}.json; $3, if given, runs in the background meanwhile (a fault to inject).
+# $WORK/c{1,2}.json; $3, if given, runs in the background meanwhile (a fault to inject). $4, if
+# given (c1 or c2), starts that client 1.5 s before the other: the server makes the one that
+# searched longer the offerer. $VARIANT, if set, names the call's logs kept for KEEP.
 # Returns 0 if both passed their checks.
 call() {
-  local extra1=$1 both=${2:-} fault=${3:-} rc=0
+  local extra1=$1 both=${2:-} fault=${3:-} lead=${4:-} rc=0 p1 p2
   local common=(--scenario basic --clients 1 --server ws://203.0.113.1:8080/ --duration 4
     --width 320 --height 240 --fps 15 --bitrate 300000 --grain 0)
   # shellcheck disable=SC2086
-  in_ns c1 "$HARNESS_BIN" "${common[@]}" --tone 440 --partner-tone 660 $extra1 $both >"$WORK/c1.out" 2>"$WORK/c1.err" &
-  local p1=$!
-  in_ns c2 "$HARNESS_BIN" "${common[@]}" --tone 660 --partner-tone 440 $both >"$WORK/c2.out" 2>"$WORK/c2.err" &
-  local p2=$!
+  start_c1() { in_ns c1 "$HARNESS_BIN" "${common[@]}" --tone 440 --partner-tone 660 $extra1 $both >"$WORK/c1.out" 2>"$WORK/c1.err" & p1=$!; }
+  # shellcheck disable=SC2086
+  start_c2() { in_ns c2 "$HARNESS_BIN" "${common[@]}" --tone 660 --partner-tone 440 $both >"$WORK/c2.out" 2>"$WORK/c2.err" & p2=$!; }
+  case $lead in
+    c2) start_c2; sleep 1.5; start_c1 ;;
+    c1) start_c1; sleep 1.5; start_c2 ;;
+    *) start_c1; start_c2 ;;
+  esac
   [ -n "$fault" ] && $fault
   wait $p1 || rc=1
   wait $p2 || rc=1
-  for i in 1 2; do sed -n 's/^JSON //p' "$WORK/c$i.out" >"$WORK/c$i.json"; done
+  for i in 1 2; do
+    sed -n 's/^JSON //p' "$WORK/c$i.out" >"$WORK/c$i.json"
+    if [ -n "${KEEP:-}" ]; then
+      for f in out err json; do cp "$WORK/c$i.$f" "$WORK/case$CASE${VARIANT:+-$VARIANT}.c$i.$f"; done
+    fi
+  done
   if [ "${BENCH:-0}" = 1 ]; then for i in 1 2; do echo "BENCH case=$CASE c$i $(cat "$WORK/c$i.json")"; done; fi
   return $rc
+}
+
+# During a call (as its fault, so it runs until both clients have exited): every 250 ms, coturn's
+# CPU time and the bytes received on the wan's bridge (the signal server's and coturn's traffic;
+# in a relayed call almost all of it is media for coturn to relay). The CPU time is utime + stime
+# from /proc/<pid>/stat (clock ticks, 10 ms), and the run time of all its threads from their
+# schedstat (ns; 0 where the kernel has no schedstats). turn_usage reads the samples.
+sample_turn() {
+  local pid; pid=$(cat "$WORK/turn.pid")
+  : >"$WORK/turn.samples"
+  while kill -0 "$p1" 2>/dev/null || kill -0 "$p2" 2>/dev/null; do
+    # /proc/<pid>/net/dev is the device table of coturn's own namespace (wan).
+    echo "$(date +%s%3N) $(cut -d' ' -f14,15 "/proc/$pid/stat")" \
+      "$(cat "/proc/$pid"/task/*/schedstat 2>/dev/null | awk '{ n += $1 } END { print n + 0 }')" \
+      "$(awk '$1 == "br0:" { print $2 }' "/proc/$pid/net/dev")" >>"$WORK/turn.samples"
+    sleep 0.25
+  done
+}
+
+# coturn's CPU (percent of one core) and the bitrate it received while the call was in steady
+# state: over the 3.5 s before the last 250 ms sample that took in more than a third of the
+# median sample's bytes (that last one may hold the hang-up), which is inside the harness's
+# measuring window (--duration 4) and after the call's setup (allocations, ICE checks, DTLS).
+# Prints "<cpu %> <kbit/s> <seconds>".
+turn_usage() {
+  python3 - "$WORK/turn.samples" "$(getconf CLK_TCK)" <<'PY'
+import statistics, sys
+rows = [[int(x) for x in line.split()] for line in open(sys.argv[1]) if len(line.split()) == 5]
+hz = int(sys.argv[2])
+steps = [[b[i] - a[i] for i in range(5)] for a, b in zip(rows, rows[1:]) if b[0] > a[0]]
+rates = [s[4] / s[0] for s in steps]
+typical = statistics.median([r for r in rates if r > 0] or [0])
+busy = [i for i, r in enumerate(rates) if typical and r > typical / 3]
+if not busy:
+    print("? ? 0")
+    sys.exit()
+span = steps[max(busy[0], busy[-1] - 14):busy[-1]]
+if not span:
+    print("? ? 0")
+    sys.exit()
+secs = sum(s[0] for s in span) / 1000
+ns = sum(s[3] for s in span)
+cpu = ns / 1e9 if ns > 0 else sum(s[1] + s[2] for s in span) / hz
+print(f"{cpu / secs * 100:.2f} {sum(s[4] for s in span) * 8 / secs / 1000:.0f} {secs:.1f}")
+PY
 }
 
 # A field of a client's report (python3 reads the JSON).
@@ -195,9 +266,10 @@ for CASE in $CASES; do
       ;;
     3)
       set_nat symmetric 0; start_server turn
-      call "" || fail "two symmetric NATs with TURN did not pass their checks"
+      call "" "" sample_turn || fail "two symmetric NATs with TURN did not pass their checks"
       [ "$(field 1 'd["routes"][0]')" = relay ] || fail "expected a relayed path, got $(field 1 'd["routes"]')"
-      ok "relayed, matched→first frame $(field 1 'd["first_frame_ms"]["p50"]') / $(field 2 'd["first_frame_ms"]["p50"]') ms"
+      read -r cpu kbps secs < <(turn_usage)
+      ok "relayed, matched→first frame $(field 1 'd["first_frame_ms"]["p50"]') / $(field 2 'd["first_frame_ms"]["p50"]') ms; coturn ${cpu}% of one core relaying ${kbps} kbit/s (${secs} s of media)"
       ;;
     4)
       set_nat friendly 0; start_server turn
@@ -228,6 +300,49 @@ for CASE in $CASES; do
       r1=$(( $(field 1 'd["recovered_unix_ms"][0]') - restored ))
       r2=$(( $(field 2 'd["recovered_unix_ms"][0]') - restored ))
       ok "8 s without UDP: same partner, media back ${r1} / ${r2} ms after the path was restored"
+      ;;
+    7)
+      start_server stun
+      # c1's media flow to c2 as nat1 maps it: "inside port:outside port" (--orig-dst leaves the
+      # flows to coturn out).
+      mapping() {
+        in_ns nat1 conntrack -L -p udp --orig-dst 203.0.113.12 2>/dev/null |
+          awk '{ for (i = 1; i <= NF; i++) { if ($i ~ /^sport=/ && !s) s = substr($i, 7); if ($i ~ /^dport=/) d = substr($i, 7) }
+                 print s ":" d; exit }'
+      }
+      rebind() {
+        sleep 4
+        mapping >"$WORK/mapped.before"
+        # Like a home router after a reboot: every mapping is forgotten (the signaling TCP one
+        # too: packets from the server are dropped until c1 sends on it again), and UDP flows
+        # get new outside ports (the harness's sockets are in 32768-60999, so never the old
+        # one). TCP keeps port-preserving masquerade, so the WebSocket lives on once c1 speaks.
+        in_ns nat1 nft flush chain ip nat post
+        in_ns nat1 nft add rule ip nat post oifname n1w meta l4proto udp masquerade to :20000-29999
+        in_ns nat1 nft add rule ip nat post oifname n1w masquerade
+        in_ns nat1 conntrack -F >/dev/null 2>&1
+        date +%s%3N >"$WORK/flushed"
+        sleep 1
+        mapping >"$WORK/mapped.after"
+      }
+      results=""
+      for VARIANT in offerer answerer; do
+        set_nat friendly 0
+        # c1 searches first to be the offerer, second to be the answerer.
+        lead=c1; [ $VARIANT = answerer ] && lead=c2
+        call "" "--expect-outage" rebind $lead ||
+          fail "c1 as the $VARIANT: the call did not come back after nat1 rebound (outside mapping $(cat "$WORK/mapped.before") -> $(cat "$WORK/mapped.after"))"
+        before=$(cat "$WORK/mapped.before") after=$(cat "$WORK/mapped.after")
+        [ -n "$before" ] && [ -n "$after" ] && [ "${before#*:}" != "${after#*:}" ] ||
+          fail "c1 as the $VARIANT: nat1's outside port did not change ('$before' -> '$after'), nothing was tested"
+        flushed=$(cat "$WORK/flushed")
+        r1=$(( $(field 1 'd["recovered_unix_ms"][0]') - flushed ))
+        r2=$(( $(field 2 'd["recovered_unix_ms"][0]') - flushed ))
+        echo "nat-test: case 7, c1 the $VARIANT: outside port ${before#*:} -> ${after#*:}, media back ${r1} / ${r2} ms after the flush"
+        results="$results${results:+, }${r1} / ${r2} ms (c1 the $VARIANT)"
+      done
+      unset VARIANT
+      ok "nat1 rebound mid-call: same partner, media back $results after the flush"
       ;;
     *) echo "nat-test: no case $CASE" >&2; exit 1 ;;
   esac

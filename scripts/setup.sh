@@ -25,6 +25,7 @@ PACKAGES=(
   # The NAT lab (scripts/nat-test.sh): namespaces, kernel NAT, a real TURN server, JSON reading.
   iproute2
   nftables
+  conntrack         # flushes the NATs' mappings (a router reboot, case 7)
   coturn
   python3
   # Real-time audio devices for the device tests: a user-space PulseAudio null sink behind ALSA.

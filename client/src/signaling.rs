@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
 use strangers_shared::{ClientMsg, IceServer, PROTOCOL_VERSION, PeerId, ServerMsg, decode_server, encode};
-use tokio::sync::mpsc;
+use tokio::sync::{Notify, mpsc};
 use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::Message;
 
@@ -45,13 +45,24 @@ pub enum SignalEvent {
 pub struct SignalingHandle {
     tx: mpsc::UnboundedSender<ClientMsg>,
     resume: ResumeSlot,
+    probe: Arc<Notify>,
 }
+
+/// How long a probe (see [`SignalingHandle::probe`]) waits for anything from the server before
+/// the connection counts as lost.
+pub const PROBE_TIMEOUT: Duration = Duration::from_secs(1);
 
 /// The resume token the next `hello` presents; taken when a server welcomes it (a token is
 /// good for one use).
 type ResumeSlot = Arc<Mutex<Option<String>>>;
 
 impl SignalingHandle {
+    /// Check the connection now: ping, and take it for lost (and reconnect) if nothing at all
+    /// comes back within [`PROBE_TIMEOUT`]. For when the network has just changed under us.
+    pub fn probe(&self) {
+        self.probe.notify_one();
+    }
+
     /// Present `token` in the `hello` of the next connection (`None`: connect as someone new).
     pub fn set_resume(&self, token: Option<String>) {
         if let Ok(mut slot) = self.resume.lock() {
@@ -77,8 +88,9 @@ pub fn spawn_with(url: String, keepalive: Keepalive) -> (SignalingHandle, mpsc::
     let (tx, rx) = mpsc::unbounded_channel();
     let (event_tx, event_rx) = mpsc::unbounded_channel();
     let resume = ResumeSlot::default();
-    tokio::spawn(run(url, keepalive, rx, event_tx, resume.clone()));
-    (SignalingHandle { tx, resume }, event_rx)
+    let probe = Arc::new(Notify::new());
+    tokio::spawn(run(url, keepalive, rx, event_tx, resume.clone(), probe.clone()));
+    (SignalingHandle { tx, resume, probe }, event_rx)
 }
 
 /// How a half-open connection (a server that vanished without a FIN, a dead NAT mapping) is
@@ -104,10 +116,11 @@ async fn run(
     mut outgoing: mpsc::UnboundedReceiver<ClientMsg>,
     events: mpsc::UnboundedSender<SignalEvent>,
     resume: ResumeSlot,
+    probe: Arc<Notify>,
 ) {
     let mut backoff = Backoff::new(Duration::from_millis(200), Duration::from_secs(10));
     loop {
-        let link = Link { outgoing: &mut outgoing, events: &events, resume: &resume };
+        let link = Link { outgoing: &mut outgoing, events: &events, resume: &resume, probe: &probe };
         let reason = match session(&url, keepalive, link, &mut backoff).await {
             Ended::Stopped => return,
             Ended::Lost(reason) => reason,
@@ -129,6 +142,14 @@ async fn run(
     }
 }
 
+/// Sleep until `at`, or forever without one.
+async fn sleep_until_opt(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
+
 enum Ended {
     /// The engine dropped its handle.
     Stopped,
@@ -141,10 +162,11 @@ struct Link<'a> {
     outgoing: &'a mut mpsc::UnboundedReceiver<ClientMsg>,
     events: &'a mpsc::UnboundedSender<SignalEvent>,
     resume: &'a ResumeSlot,
+    probe: &'a Notify,
 }
 
 async fn session(url: &str, keepalive: Keepalive, link: Link<'_>, backoff: &mut Backoff) -> Ended {
-    let Link { outgoing, events, resume } = link;
+    let Link { outgoing, events, resume, probe } = link;
     let connect = tokio::time::timeout(Duration::from_secs(10), tokio_tungstenite::connect_async(url));
     let mut ws = match connect.await {
         Ok(Ok((ws, _))) => ws,
@@ -163,8 +185,25 @@ async fn session(url: &str, keepalive: Keepalive, link: Link<'_>, backoff: &mut 
     let mut welcomed = false;
     let mut last_heard = Instant::now();
     let mut ping = tokio::time::interval_at(Instant::now() + keepalive.ping_every, keepalive.ping_every);
+    // A probe in progress: when it was sent.
+    let mut probing: Option<Instant> = None;
     loop {
+        let probe_deadline = probing.map(|sent| sent + PROBE_TIMEOUT);
         tokio::select! {
+            () = probe.notified(), if probing.is_none() => {
+                let sent = Instant::now();
+                let ping = tokio::time::timeout(PROBE_TIMEOUT, ws.send(Message::Ping(Default::default())));
+                if !matches!(ping.await, Ok(Ok(()))) {
+                    return Ended::Lost("the server stopped taking data".into());
+                }
+                probing = Some(sent);
+            }
+            () = sleep_until_opt(probe_deadline) => {
+                if probing.is_some_and(|sent| last_heard < sent) {
+                    return Ended::Lost(format!("no answer from the server within {PROBE_TIMEOUT:?}"));
+                }
+                probing = None;
+            }
             _ = ping.tick() => {
                 if last_heard.elapsed() >= keepalive.silence_limit {
                     return Ended::Lost(format!("the server was silent for {:?}", keepalive.silence_limit));
@@ -189,6 +228,9 @@ async fn session(url: &str, keepalive: Keepalive, link: Link<'_>, backoff: &mut 
             }
             frame = ws.next() => {
                 last_heard = Instant::now();
+                if probing.is_some() {
+                    probing = None;
+                }
                 let text = match frame {
                     Some(Ok(Message::Text(text))) => text,
                     Some(Ok(Message::Close(frame))) => {
@@ -282,6 +324,50 @@ mod tests {
         let second = next(&mut events).await;
         assert!(matches!(second, SignalEvent::Connected { peer_id: PeerId(2), resumed: true, .. }), "{second:?}");
         assert_eq!(*handle.resume.lock().unwrap(), None, "a token is spent once welcomed");
+        drop(server);
+    }
+
+    /// A probe finds a dead connection in about a second, long before the keepalive would, and
+    /// leaves a live one alone.
+    #[tokio::test]
+    async fn a_probe_finds_a_dead_connection_fast_and_leaves_a_live_one_alone() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("ws://{}/", listener.local_addr().unwrap());
+        let (dead_tx, dead_rx) = tokio::sync::oneshot::channel::<()>();
+        let server = tokio::spawn(async move {
+            let (tcp, _) = listener.accept().await.unwrap();
+            let mut ws = tokio_tungstenite::accept_async(tcp).await.unwrap();
+            ws.next().await.unwrap().unwrap(); // hello
+            let welcome = ServerMsg::Welcome {
+                peer_id: PeerId(1),
+                version: PROTOCOL_VERSION,
+                online: 1,
+                ice_servers: vec![],
+                resume: None,
+                resumed: false,
+            };
+            ws.send(Message::text(encode(&welcome))).await.unwrap();
+            // Alive (reading answers pings) until told to play dead, then never read again.
+            tokio::select! {
+                _ = dead_rx => {}
+                () = async { while ws.next().await.is_some() {} } => {}
+            }
+            ws
+        });
+        let keepalive = Keepalive { ping_every: Duration::from_secs(60), silence_limit: Duration::from_secs(120) };
+        let (handle, mut events) = spawn_with(url, keepalive);
+        assert!(matches!(next(&mut events).await, SignalEvent::Connected { .. }));
+        handle.probe();
+        let quiet = tokio::time::timeout(PROBE_TIMEOUT * 2, events.recv()).await;
+        assert!(quiet.is_err(), "a live connection was dropped by a probe: {quiet:?}");
+        dead_tx.send(()).unwrap();
+        let asked = std::time::Instant::now();
+        handle.probe();
+        match next(&mut events).await {
+            SignalEvent::Disconnected { reason, .. } => assert!(reason.contains("no answer"), "{reason}"),
+            other => panic!("expected a lost connection, got {other:?}"),
+        }
+        assert!(asked.elapsed() < PROBE_TIMEOUT * 3, "took {:?}", asked.elapsed());
         drop(server);
     }
 

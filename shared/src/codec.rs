@@ -168,11 +168,12 @@ fn parse_client(text: &str) -> Result<ClientMsg, serde_json::Error> {
     }
 }
 
-const SERVER_TYPES: [&str; 15] = [
+const SERVER_TYPES: [&str; 16] = [
     "welcome",
     "waiting",
     "matched",
     "partner_left",
+    "partner_resumed",
     "offer",
     "answer",
     "candidate",

@@ -346,6 +346,10 @@ pub enum ServerMsg {
         /// Why.
         reason: LeaveReason,
     },
+    /// The random partner's signaling connection was lost and it is back on a new one (it
+    /// presented its resume token): anything sent to it or by it in between may be lost, so an
+    /// ICE restart in progress should be offered again.
+    PartnerResumed,
     /// A WebRTC offer from a mesh-room member.
     Offer {
         /// The sender (absent for random partners).

@@ -67,9 +67,12 @@ async fn a_killed_connection_resumes_its_call_and_the_partner_never_hears_of_it(
     let (mut a2, welcome) = resume(&srv, &ta).await;
     assert_eq!(welcome["resumed"], true, "{welcome}");
     assert_eq!(a2.expect("chat").await["text"], "hello?", "what came meanwhile is delivered");
+    // b hears that a is back (so that an ICE restart in flight is offered again), never that it
+    // left.
+    b.expect("partner_resumed").await;
     a2.send(r#"{"type":"offer","sdp":"v=0 restart"}"#).await;
     assert_eq!(b.expect("offer").await["sdp"], "v=0 restart");
-    b.nothing_pending().await; // no partner_left ever reached b
+    b.nothing_pending().await;
     assert_eq!(metric(&srv, "strangers_resumed_total").await, 1.0);
     // The token was spent: a replay is refused and changes nothing.
     let (_thief, welcome) = resume(&srv, &ta).await;

@@ -73,6 +73,7 @@ fn every_server_message_round_trips() {
             resumed: true,
         },
         ServerMsg::Waiting { mode: Mode::Text, online: 3, searching: 1 },
+        ServerMsg::PartnerResumed,
         ServerMsg::Matched { role: Role::Offerer, mode: Mode::Video, common_interests: vec!["x".into()], resume: None },
         ServerMsg::Matched {
             role: Role::Answerer,

@@ -157,6 +157,9 @@ impl Core {
             && let Some(q) = self.peers.get_mut(&partner)
         {
             q.state = State::Paired { partner: peer };
+            // What was in flight on the old connection may be lost (an ICE restart offer, its
+            // answer): the partner offers again if it was restarting.
+            self.send(partner, &strangers_shared::ServerMsg::PartnerResumed);
         }
         self.stats.resumed += 1;
         let Some(held) = held else { return true };

@@ -169,6 +169,9 @@ pub enum Output {
     /// Present this resume token when the signaling client next connects (`None`: connect as
     /// someone new).
     Resume(Option<String>),
+    /// Check at once that the signaling connection is alive (the media path just broke, and the
+    /// same network change may have killed it silently); a dead one is reconnected.
+    ProbeSignaling,
 }
 
 /// What the user wants, so it can be resumed after a reconnect.
@@ -441,9 +444,11 @@ impl EngineCore {
         self.emit(Event::ServerOnline { peer_id, online });
         let resuming = std::mem::take(&mut self.resuming);
         if resuming && resumed {
-            // The server kept our call: the media never stopped, nothing to redo.
+            // The server kept our call; if its media path is down too, what the restart sent
+            // while we were away may be lost.
             tracing::info!("signaling resumed; the call goes on");
             self.signal(self.media_state());
+            self.restart_again();
             return;
         }
         if resuming {
@@ -473,7 +478,7 @@ impl EngineCore {
         // room is rejoined instead.)
         let call_up = self.room.is_none()
             && matches!(self.state, CallState::Connected)
-            && (self.links.get(&Who::Partner).is_some_and(|l| l.connected)
+            && (self.links.get(&Who::Partner).is_some_and(|l| l.connected || l.outage.is_some())
                 || matches!(self.searching_mode(), Some(Mode::Text)));
         if call_up && self.token.is_some() {
             self.resuming = true;

@@ -66,6 +66,25 @@ impl EngineCore {
         }
         if fresh {
             self.emit(Event::Reconnecting(Who::Partner));
+            // The network change that broke the path may have killed the signaling connection
+            // too, silently: the restart needs it, so find out now rather than at the keepalive.
+            self.out.push_back(Output::ProbeSignaling);
+        }
+    }
+
+    /// A signaling connection (ours or the partner's) was replaced during an outage: a restart
+    /// offer or answer in flight may be lost. The offerer offers again at once; the answerer
+    /// waits for that offer afresh.
+    pub(super) fn restart_again(&mut self) {
+        let now = self.now.mono;
+        let Some(slot) = self.links.get_mut(&Who::Partner) else { return };
+        let Some(outage) = &mut slot.outage else { return };
+        if slot.offerer {
+            outage.offered = None;
+            slot.negotiated = true;
+            self.path_lost("signaling replaced");
+        } else {
+            outage.offered = Some(now);
         }
     }
 
@@ -94,6 +113,10 @@ impl EngineCore {
         let Some((slot, outage)) = self.links.get(&Who::Partner).and_then(|l| Some((l, l.outage?))) else {
             return self.now.mono;
         };
+        if self.resuming {
+            // Our own signaling is down: the partner's silence proves nothing yet.
+            return outage.since + RESTART_DEADLINE;
+        }
         let silent = match (slot.offerer, outage.offered) {
             (true, Some(t)) if !slot.negotiated => t + SILENCE_LIMIT,
             (false, None) => outage.since + SILENCE_LIMIT,

@@ -93,6 +93,7 @@ impl EngineCore {
             ServerMsg::Error { code, message } => {
                 self.emit(Event::Error(format!("server: {message} ({})", code.as_str())));
             }
+            ServerMsg::PartnerResumed => self.restart_again(),
             ServerMsg::Welcome { .. } | ServerMsg::Ready { .. } => {}
         }
     }

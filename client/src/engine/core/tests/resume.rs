@@ -103,3 +103,28 @@ fn pressing_next_while_away_asks_for_no_resume() {
     assert!(hello >= 2, "searched again after reconnecting");
     assert!(!sim.in_call_with(0, 1) || sim.matches() >= 2, "the old call did not silently come back");
 }
+
+#[test]
+fn a_network_change_that_kills_media_and_signaling_alike_is_survived_with_the_same_partner() {
+    // The answerer's network changes: its media path breaks, and its signaling connection goes
+    // half-open (the server still thinks it is there). The restart offer sent to it is lost.
+    for deaf in [1, 0] {
+        let mut sim = call();
+        sim.clients[deaf].deaf = true;
+        sim.break_partner_path(deaf);
+        sim.run(SEC / 2);
+        // Paths work again, but a link connects only through a completed ICE restart (an offer
+        // and its answer), not by itself.
+        sim.paths_work = true;
+        // The probe finds the dead connection, the token resumes the session on a new one, the
+        // partner hears `partner_resumed` and (as offerer) offers again or (as answerer) takes the
+        // new offer.
+        sim.run(3 * SEC);
+        for (i, j) in [(0, 1), (1, 0)] {
+            assert!(sim.in_call_with(i, j), "client {deaf} deaf: {i} lost its call: {:?}", sim.state(i));
+            assert!(sim.clients[i].events.iter().any(|e| matches!(e, Event::Reconnected(_))));
+        }
+        assert_eq!(sim.matches(), 1, "the same partner, no new match");
+        assert!(!partner_left(&sim, 0) && !partner_left(&sim, 1));
+    }
+}

@@ -51,6 +51,9 @@ pub struct Client {
     pub sent: Vec<ClientMsg>,
     /// The resume token its next hello presents.
     pub resume: Option<String>,
+    /// Its signaling connection is half-open: the server still thinks it is there, but nothing
+    /// gets through either way (a NAT that forgot the mapping).
+    pub deaf: bool,
 }
 
 /// The world; see the module docs.
@@ -103,6 +106,7 @@ impl Sim {
             events: Vec::new(),
             sent: Vec::new(),
             resume: None,
+            deaf: false,
         };
         self.clients.push(c);
         let i = self.clients.len() - 1;
@@ -255,6 +259,14 @@ impl Sim {
                 Due::Reconnect => {}
                 Due::Connect(id) => self.maybe_connect(i, id),
                 Due::Input(input) => self.input(i, input),
+                Due::HalfOpenLost(lost) => {
+                    let c = &mut self.clients[i];
+                    c.deaf = false;
+                    c.online = false;
+                    c.peer = None;
+                    self.input(i, lost);
+                    self.pending.push_back((self.elapsed + Duration::from_millis(200), i, Due::Reconnect));
+                }
             }
         }
         for i in 0..self.clients.len() {
@@ -288,12 +300,20 @@ impl Sim {
             Output::Signal(msg) => {
                 c.sent.push(msg.clone());
                 // The signaling client drops what is sent while there is no welcomed session.
-                if let (true, Some(peer)) = (c.online, c.peer) {
+                if let (true, false, Some(peer)) = (c.online, c.deaf, c.peer) {
                     self.send_to_server(peer, &msg);
                 }
             }
             Output::Event(e) => c.events.push(e),
             Output::Resume(token) => c.resume = token,
+            // A probe of a half-open connection goes unanswered: after the probe's timeout the
+            // signaling client gives it up and reconnects (as a new connection).
+            Output::ProbeSignaling if c.deaf => {
+                let lost = Input::ServerDown { reason: "no answer".into(), retry_in: Duration::from_millis(200) };
+                let after = crate::signaling::PROBE_TIMEOUT;
+                self.pending.push_back((self.elapsed + after, i, Due::HalfOpenLost(lost)));
+            }
+            Output::ProbeSignaling => {}
             Output::OpenLink { id, who, offer, .. } => {
                 let others = c.links.values().filter(|l| l.who == who).count();
                 assert_eq!(others, 0, "client {i} opened a second link to {who:?}");
@@ -379,7 +399,7 @@ impl Sim {
                     (peer, Input::ServerDown { reason: reason.into(), retry_in: Duration::from_secs(1) })
                 }
             };
-            if let Some(i) = self.clients.iter().position(|c| c.peer == Some(to)) {
+            if let Some(i) = self.clients.iter().position(|c| c.peer == Some(to) && !c.deaf) {
                 self.later(HOP, i, input);
             }
         }
@@ -423,6 +443,8 @@ enum Due {
     Reconnect,
     /// A link's negotiation completes: connect it if both ends still agree.
     Connect(LinkId),
+    /// A probe of a half-open signaling connection timed out.
+    HalfOpenLost(Input),
 }
 
 /// The "SDP" of a simulated link: its address.
