@@ -7,7 +7,8 @@
 #   nat2: 203.0.113.12 outside, 10.2.0.1 inside  ──  c2: 10.2.0.2 (harness --clients 1)
 #
 # Cases (each a real call with the harness's media checks, or a failure for the right reason):
-#   1. two port-preserving NATs (masquerade), STUN only: connects through server-reflexive paths
+#   1. two port-preserving NATs (masquerade), STUN only: connects through server-reflexive paths,
+#      and neither client receives a host candidate from the other (privacy)
 #   2. two symmetric NATs (masquerade fully-random), no TURN: fails within the setup deadline,
 #      saying there is no path
 #   3. two symmetric NATs with TURN: connects through the relay
@@ -249,7 +250,12 @@ for CASE in $CASES; do
           *) fail "expected a path through the NATs (srflx/prflx), got $(field 1 'd["routes"]') / $(field 2 'd["routes"]')" ;;
         esac
       done
-      ok "reflexive path ($(field 1 'd["routes"][0]') / $(field 2 'd["routes"][0]')), matched→first frame $(field 1 'd["first_frame_ms"]["p50"]') / $(field 2 'd["first_frame_ms"]["p50"]') ms"
+      # Privacy: with a STUN server at hand, neither stranger learns the other's LAN address.
+      for i in 1 2; do
+        seen=$(field $i '",".join(d["remote_candidate_types"][0])')
+        case ",$seen," in *,host,*) fail "c$i received a host candidate from a stranger ($seen)" ;; esac
+      done
+      ok "reflexive path ($(field 1 'd["routes"][0]') / $(field 2 'd["routes"][0]')), no host candidates shown, matched→first frame $(field 1 'd["first_frame_ms"]["p50"]') / $(field 2 'd["first_frame_ms"]["p50"]') ms"
       ;;
     2)
       set_nat symmetric 0; start_server stun

@@ -45,13 +45,7 @@ fn garbage() -> Vec<Vec<u8>> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_corrupt_bitstream_brings_a_pli_and_a_keyframe_and_decoding_resumes() {
-    let cfg = LinkConfig {
-        ice_servers: vec![],
-        udp_bind: "127.0.0.1:0".into(),
-        video: true,
-        audio: false,
-        relay_only: false,
-    };
+    let cfg = LinkConfig { audio: false, ..LinkConfig::loopback() };
     let (tx, mut rx) = mpsc::unbounded_channel();
     let mut a = PeerLink::new(1, &cfg, tx.clone()).await.unwrap();
     let mut b = PeerLink::new(2, &cfg, tx).await.unwrap();

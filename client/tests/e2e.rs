@@ -182,8 +182,7 @@ async fn a_partner_that_vanishes_without_a_server_notice_is_noticed_within_8_s()
     // The partner is a bare PeerLink on a runtime of its own, driven over the raw socket, so
     // that it can die like a crashed process while its signaling connection stays up.
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
-    let cfg =
-        LinkConfig { ice_servers: vec![], udp_bind: "127.0.0.1:0".into(), video: true, audio: true, relay_only: false };
+    let cfg = LinkConfig::loopback();
     let (tx, events) = tokio::sync::mpsc::unbounded_channel::<(u64, LinkEvent)>();
     let (link, offer) = rt
         .spawn(async move {

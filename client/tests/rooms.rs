@@ -150,13 +150,7 @@ impl RawMember {
         let (states_tx, states) = mpsc::unbounded_channel();
         self.states = states;
         let made = rt.spawn(async move {
-            let cfg = LinkConfig {
-                ice_servers: vec![],
-                udp_bind: "127.0.0.1:0".into(),
-                video: true,
-                audio: true,
-                relay_only: false,
-            };
+            let cfg = LinkConfig::loopback();
             let (tx, mut events) = mpsc::unbounded_channel::<(u64, LinkEvent)>();
             let mut link = PeerLink::new(1, &cfg, tx).await.unwrap();
             tokio::spawn(async move {

@@ -3,4 +3,5 @@
 pub mod error;
 pub mod keyframe;
 pub mod peer;
+pub mod privacy;
 pub mod state;

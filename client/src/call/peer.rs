@@ -30,6 +30,7 @@ use webrtc::rtp_transceiver::RtpSender;
 
 pub use super::error::CallError;
 use super::keyframe::{KeyframeRequests, is_keyframe_request};
+use super::privacy;
 use crate::media::send::{EncodedSample, SendControl};
 
 fn rtc_err(e: impl std::fmt::Display) -> CallError {
@@ -49,6 +50,24 @@ pub struct LinkConfig {
     pub audio: bool,
     /// Gather only TURN relay candidates, so the partner never learns our addresses.
     pub relay_only: bool,
+    /// Never signal host candidates (see [`super::privacy`]); related addresses are zeroed
+    /// always.
+    pub hide_host: bool,
+}
+
+impl LinkConfig {
+    /// Video and audio on 127.0.0.1 with no STUN or TURN server: a link for tests on one
+    /// machine.
+    pub fn loopback() -> Self {
+        Self {
+            ice_servers: Vec::new(),
+            udp_bind: "127.0.0.1:0".into(),
+            video: true,
+            audio: true,
+            relay_only: false,
+            hide_host: false,
+        }
+    }
 }
 
 /// What a link reports to the engine (tagged with the link's id).
@@ -77,13 +96,24 @@ struct Handler {
     id: u64,
     tx: mpsc::UnboundedSender<(u64, LinkEvent)>,
     gathering: Arc<tokio::sync::watch::Sender<Gathering>>,
+    hide_host: bool,
 }
 
 #[async_trait::async_trait]
 impl PeerConnectionEventHandler for Handler {
     async fn on_ice_candidate(&self, event: RTCPeerConnectionIceEvent) {
-        match event.candidate.to_json().map(|init| (init.candidate.is_empty(), serde_json::to_value(init))) {
-            Ok((empty, Ok(json))) => {
+        let init = event.candidate.to_json().map(|mut init| {
+            let empty = init.candidate.is_empty();
+            let shown = if empty { Some(String::new()) } else { privacy::shown(&init.candidate, self.hide_host) };
+            shown.map(|line| {
+                init.candidate = line;
+                (empty, serde_json::to_value(init))
+            })
+        });
+        match init {
+            // Kept to ourselves: used for checks, never signalled.
+            Ok(None) => {}
+            Ok(Some((empty, Ok(json)))) => {
                 if !empty {
                     self.gathering.send_modify(|g| g.candidates += 1);
                 }
@@ -128,6 +158,8 @@ pub struct PeerLink {
     gathering: tokio::sync::watch::Receiver<Gathering>,
     /// STUN or TURN servers are configured (their candidates may take a while, or never come).
     has_servers: bool,
+    /// Host candidates stay out of what we signal.
+    hide_host: bool,
 }
 
 /// The longest an offer or answer waits for local candidates before it goes out anyway (later
@@ -136,6 +168,10 @@ pub struct PeerLink {
 /// are found at once; the servers' candidates trickle, so an unreachable STUN server never holds
 /// the engine up.
 const GATHER_WAIT: Duration = Duration::from_millis(150);
+
+/// The same when host candidates are kept from the partner: long enough for a STUN server's
+/// answer on most of the internet, since without one the host candidates must be shown after all.
+const HIDDEN_GATHER_WAIT: Duration = Duration::from_millis(400);
 
 const H264_FMTP: &str = "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42e01f";
 
@@ -231,7 +267,12 @@ impl PeerLink {
             .with_media_engine(media)
             .with_interceptor_registry(registry)
             .with_setting_engine(settings)
-            .with_handler(Arc::new(Handler { id, tx: events, gathering: Arc::new(gathering_tx) }))
+            .with_handler(Arc::new(Handler {
+                id,
+                tx: events,
+                gathering: Arc::new(gathering_tx),
+                hide_host: cfg.hide_host,
+            }))
             .with_udp_addrs(vec![cfg.udp_bind.clone()])
             .build()
             .await
@@ -247,6 +288,7 @@ impl PeerLink {
             tasks: Vec::new(),
             gathering,
             has_servers: !cfg.ice_servers.is_empty(),
+            hide_host: cfg.hide_host,
         };
         if cfg.video {
             let track = local_track(RtpCodecKind::Video, h264_codec())?;
@@ -284,8 +326,13 @@ impl PeerLink {
         let mut gathering = self.gathering.clone();
         let servers = self.has_servers;
         let enough = |g: &Gathering| g.complete || (servers && g.candidates > 0);
-        let _ = tokio::time::timeout(GATHER_WAIT, gathering.wait_for(enough)).await;
-        self.pc.local_description().await.map_or(fallback, |d| d.sdp)
+        let wait = if self.hide_host { HIDDEN_GATHER_WAIT } else { GATHER_WAIT };
+        let _ = tokio::time::timeout(wait, gathering.wait_for(enough)).await;
+        let sdp = self.pc.local_description().await.map_or(fallback, |d| d.sdp);
+        // Nothing but host candidates to show (the STUN server did not answer in time): they
+        // are needed after all, or the partner has no address to try.
+        let needed = gathering.borrow().candidates == 0;
+        privacy::shown_sdp(&sdp, self.hide_host && !needed)
     }
 
     /// Take the partner's offer and return our answer's SDP.

@@ -66,7 +66,14 @@ impl Links {
 
 impl Shell {
     /// Create the peer connection the core opened; make the offer if it offers.
-    pub(super) async fn open_link(&mut self, id: LinkId, who: Who, offer: bool, ice_servers: Vec<IceServer>) {
+    pub(super) async fn open_link(
+        &mut self,
+        id: LinkId,
+        who: Who,
+        offer: bool,
+        ice_servers: Vec<IceServer>,
+        hide_host: bool,
+    ) {
         let role = if offer { "offerer" } else { "answerer" };
         let span = tracing::info_span!("link", id = id.0, ?who, role);
         let cfg = LinkConfig {
@@ -75,6 +82,7 @@ impl Shell {
             video: true,
             audio: true,
             relay_only: self.settings.relay_only,
+            hide_host,
         };
         let created = PeerLink::new(id.0, &cfg, self.link_tx.clone()).instrument(span.clone()).await;
         let peer = match created {

@@ -138,7 +138,9 @@ impl Shell {
             Output::Event(event) => self.emit(event),
             Output::Resume(token) => self.signaling.set_resume(token),
             Output::ProbeSignaling => self.signaling.probe(),
-            Output::OpenLink { id, who, offer, ice_servers } => self.open_link(id, who, offer, ice_servers).await,
+            Output::OpenLink { id, who, offer, ice_servers, hide_host } => {
+                self.open_link(id, who, offer, ice_servers, hide_host).await;
+            }
             Output::ApplyOffer { id, sdp } => self.apply_offer(id, sdp).await,
             Output::ApplyAnswer { id, sdp } => self.apply_answer(id, sdp).await,
             Output::AddCandidate { id, candidate } => self.add_candidate(id, candidate).await,

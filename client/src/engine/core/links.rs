@@ -29,7 +29,10 @@ impl EngineCore {
             LinkSlot { id, offerer: offer, connected: false, negotiated: false, opened: self.now.mono, outage: None };
         self.links.insert(who, slot);
         tracing::debug!(?who, link = id.0, offer, "link opened");
-        self.out.push_back(Output::OpenLink { id, who, offer, ice_servers: self.ice_servers.clone() });
+        // A stranger does not learn which network we are on; room members (people who share a
+        // room name) may be on ours, and a host path is what they need then.
+        let hide_host = who == Who::Partner && !self.ice_servers.is_empty();
+        self.out.push_back(Output::OpenLink { id, who, offer, ice_servers: self.ice_servers.clone(), hide_host });
     }
 
     /// Forget the link to `who` and have the task tear it down.

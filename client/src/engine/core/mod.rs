@@ -124,6 +124,9 @@ pub enum Output {
         offer: bool,
         /// STUN/TURN servers.
         ice_servers: Vec<IceServer>,
+        /// Keep our host candidates from the other side (a stranger, with a server that gives
+        /// us a reflexive or relayed address to show instead).
+        hide_host: bool,
     },
     /// Take the other side's offer and report our answer as [`LinkInput::LocalDescription`].
     ApplyOffer {

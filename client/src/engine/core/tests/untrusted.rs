@@ -132,3 +132,40 @@ fn server_messages_for_a_state_we_are_not_in_are_ignored() {
     assert!(!out.iter().any(|o| matches!(o, Output::Event(Event::MemberLeft(_)) | Output::CloseLink { .. })));
     assert!(core.links().any(|(w, _, _)| w == Who::Partner));
 }
+
+/// A stranger never gets our host candidates when a STUN or TURN server gives us another
+/// address to show; without one they are all there is. Room members are not strangers.
+#[test]
+fn host_candidates_are_kept_from_strangers_when_a_server_gives_another_address() {
+    let stun = strangers_shared::IceServer {
+        urls: vec!["stun:stun.example.org:3478".into()],
+        username: None,
+        credential: None,
+    };
+    for (servers, hidden) in [(vec![stun.clone()], true), (vec![], false)] {
+        let mut core = EngineCore::new(now());
+        let up = Input::ServerUp { peer_id: PeerId(1), online: 2, ice_servers: servers, resume: None, resumed: false };
+        core.handle(now(), up);
+        core.handle(now(), Input::Command(Command::Start { mode: Mode::Video, interests: vec![] }));
+        let out = feed(
+            &mut core,
+            ServerMsg::Matched { role: Role::Offerer, mode: Mode::Video, common_interests: vec![], resume: None },
+        );
+        let hide = out.iter().find_map(|o| match o {
+            Output::OpenLink { hide_host, .. } => Some(*hide_host),
+            _ => None,
+        });
+        assert_eq!(hide, Some(hidden));
+    }
+    let mut core = EngineCore::new(now());
+    let up = Input::ServerUp { peer_id: PeerId(1), online: 2, ice_servers: vec![stun], resume: None, resumed: false };
+    core.handle(now(), up);
+    core.handle(now(), Input::Command(Command::JoinRoom { room: "r".into(), name: "a".into(), capacity: Some(4) }));
+    let joined =
+        ServerMsg::Joined { room: RoomName("r".into()), you: PeerId(1), capacity: 4, members: vec![member(5)] };
+    let out = feed(&mut core, joined);
+    assert!(
+        out.iter().any(|o| matches!(o, Output::OpenLink { hide_host: false, .. })),
+        "a room member sees host paths"
+    );
+}
