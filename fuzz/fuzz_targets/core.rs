@@ -86,6 +86,9 @@ fuzz_target!(|ops: Vec<Op>| {
                 Output::Close { peer, .. } => {
                     connected.remove(&peer);
                 }
+                Output::Searching { peer, .. } => {
+                    assert!(connected.contains(&peer), "heartbeat switch for {peer}, who is not connected")
+                }
             }
         }
     }

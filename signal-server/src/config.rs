@@ -109,6 +109,12 @@ pub struct Config {
     #[arg(long, env = "STRANGERS_IDLE_TIMEOUT", default_value = "45s", value_parser = parse_positive_duration)]
     pub idle_timeout: Duration,
 
+    /// A searcher silent this long (its pings go unanswered: a frozen or suspended client) is
+    /// disconnected, so it leaves the queue instead of being matched; searchers are pinged every
+    /// third of it.
+    #[arg(long, env = "STRANGERS_SEARCHER_TIMEOUT", default_value = "6s", value_parser = parse_positive_duration)]
+    pub searcher_timeout: Duration,
+
     /// How long a searcher with interests waits for a common interest before anyone will do.
     #[arg(long, env = "STRANGERS_INTEREST_FALLBACK", default_value = "5s", value_parser = parse_duration)]
     pub interest_fallback: Duration,

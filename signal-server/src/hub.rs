@@ -125,6 +125,11 @@ impl Hub {
                         mailbox.close(code, reason, false);
                     }
                 }
+                Output::Searching { peer, searching } => {
+                    if let Some(mailbox) = self.mailboxes.get(&peer) {
+                        mailbox.set_searching(searching);
+                    }
+                }
             }
         }
     }

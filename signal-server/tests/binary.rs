@@ -44,10 +44,11 @@ fn help_explains_every_flag_and_its_environment_variable() {
         "--failed-cooldown",
         "--resume-secret",
         "--resume-window",
+        "--searcher-timeout",
     ] {
         assert!(help.contains(flag), "{flag} missing from --help");
     }
-    assert_eq!(help.matches("[env: STRANGERS_").count(), 28, "every flag has an env fallback:\n{help}");
+    assert_eq!(help.matches("[env: STRANGERS_").count(), 29, "every flag has an env fallback:\n{help}");
 }
 
 #[test]

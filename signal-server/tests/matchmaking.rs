@@ -191,3 +191,34 @@ async fn a_silent_peer_is_dropped_by_heartbeat_and_its_partner_told() {
     assert_eq!(common::metric(&srv, "strangers_disconnects_total{cause=\"heartbeat\"}").await, 1.0);
     drop(b);
 }
+
+/// A searcher that stops answering pings (a suspended process, a closed laptop lid) leaves the
+/// queue within --searcher-timeout instead of being matched with the next stranger, while one
+/// that answers stays as long as it likes.
+#[tokio::test]
+async fn a_frozen_searcher_leaves_the_queue_and_a_live_one_stays() {
+    let srv = server_with(|c| c.searcher_timeout = Duration::from_millis(600)).await;
+    let mut frozen = Client::connect(&srv).await;
+    frozen.send(r#"{"type":"find","mode":"video"}"#).await;
+    frozen.expect("waiting").await;
+    // It never reads again, so it never answers a ping.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(
+        common::metric(&srv, "strangers_queue_depth{mode=\"video\"}").await,
+        0.0,
+        "the frozen searcher is still queued"
+    );
+    let mut live = Client::connect(&srv).await;
+    live.send(r#"{"type":"find","mode":"video"}"#).await;
+    assert_eq!(live.expect("waiting").await["searching"], 1, "alone: nobody frozen to be matched with");
+    // A live searcher answers the pings while it reads (its waiting updates), however long.
+    let until = tokio::time::Instant::now() + Duration::from_millis(1500);
+    while tokio::time::Instant::now() < until {
+        let _ = tokio::time::timeout(Duration::from_millis(100), live.recv()).await;
+    }
+    let mut newcomer = Client::connect(&srv).await;
+    newcomer.send(r#"{"type":"find","mode":"video"}"#).await;
+    newcomer.expect("waiting").await;
+    assert_eq!(newcomer.expect("matched").await["role"], "answerer", "matched with the live searcher");
+    drop(frozen);
+}

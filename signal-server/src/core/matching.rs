@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use strangers_shared::{ErrorCode, LeaveReason, Mode, NextReason, PeerId, Role, ServerMsg};
 
-use super::{Core, Prefs, State, mode_index};
+use super::{Core, Output, Prefs, State, mode_index};
 
 impl Core {
     pub(super) fn find(&mut self, peer: PeerId, mode: Mode, interests: Vec<String>) {
@@ -117,6 +117,7 @@ impl Core {
         self.next_seq += 1;
         p.state = State::Searching { since, seq, last_waiting: since };
         self.queues[mode_index(mode)].insert(seq, peer);
+        self.out.push_back(Output::Searching { peer, searching: true });
         self.want_tick(since + self.cfg.waiting_interval);
         if let Some(at) = fallback {
             self.want_tick(at);
@@ -135,6 +136,7 @@ impl Core {
         }
         if let Some(p) = self.peers.get_mut(&peer) {
             p.state = State::Idle;
+            self.out.push_back(Output::Searching { peer, searching: false });
         }
     }
 
@@ -243,6 +245,7 @@ impl Core {
             if let Some(p) = self.peers.get_mut(&id) {
                 p.state = State::Paired { partner };
             }
+            self.out.push_back(Output::Searching { peer: id, searching: false });
         }
         self.stats.matches += 1;
         let matched = |role, resume| ServerMsg::Matched { role, mode, common_interests: common.clone(), resume };

@@ -158,6 +158,14 @@ pub enum Output {
         /// The frame.
         frame: TextFrame,
     },
+    /// A peer entered (`true`) or left (`false`) the queue: its connection should check more
+    /// often that it is alive while it waits, so that a frozen client is not matched.
+    Searching {
+        /// The peer.
+        peer: PeerId,
+        /// Whether it is searching now.
+        searching: bool,
+    },
     /// Close a peer's connection with a WebSocket close code. The core has already forgotten it.
     Close {
         /// The peer to close.

@@ -93,8 +93,8 @@ async fn run<S>(ws: &mut WebSocketStream<S>, peer: PeerId, mailbox: &Mailbox, sh
 where
     S: AsyncRead + AsyncWrite + Cork + Unpin,
 {
-    let ping_every = shared.cfg.ping_interval;
-    let idle_limit = shared.cfg.idle_timeout;
+    let mut ping_every = shared.cfg.ping_interval;
+    let mut idle_limit = shared.cfg.idle_timeout;
     let mut last_seen = Instant::now();
     let heartbeat = tokio::time::sleep(ping_every);
     tokio::pin!(heartbeat);
@@ -126,6 +126,18 @@ where
                 Err(()) => return End::Lost,
             },
             Event::Out(Outgoing::Close(code, reason)) => return End::Close(code, reason),
+            // A searcher is pinged often and dropped soon when silent: a frozen client must not
+            // be matched (its partner would wait out the setup deadline for nothing).
+            Event::Out(Outgoing::Searching(searching)) => {
+                (ping_every, idle_limit) = if searching {
+                    (shared.cfg.searcher_timeout / 3, shared.cfg.searcher_timeout)
+                } else {
+                    (shared.cfg.ping_interval, shared.cfg.idle_timeout)
+                };
+                let now = Instant::now();
+                let next = (now + ping_every).min(last_seen + idle_limit);
+                heartbeat.as_mut().reset(next.max(now + Duration::from_millis(10)));
+            }
             // The stream ends after the client's close frame (echoed by tungstenite).
             Event::In(None) => return End::Gone,
             Event::In(Some(Err(WsError::Capacity(e)))) => {
@@ -229,6 +241,8 @@ where
             match poll_fn(|cx| Poll::Ready(mailbox.poll_next(cx))).await {
                 Poll::Ready(Outgoing::Frame(f)) => next = Some(f),
                 Poll::Ready(Outgoing::Close(code, reason)) => close = Some((code, reason)),
+                // Not for this batch: handed back, the main loop takes it next.
+                Poll::Ready(Outgoing::Searching(searching)) => mailbox.set_searching(searching),
                 Poll::Pending => {}
             }
         }

@@ -27,6 +27,9 @@ pub enum Outgoing {
     Frame(TextFrame),
     /// Close the connection with this code and reason, after any frames before it.
     Close(u16, &'static str),
+    /// Switch the connection's heartbeat: `true` for a searcher (a peer who does not answer a
+    /// ping within seconds must not be matched), `false` back to the normal one.
+    Searching(bool),
 }
 
 /// The push failed because the reader fell too far behind; the mailbox is now closing (1008).
@@ -38,6 +41,8 @@ struct Inner {
     queue: VecDeque<TextFrame>,
     bytes: usize,
     close: Option<(u16, &'static str)>,
+    /// A heartbeat switch not yet taken by the connection task.
+    searching: Option<bool>,
     waker: Option<Waker>,
 }
 
@@ -57,6 +62,16 @@ impl Mailbox {
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
         // The critical sections cannot panic, but a poisoned lock still holds a valid queue.
         self.inner.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Switch the connection's heartbeat (see [`Outgoing::Searching`]); the latest switch wins.
+    pub fn set_searching(&self, searching: bool) {
+        let waker = {
+            let mut inner = self.lock();
+            inner.searching = Some(searching);
+            inner.waker.take()
+        };
+        wake(waker);
     }
 
     /// Queue a frame. Frames pushed after a close are dropped silently.
@@ -104,6 +119,9 @@ impl Mailbox {
             }
             return Poll::Ready(Outgoing::Frame(frame));
         }
+        if let Some(searching) = inner.searching.take() {
+            return Poll::Ready(Outgoing::Searching(searching));
+        }
         if let Some((code, reason)) = inner.close {
             return Poll::Ready(Outgoing::Close(code, reason));
         }
@@ -144,6 +162,18 @@ mod tests {
 
     fn frame(s: &str) -> TextFrame {
         TextFrame::text(s.to_string())
+    }
+
+    #[tokio::test]
+    async fn a_heartbeat_switch_comes_after_the_frames_and_only_the_latest_counts() {
+        let mb = Mailbox::new(MailboxLimits { frames: 10, bytes: 1000 });
+        mb.push(frame("a")).unwrap();
+        mb.set_searching(true);
+        mb.set_searching(false);
+        mb.close(1000, "done", false);
+        assert_eq!(poll_fn(|cx| mb.poll_next(cx)).await, Outgoing::Frame(frame("a")));
+        assert_eq!(poll_fn(|cx| mb.poll_next(cx)).await, Outgoing::Searching(false));
+        assert_eq!(poll_fn(|cx| mb.poll_next(cx)).await, Outgoing::Close(1000, "done"));
     }
 
     #[tokio::test]

@@ -392,3 +392,24 @@ fn a_pair_whose_call_failed_is_kept_apart_for_minutes_even_alone() {
     assert!(sim.now.mono >= Duration::from_secs(100 + 300), "kept apart for the whole cooldown");
     assert!(sim.partner(alone).is_some(), "and may meet once it is over");
 }
+
+#[test]
+fn searchers_are_watched_closely_while_they_wait_and_no_longer_once_matched() {
+    use crate::core::Output;
+    let watched = |out: &[Output]| -> Vec<(u64, bool)> {
+        out.iter()
+            .filter_map(|o| match o {
+                Output::Searching { peer, searching } => Some((peer.0, *searching)),
+                _ => None,
+            })
+            .collect()
+    };
+    let mut sim = Sim::new();
+    sim.connect(1);
+    sim.connect(2);
+    assert_eq!(watched(&sim.send(1, FIND_VIDEO)), [(1, true)]);
+    assert_eq!(watched(&sim.send(1, r#"{"type":"stop"}"#)), [(1, false)]);
+    sim.send(1, FIND_VIDEO);
+    let out = sim.send(2, FIND_VIDEO);
+    assert_eq!(watched(&out), [(2, true), (1, false), (2, false)], "both matched: back to the normal heartbeat");
+}

@@ -398,6 +398,8 @@ impl Sim {
                 SOutput::Close { peer, reason, .. } => {
                     (peer, Input::ServerDown { reason: reason.into(), retry_in: Duration::from_secs(1) })
                 }
+                // The simulated connections never freeze, so the searchers' heartbeat is moot.
+                SOutput::Searching { .. } => continue,
             };
             if let Some(i) = self.clients.iter().position(|c| c.peer == Some(to) && !c.deaf) {
                 self.later(HOP, i, input);
