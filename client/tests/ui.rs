@@ -48,6 +48,14 @@ fn app_window(launch: &Launch) -> Harness<'static, StrangersApp> {
         .build_eframe(|cc| StrangersApp::new(&cc.egui_ctx, None, launch).expect("app starts"))
 }
 
+/// The app with fresh settings and the test card, against `url`, once the server welcomed it.
+fn online_app(url: &str) -> Harness<'static, StrangersApp> {
+    let launch = Launch { server: Some(url.to_string()), fresh: true, synthetic: true, ..Launch::default() };
+    let mut h = app_window(&launch);
+    step_until(&mut h, "the server connection", |app| matches!(app.model().server, Server::Online { .. }));
+    h
+}
+
 /// The headless stranger on the other side.
 fn other_client(rt: &tokio::runtime::Runtime, url: &str) -> HarnessClient {
     rt.block_on(async { HarnessClient::start(other_spec(url), Arc::new(ToneRegistry::default())) }).unwrap()
@@ -144,6 +152,7 @@ fn start_match_mute_camera_chat_and_next_through_the_real_ui() {
     let overlay = format!("stranger: {codec}");
     assert!(h.query_by_label_contains(&overlay).is_some(), "the overlay names the codec ({codec})");
     assert!(h.query_by_label_contains("fps in").is_some(), "the overlay shows frame rates");
+    assert!(h.query_by_label_contains("route: ").is_some(), "the overlay shows the route");
     h.get_by_label("Stats").click();
     settle(&mut h);
     assert!(h.query_by_label_contains("fps in").is_none(), "the toggle hides it again");
@@ -209,9 +218,7 @@ fn start_match_mute_camera_chat_and_next_through_the_real_ui() {
 fn keyboard_shortcuts_and_a_group_room_grid() {
     let (rt, server) = real_server();
     let url = server.url();
-    let launch = Launch { server: Some(url.clone()), fresh: true, synthetic: true, ..Launch::default() };
-    let mut h = app_window(&launch);
-    step_until(&mut h, "the server connection", |app| matches!(app.model().server, Server::Online { .. }));
+    let mut h = online_app(&url);
     let other = other_client(&rt, &url);
 
     // Idle, Esc has nobody to skip: it neither starts anything nor asks for a second press.
@@ -283,9 +290,7 @@ fn keyboard_shortcuts_and_a_group_room_grid() {
 fn text_mode_with_a_shared_interest() {
     let (rt, server) = real_server();
     let url = server.url();
-    let launch = Launch { server: Some(url.clone()), fresh: true, synthetic: true, ..Launch::default() };
-    let mut h = app_window(&launch);
-    step_until(&mut h, "the server connection", |app| matches!(app.model().server, Server::Online { .. }));
+    let mut h = online_app(&url);
     let other = other_client(&rt, &url);
 
     // Text mode and an interest, picked in the control bar.
@@ -347,4 +352,35 @@ fn the_demo_stranger_follows_the_apps_mode() {
 
     drop(h);
     rt.block_on(server.shutdown()).unwrap();
+}
+
+/// Privacy in Devices: "Hide my IP address" is saved and reaches the engine. Against a server
+/// with no TURN relay, Start then says plainly that it cannot work instead of searching.
+#[test]
+fn hiding_the_ip_address_is_a_setting_that_the_engine_follows() {
+    let (_rt, server) = real_server();
+    let url = server.url();
+    let mut h = online_app(&url);
+    h.get_by_label("⚙ Devices…").click();
+    settle(&mut h);
+    let label = "Hide my IP address from strangers (relay all media)";
+    h.get_by_label(label).click();
+    settle(&mut h);
+    assert!(h.state().settings().relay_only, "the choice is kept in the settings");
+    h.key_press(egui::Key::Escape);
+    h.get_by_label("▶ Start").click();
+    step_until(&mut h, "the reason", |app| app.model().errors.iter().any(|(_, e)| e.contains("TURN relay")));
+    assert!(
+        !matches!(h.state().model().call, CallState::Searching { .. }),
+        "it searched although no call could connect"
+    );
+    // Off again: searching works.
+    h.get_by_label("⚙ Devices…").click();
+    settle(&mut h);
+    h.get_by_label(label).click();
+    settle(&mut h);
+    assert!(!h.state().settings().relay_only);
+    h.key_press(egui::Key::Escape);
+    h.get_by_label("▶ Start").click();
+    step_until(&mut h, "searching", |app| matches!(app.model().call, CallState::Searching { .. }));
 }

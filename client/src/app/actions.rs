@@ -42,6 +42,8 @@ pub enum UiCommand {
     SetMic(AudioChoice),
     /// Use these speakers (and save the choice).
     SetSpeaker(AudioChoice),
+    /// Relay all media (hide our IP address from strangers) from the next call on, and save it.
+    SetRelayOnly(bool),
 }
 
 impl StrangersApp {
@@ -114,7 +116,16 @@ impl StrangersApp {
                 self.ui.speaker = speaker.clone();
                 self.session.set_speaker(speaker);
             }
+            UiCommand::SetRelayOnly(on) => {
+                self.settings.relay_only = on;
+                self.apply_relay_only();
+            }
         }
+    }
+
+    /// Tell the engine whether to relay all media: the saved choice, or `--relay-only`.
+    pub(super) fn apply_relay_only(&mut self) {
+        self.session.send(Command::SetRelayOnly(self.settings.relay_only || self.ui.cli_relay_only));
     }
 
     /// Carry out one of the model's decisions.

@@ -159,6 +159,23 @@ impl StrangersApp {
         };
         ui.label(RichText::new(note).small().weak());
         ui.checkbox(&mut self.settings.match_sound, "Play a sound when a stranger is found");
+        ui.separator();
+        ui.label(RichText::new("Privacy").strong());
+        let mut relay = self.settings.relay_only || self.ui.cli_relay_only;
+        let toggle = ui.add_enabled(
+            !self.ui.cli_relay_only,
+            egui::Checkbox::new(&mut relay, "Hide my IP address from strangers (relay all media)"),
+        );
+        if toggle.changed() {
+            cmds.push(UiCommand::SetRelayOnly(relay));
+        }
+        let note = if self.ui.cli_relay_only {
+            "This run uses --relay-only."
+        } else {
+            "Media goes through the server's TURN relay, so a call may take a little longer to \
+             start. Applies from the next stranger."
+        };
+        ui.label(RichText::new(note).small().weak());
         if ui.button("Look for devices again").clicked() {
             cmds.push(UiCommand::ScanDevices);
         }

@@ -47,6 +47,8 @@ pub struct Launch {
     pub fresh: bool,
     /// Force the synthetic test card and no audio devices (tests, machines without devices).
     pub synthetic: bool,
+    /// Relay all media for this run (`--relay-only`), whatever the saved setting says.
+    pub relay_only: bool,
 }
 
 /// UI-only state that is not persisted.
@@ -65,6 +67,8 @@ struct UiState {
     speaker: AudioChoice,
     /// `--server` for this run, which the saved setting does not see.
     cli_server: Option<String>,
+    /// `--relay-only` for this run.
+    cli_relay_only: bool,
 }
 
 impl Default for UiState {
@@ -82,6 +86,7 @@ impl Default for UiState {
             mic: AudioChoice::Off,
             speaker: AudioChoice::Off,
             cli_server: None,
+            cli_relay_only: false,
         }
     }
 }
@@ -145,7 +150,7 @@ impl StrangersApp {
             session,
             model: Model::default(),
             upkeep: Upkeep::default(),
-            ui: UiState { video, mic, speaker, cli_server, ..UiState::default() },
+            ui: UiState { video, mic, speaker, cli_server, cli_relay_only: launch.relay_only, ..UiState::default() },
             remote: VideoTexture::default(),
             local: VideoTexture::default(),
             tiles: HashMap::new(),
@@ -154,6 +159,7 @@ impl StrangersApp {
             remote_drawn: false,
             persist: !launch.fresh,
         };
+        app.apply_relay_only();
         if launch.demo || launch.start {
             app.start();
         }

@@ -279,8 +279,14 @@ impl StrangersApp {
             let res = s.resolution.map_or_else(|| "-".into(), |(w, h)| format!("{w}x{h}"));
             let rtt = s.rtt_ms.map_or_else(|| "-".into(), |r| format!("{r:.0} ms"));
             lines.push(format!(
-                "{name}: {} {res}\nfps in {:.0} / out {:.0}\nkbit/s in {:.0} / out {:.0}\nRTT {rtt}, loss {:.1}%, path {:?}",
-                s.codec, s.fps_in, s.fps_out, s.kbps_in, s.kbps_out, s.loss * 100.0, s.candidate
+                "{name}: {} {res}\nfps in {:.0} / out {:.0}\nkbit/s in {:.0} / out {:.0}\nRTT {rtt}, loss {:.1}%, route: {}",
+                s.codec,
+                s.fps_in,
+                s.fps_out,
+                s.kbps_in,
+                s.kbps_out,
+                s.loss * 100.0,
+                s.candidate.as_str()
             ));
         }
         lines.push(format!("frames: {}", self.frames.summary()));

@@ -55,6 +55,8 @@ pub struct Settings {
     pub show_stats: bool,
     /// Play a sound when a stranger is found.
     pub match_sound: bool,
+    /// Relay all media through the TURN server, so that no stranger learns our IP address.
+    pub relay_only: bool,
 }
 
 impl Default for Settings {
@@ -72,6 +74,7 @@ impl Default for Settings {
             confirm_next: true,
             show_stats: false,
             match_sound: true,
+            relay_only: false,
         }
     }
 }

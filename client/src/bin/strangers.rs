@@ -26,6 +26,10 @@ struct Args {
     /// Use the synthetic test card and no audio devices, whatever is plugged in.
     #[arg(long)]
     synthetic: bool,
+    /// Relay all media through the server's TURN relay for this run, so that no stranger learns
+    /// your IP address (also a setting in Devices).
+    #[arg(long)]
+    relay_only: bool,
     /// Start with default settings instead of the saved ones (and do not save).
     #[arg(long)]
     fresh: bool,
@@ -62,6 +66,7 @@ fn main() -> std::process::ExitCode {
         start: args.start,
         fresh: args.fresh,
         synthetic: args.synthetic,
+        relay_only: args.relay_only,
     };
     let mut viewport = egui::ViewportBuilder::default()
         .with_title("Strangers")

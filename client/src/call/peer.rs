@@ -257,7 +257,7 @@ impl PeerLink {
         let (gathering_tx, gathering) = tokio::sync::watch::channel(Gathering::default());
         let mut rtc_config = RTCConfigurationBuilder::new().with_ice_servers(ice_servers);
         if cfg.relay_only {
-            if !cfg.ice_servers.iter().flat_map(|s| &s.urls).any(|u| u.starts_with("turn:")) {
+            if !privacy::has_udp_turn(&cfg.ice_servers) {
                 return Err(CallError::NoRelay);
             }
             rtc_config = rtc_config.with_ice_transport_policy(RTCIceTransportPolicy::Relay);

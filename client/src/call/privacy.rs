@@ -14,6 +14,12 @@
 //! single IPv4 address, and a partner could only use such a name on the same LAN anyway. The
 //! engine keeps mDNS disabled.
 
+/// Whether `servers` include a TURN relay this engine can use (webrtc-rs 0.21.1 relays over UDP
+/// only: `turns:` and `?transport=tcp` URLs are skipped).
+pub fn has_udp_turn(servers: &[strangers_shared::IceServer]) -> bool {
+    servers.iter().flat_map(|s| &s.urls).any(|u| u.starts_with("turn:") && !u.contains("transport=tcp"))
+}
+
 /// Whether an ICE candidate line (`candidate:… typ host …`, with or without `a=`) is a host
 /// candidate.
 pub fn is_host(candidate: &str) -> bool {
@@ -63,6 +69,17 @@ pub fn shown_sdp(sdp: &str, hide_host: bool) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_a_udp_turn_server_counts_as_a_relay() {
+        let server =
+            |url: &str| strangers_shared::IceServer { urls: vec![url.into()], username: None, credential: None };
+        assert!(has_udp_turn(&[server("stun:a:3478"), server("turn:a:3478?transport=udp")]));
+        assert!(has_udp_turn(&[server("turn:a:3478")]));
+        assert!(!has_udp_turn(&[server("stun:a:3478")]));
+        assert!(!has_udp_turn(&[server("turns:a:5349"), server("turn:a:3478?transport=tcp")]));
+        assert!(!has_udp_turn(&[]));
+    }
 
     #[test]
     fn host_candidates_are_recognised_by_their_type_only() {

@@ -14,7 +14,7 @@ use webrtc::media_stream::track_remote::TrackRemote;
 
 use super::core::{Input, LinkId, LinkInput};
 use super::stats::Previous;
-use super::task::Shell;
+use super::task::{LinkPrivacy, Shell};
 use super::{Event, Who};
 use crate::call::peer::{CallError, LinkConfig, PeerLink};
 use crate::media::receive::{RxStats, VideoOut, receive_audio, receive_video};
@@ -72,7 +72,7 @@ impl Shell {
         who: Who,
         offer: bool,
         ice_servers: Vec<IceServer>,
-        hide_host: bool,
+        privacy: LinkPrivacy,
     ) {
         let role = if offer { "offerer" } else { "answerer" };
         let span = tracing::info_span!("link", id = id.0, ?who, role);
@@ -81,8 +81,8 @@ impl Shell {
             udp_bind: self.settings.udp_bind.clone(),
             video: true,
             audio: true,
-            relay_only: self.settings.relay_only,
-            hide_host,
+            relay_only: privacy.relay_only,
+            hide_host: privacy.hide_host,
         };
         let created = PeerLink::new(id.0, &cfg, self.link_tx.clone()).instrument(span.clone()).await;
         let peer = match created {

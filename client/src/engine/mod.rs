@@ -44,6 +44,9 @@ pub enum Command {
     /// Keep capturing for the self-view while not in a call (`true`, the default), or let the
     /// capture threads idle until a call needs them.
     SetPreview(bool),
+    /// Relay all media through the TURN server (`true`), so that no stranger learns our
+    /// address; from the next link on.
+    SetRelayOnly(bool),
     /// Send a chat line.
     Chat(String),
     /// Typing indicator.

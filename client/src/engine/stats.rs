@@ -26,6 +26,19 @@ pub enum CandidateKind {
     Unknown,
 }
 
+impl CandidateKind {
+    /// The route's short name, as ICE names candidate types (`relay`, `srflx`, …).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CandidateKind::Host => "host",
+            CandidateKind::Srflx => "srflx",
+            CandidateKind::Prflx => "prflx",
+            CandidateKind::Relay => "relay",
+            CandidateKind::Unknown => "unknown",
+        }
+    }
+}
+
 /// One second of a call, as the stats overlay shows it.
 #[derive(Debug, Clone, Default)]
 pub struct CallStats {

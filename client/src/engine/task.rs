@@ -17,6 +17,15 @@ use crate::call::peer::LinkEvent;
 use crate::media::send::MediaSender;
 use crate::signaling::{self, SignalEvent, SignalingHandle};
 
+/// How much of our address a new link may show (see [`crate::call::privacy`]).
+#[derive(Debug, Clone, Copy)]
+pub(super) struct LinkPrivacy {
+    /// Never signal host candidates.
+    pub(super) hide_host: bool,
+    /// Gather relay candidates only.
+    pub(super) relay_only: bool,
+}
+
 /// What the engine was started with (the parts the task keeps).
 pub(super) struct Settings {
     pub(super) server_url: String,
@@ -72,6 +81,9 @@ async fn run_inner(
         events,
     };
     shell.emit(Event::ServerConnecting);
+    // What the engine was started with is the user's first choice; SetRelayOnly changes it.
+    let relay_only = shell.settings.relay_only;
+    shell.feed(Input::Command(Command::SetRelayOnly(relay_only)));
     let mut stats_tick = tokio::time::interval(Duration::from_secs(1));
     loop {
         shell.carry_out().await;
@@ -138,8 +150,9 @@ impl Shell {
             Output::Event(event) => self.emit(event),
             Output::Resume(token) => self.signaling.set_resume(token),
             Output::ProbeSignaling => self.signaling.probe(),
-            Output::OpenLink { id, who, offer, ice_servers, hide_host } => {
-                self.open_link(id, who, offer, ice_servers, hide_host).await;
+            Output::OpenLink { id, who, offer, ice_servers, hide_host, relay_only } => {
+                let privacy = LinkPrivacy { hide_host, relay_only };
+                self.open_link(id, who, offer, ice_servers, privacy).await;
             }
             Output::ApplyOffer { id, sdp } => self.apply_offer(id, sdp).await,
             Output::ApplyAnswer { id, sdp } => self.apply_answer(id, sdp).await,

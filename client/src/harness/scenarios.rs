@@ -156,7 +156,7 @@ pub async fn basic(opts: &Options) -> Result<Report, HarnessError> {
     for (c, start) in clients.iter().zip(&marks) {
         verify_media(&mut report, &clients, c, Who::Partner, start, window);
         let (route, revealed) = c.view(|v| {
-            let route = v.stats.get(&Who::Partner).map(|s| format!("{:?}", s.candidate).to_lowercase());
+            let route = v.stats.get(&Who::Partner).map(|s| s.candidate.as_str().to_string());
             (route.unwrap_or_else(|| "unknown".into()), v.remote_candidate_types.iter().cloned().collect())
         });
         report.routes.push(route);

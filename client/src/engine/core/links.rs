@@ -32,7 +32,8 @@ impl EngineCore {
         // A stranger does not learn which network we are on; room members (people who share a
         // room name) may be on ours, and a host path is what they need then.
         let hide_host = who == Who::Partner && !self.ice_servers.is_empty();
-        self.out.push_back(Output::OpenLink { id, who, offer, ice_servers: self.ice_servers.clone(), hide_host });
+        let (ice_servers, relay_only) = (self.ice_servers.clone(), self.relay_only);
+        self.out.push_back(Output::OpenLink { id, who, offer, ice_servers, hide_host, relay_only });
     }
 
     /// Forget the link to `who` and have the task tear it down.

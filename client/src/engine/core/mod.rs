@@ -24,6 +24,7 @@ use strangers_shared::{ClientMsg, IceServer, Mode, PeerId, RoomName, ServerMsg};
 
 use super::{Command, Event, Who};
 use crate::call::error::CallError;
+use crate::call::privacy::has_udp_turn;
 use crate::call::state::CallState;
 use rebuild::Rebuilds;
 
@@ -127,6 +128,8 @@ pub enum Output {
         /// Keep our host candidates from the other side (a stranger, with a server that gives
         /// us a reflexive or relayed address to show instead).
         hide_host: bool,
+        /// Gather relay candidates only (the user hides their address).
+        relay_only: bool,
     },
     /// Take the other side's offer and report our answer as [`LinkInput::LocalDescription`].
     ApplyOffer {
@@ -228,6 +231,8 @@ pub struct EngineCore {
     token: Option<String>,
     /// The signaling connection broke mid-call and the call is kept while we reconnect.
     resuming: bool,
+    /// New links relay all media (the user asked to hide their address).
+    relay_only: bool,
     out: VecDeque<Output>,
 }
 
@@ -248,6 +253,7 @@ impl EngineCore {
             camera_off: false,
             token: None,
             resuming: false,
+            relay_only: false,
             out: VecDeque::new(),
         }
     }
@@ -361,6 +367,11 @@ impl EngineCore {
         }
         match cmd {
             Command::Start { mode, interests } => {
+                // Every call would fail: say so once instead of skipping stranger after stranger.
+                if self.relay_only && mode == Mode::Video && self.me.is_some() && !has_udp_turn(&self.ice_servers) {
+                    self.emit(Event::Error(CallError::NoRelay.to_string()));
+                    return;
+                }
                 if matches!(self.intent, Intent::Room { .. }) || self.state.in_call() {
                     self.signal(ClientMsg::Stop);
                     self.close_all_links();
@@ -390,6 +401,7 @@ impl EngineCore {
                 self.signal(self.media_state());
             }
             Command::SetPreview(on) => self.media(MediaSwitch::Preview(on)),
+            Command::SetRelayOnly(on) => self.relay_only = on,
             Command::SetCameraOff(off) => {
                 self.camera_off = off;
                 self.media(MediaSwitch::CameraOff(off));

@@ -169,3 +169,32 @@ fn host_candidates_are_kept_from_strangers_when_a_server_gives_another_address()
         "a room member sees host paths"
     );
 }
+
+/// Relay-only: with a TURN server every new link is told to relay; without one, Start says why it
+/// cannot work instead of failing call after call.
+#[test]
+fn relay_only_needs_a_turn_server_and_applies_to_new_links() {
+    let turn = strangers_shared::IceServer {
+        urls: vec!["turn:turn.example.org:3478?transport=udp".into()],
+        username: Some("u".into()),
+        credential: Some("c".into()),
+    };
+    for (servers, works) in [(vec![turn], true), (vec![], false)] {
+        let mut core = EngineCore::new(now());
+        let up = Input::ServerUp { peer_id: PeerId(1), online: 2, ice_servers: servers, resume: None, resumed: false };
+        core.handle(now(), up);
+        core.handle(now(), Input::Command(Command::SetRelayOnly(true)));
+        core.handle(now(), Input::Command(Command::Start { mode: Mode::Video, interests: vec![] }));
+        let out = drain(&mut core);
+        let searched = out.iter().any(|o| matches!(o, Output::Signal(strangers_shared::ClientMsg::Find { .. })));
+        assert_eq!(searched, works);
+        let said = out.iter().any(|o| matches!(o, Output::Event(Event::Error(e)) if e.contains("TURN")));
+        assert_eq!(said, !works, "{out:?}");
+        if works {
+            let matched =
+                ServerMsg::Matched { role: Role::Offerer, mode: Mode::Video, common_interests: vec![], resume: None };
+            let out = feed(&mut core, matched);
+            assert!(out.iter().any(|o| matches!(o, Output::OpenLink { relay_only: true, .. })));
+        }
+    }
+}
