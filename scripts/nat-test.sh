@@ -20,6 +20,9 @@
 #      (conntrack -F) and gives c1's media flow a different outside port. The call must come back
 #      with the same partner; run twice, with c1 (behind nat1) as the offerer and as the
 #      answerer, and prints the time from the flush to media flowing again
+#   8. TURN with a wrong secret (coturn refuses the credentials, as it does expired ones) and a
+#      TURN server that does not answer: between port-preserving NATs the call connects directly;
+#      between symmetric NATs it fails within the setup deadline, naming the relay
 #
 # Needs root (CI has it). Namespaces are removed on every exit path.
 #   scripts/nat-test.sh            # all cases;  CASES="1 3" scripts/nat-test.sh for some
@@ -32,7 +35,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 TARGET=${CARGO_TARGET_DIR:-target}
-CASES=${CASES:-"1 2 3 4 5 6 7"}
+CASES=${CASES:-"1 2 3 4 5 6 7 8"}
 SECRET="nat-lab-$$-$RANDOM"
 PFX="sn$$"
 WORK=$(mktemp -d)
@@ -127,6 +130,8 @@ NFT
 in_ns wan turnserver -n --use-auth-secret --static-auth-secret="$SECRET" --realm=strangers.test \
   --listening-ip=203.0.113.1 --relay-ip=203.0.113.1 --listening-port=3478 \
   --min-port=49152 --max-port=49999 --no-tls --no-dtls --no-cli --simple-log \
+  --no-multicast-peers --denied-peer-ip=10.0.0.0-10.255.255.255 \
+  --denied-peer-ip=172.16.0.0-172.31.255.255 --denied-peer-ip=192.168.0.0-192.168.255.255 \
   --log-file="$WORK/turn.log" --pidfile="$WORK/turn.pid" >/dev/null 2>&1 &
 
 # Start the signal server in wan, with or without TURN.
@@ -141,7 +146,13 @@ start_server() {
     done
   fi
   local turn=()
-  [ "$1" = turn ] && turn=(--turn "turn:203.0.113.1:3478?transport=udp" --turn-secret "$SECRET")
+  case $1 in
+    turn) turn=(--turn "turn:203.0.113.1:3478?transport=udp" --turn-secret "$SECRET") ;;
+    # A secret coturn does not share: every credential is refused (as an expired one is).
+    badturn) turn=(--turn "turn:203.0.113.1:3478?transport=udp" --turn-secret "not-$SECRET") ;;
+    # A TURN server that does not exist: nothing ever answers.
+    deadturn) turn=(--turn "turn:203.0.113.99:3478?transport=udp" --turn-secret "$SECRET") ;;
+  esac
   # The server's own pid (not a wrapper's), so the next case really stops it.
   in_ns wan bash -c 'echo $$ >"$1"; shift; exec "$@"' _ "$WORK/server.pid" \
     "$SERVER_BIN" --listen 203.0.113.1:8080 --stun stun:203.0.113.1:3478 "${turn[@]}" \
@@ -349,6 +360,25 @@ for CASE in $CASES; do
       done
       unset VARIANT
       ok "nat1 rebound mid-call: same partner, media back $results after the flush"
+      ;;
+    8)
+      # The relay refuses our credentials or does not answer: where a direct path exists the
+      # call connects anyway; where none does, it fails within the setup deadline and says why.
+      for turn in badturn deadturn; do
+        set_nat friendly 0; start_server $turn
+        call "" || fail "$turn: a call between port-preserving NATs failed"
+        route=$(field 1 'd["routes"][0]') ff=$(field 1 'd["first_frame_ms"]["p50"]')
+        case $route in srflx|prflx) ;; *) fail "$turn: expected a direct path, got $route" ;; esac
+        set_nat symmetric 0; start_server $turn
+        started=$(date +%s)
+        if call ""; then fail "$turn: two symmetric NATs connected without a relay"; fi
+        took=$(( $(date +%s) - started ))
+        errs="$(field 1 '" | ".join(d["errors"])') | $(field 2 '" | ".join(d["errors"])')"
+        grep -q "the relay gave us no address" <<<"$errs" || fail "$turn: the reason does not name the relay: $errs"
+        [ "$took" -le 30 ] || fail "$turn: took ${took}s to give up"
+        echo "nat-test: case 8, $turn: direct call via $route (first frame ${ff%.*} ms); without a direct path failed in ${took}s naming the relay"
+      done
+      ok "a refused or silent relay never holds up a direct call, and is named when it was needed"
       ;;
     *) echo "nat-test: no case $CASE" >&2; exit 1 ;;
   esac

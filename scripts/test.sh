@@ -7,7 +7,7 @@ scripts/setup.sh
 cargo test --locked --workspace --all-targets "$@"
 # Real calls across real NATs (network namespaces, nftables NAT, coturn); needs root, as CI has.
 if [ "$(id -u)" -eq 0 ]; then
-  CASES="${NAT_CASES:-1 2 3 4 5 6 7}" scripts/nat-test.sh
+  CASES="${NAT_CASES:-1 2 3 4 5 6 7 8}" scripts/nat-test.sh
 else
   echo "test.sh: nat-test SKIPPED (needs root for network namespaces)" >&2
 fi

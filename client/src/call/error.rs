@@ -18,6 +18,14 @@ pub enum CallError {
     /// ICE or DTLS failed before media ever flowed.
     #[error("could not connect: no network path between you and the stranger ({0})")]
     NeverConnected(String),
+    /// No direct path worked, and the TURN relay that could have carried the call gave us no
+    /// address: it refused our credentials (wrong secret, expired) or did not answer.
+    /// webrtc-rs 0.21.1 reports neither apart, so neither do we.
+    #[error(
+        "could not connect: no path between you and the stranger; the relay gave us no address \
+         (it refused our credentials or did not answer)"
+    )]
+    RelayUnavailable,
     /// Relay-only mode is on, but the signal server offers no TURN relay to go through.
     #[error("relay-only mode needs a TURN relay, and the signal server offers none")]
     NoRelay,

@@ -6,6 +6,7 @@ use strangers_shared::{ClientMsg, LeaveReason, NextReason, PeerId, Relay};
 use super::rebuild::RebuildStep;
 use super::{EngineCore, LinkId, LinkInput, LinkSlot, MediaSwitch, Output};
 use crate::call::error::CallError;
+use crate::call::privacy::has_udp_turn;
 use crate::call::state::CallState;
 use crate::engine::{Event, Who, offers_to};
 
@@ -25,8 +26,15 @@ impl EngineCore {
         self.close_link(who);
         self.next_link += 1;
         let id = LinkId(self.next_link);
-        let slot =
-            LinkSlot { id, offerer: offer, connected: false, negotiated: false, opened: self.now.mono, outage: None };
+        let slot = LinkSlot {
+            id,
+            offerer: offer,
+            connected: false,
+            negotiated: false,
+            opened: self.now.mono,
+            outage: None,
+            relayed: false,
+        };
         self.links.insert(who, slot);
         tracing::debug!(?who, link = id.0, offer, "link opened");
         // A stranger does not learn which network we are on; room members (people who share a
@@ -71,6 +79,12 @@ impl EngineCore {
                 }
             }
             LinkInput::LocalCandidate(candidate) => {
+                let line = candidate.get("candidate").and_then(|c| c.as_str()).unwrap_or_default();
+                if line.split_ascii_whitespace().skip_while(|w| *w != "typ").nth(1) == Some("relay")
+                    && let Some(slot) = self.links.get_mut(&who)
+                {
+                    slot.relayed = true;
+                }
                 let relay = Relay { to: who.to(), candidate: Some(candidate), ..Relay::default() };
                 self.signal(ClientMsg::Candidate(relay));
             }
@@ -128,6 +142,10 @@ impl EngineCore {
     /// A call step failed: tell the user, drop the link and look for someone else (or, in a
     /// room, try that member again).
     pub(super) fn fail(&mut self, who: Who, error: &CallError) {
+        // A call that found no path while the relay gave us nothing: that is the reason to give.
+        let no_path = matches!(error, CallError::SetupTimeout(_) | CallError::NeverConnected(_));
+        let relay_missing = has_udp_turn(&self.ice_servers) && self.links.get(&who).is_some_and(|l| !l.relayed);
+        let error = if no_path && relay_missing { &CallError::RelayUnavailable } else { error };
         tracing::warn!(?who, %error, "call failed");
         self.emit(Event::Error(format!("call failed: {error}")));
         self.close_link(who);

@@ -211,6 +211,8 @@ struct LinkSlot {
     opened: Instant,
     /// The media path went down after the link had connected, and ICE is being restarted.
     outage: Option<restart::Outage>,
+    /// A TURN relay candidate was gathered on this link.
+    relayed: bool,
 }
 
 /// The engine's state machine; see the module docs.

@@ -7,7 +7,7 @@ use std::time::Instant;
 use serde_json::json;
 use strangers_shared::{Member, Mode, PeerId, Role, RoomName, ServerMsg};
 
-use crate::engine::core::{EngineCore, Input, Now, Output};
+use crate::engine::core::{EngineCore, Input, LinkInput, Now, Output};
 use crate::engine::{Command, Event, Who};
 
 fn now() -> Now {
@@ -196,5 +196,56 @@ fn relay_only_needs_a_turn_server_and_applies_to_new_links() {
             let out = feed(&mut core, matched);
             assert!(out.iter().any(|o| matches!(o, Output::OpenLink { relay_only: true, .. })));
         }
+    }
+}
+
+/// A call that finds no path says why when the TURN relay gave us nothing: the relay refused our
+/// credentials or did not answer. With a relay candidate in hand the failure is the usual one.
+#[test]
+fn a_failed_call_blames_the_relay_when_it_gave_us_no_address() {
+    let turn = strangers_shared::IceServer {
+        urls: vec!["turn:turn.example.org:3478?transport=udp".into()],
+        username: Some("u".into()),
+        credential: Some("c".into()),
+    };
+    for relayed in [false, true] {
+        let mut core = EngineCore::new(now());
+        let up = Input::ServerUp {
+            peer_id: PeerId(1),
+            online: 2,
+            ice_servers: vec![turn.clone()],
+            resume: None,
+            resumed: false,
+        };
+        core.handle(now(), up);
+        core.handle(now(), Input::Command(Command::Start { mode: Mode::Video, interests: vec![] }));
+        let matched =
+            ServerMsg::Matched { role: Role::Offerer, mode: Mode::Video, common_interests: vec![], resume: None };
+        let out = feed(&mut core, matched);
+        let id = out
+            .iter()
+            .find_map(|o| match o {
+                Output::OpenLink { id, .. } => Some(*id),
+                _ => None,
+            })
+            .unwrap();
+        let host = json!({"candidate": "candidate:1 1 udp 2130706431 10.1.0.2 50000 typ host", "sdpMid": "0"});
+        core.handle(now(), Input::Link(id, LinkInput::LocalCandidate(host)));
+        if relayed {
+            let relay = json!({"candidate": "candidate:2 1 udp 16777215 203.0.113.1 49152 typ relay raddr 0.0.0.0 rport 0", "sdpMid": "0"});
+            core.handle(now(), Input::Link(id, LinkInput::LocalCandidate(relay)));
+        }
+        drain(&mut core);
+        core.handle(now(), Input::Link(id, LinkInput::Down("Failed".into())));
+        let errors: Vec<String> = drain(&mut core)
+            .into_iter()
+            .filter_map(|o| match o {
+                Output::Event(Event::Error(e)) => Some(e),
+                _ => None,
+            })
+            .collect();
+        let blamed = errors.iter().any(|e| e.contains("the relay gave us no address"));
+        assert_eq!(blamed, !relayed, "{errors:?}");
+        assert!(errors.iter().any(|e| e.contains("could not connect")), "{errors:?}");
     }
 }
