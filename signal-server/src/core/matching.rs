@@ -5,7 +5,8 @@ use std::time::Duration;
 
 use strangers_shared::{ErrorCode, LeaveReason, Mode, NextReason, PeerId, Role, ServerMsg};
 
-use super::{Core, Output, Prefs, State, mode_index};
+use super::queue::Entry;
+use super::{Core, Output, Peer, Prefs, State, mode_index};
 
 impl Core {
     pub(super) fn find(&mut self, peer: PeerId, mode: Mode, interests: Vec<String>) {
@@ -13,7 +14,7 @@ impl Core {
         match p.state.clone() {
             // A resumer that searches has given up waiting for its partner.
             State::Idle | State::Resuming { .. } => {}
-            State::Searching { seq, .. } => self.dequeue(peer, seq),
+            State::Searching { .. } => self.dequeue(peer),
             State::Paired { .. } => {
                 let text = "already in a call; send next to find someone else".to_string();
                 return self.error(peer, ErrorCode::WrongState, text);
@@ -77,7 +78,7 @@ impl Core {
         let Some(p) = self.peers.get(&peer) else { return };
         match p.state.clone() {
             State::Idle | State::Resuming { .. } => {}
-            State::Searching { seq, .. } => self.dequeue(peer, seq),
+            State::Searching { .. } => self.dequeue(peer),
             State::Paired { partner } => self.unpair(peer, partner, LeaveReason::Stopped),
             State::InRoom { room } => self.leave_room(peer, &room, LeaveReason::Stopped),
         }
@@ -114,9 +115,10 @@ impl Core {
         let Some(prefs) = &p.prefs else { return };
         let mode = prefs.mode;
         let fallback = (!prefs.interests.is_empty()).then_some(since + self.cfg.interest_fallback);
+        let entry = Entry { seq, tags: prefs.interests.clone(), open_at: fallback };
         self.next_seq += 1;
         p.state = State::Searching { since, seq, last_waiting: since };
-        self.queues[mode_index(mode)].insert(seq, peer);
+        self.queues[mode_index(mode)].insert(peer, &entry);
         self.out.push_back(Output::Searching { peer, searching: true });
         self.want_tick(since + self.cfg.waiting_interval);
         if let Some(at) = fallback {
@@ -126,13 +128,10 @@ impl Core {
         self.try_match(peer);
     }
 
-    pub(super) fn dequeue(&mut self, peer: PeerId, seq: u64) {
-        for mode in Mode::ALL {
-            let q = &mut self.queues[mode_index(mode)];
-            if q.get(&seq) == Some(&peer) {
-                q.remove(&seq);
-                self.retry_if_alone(mode);
-            }
+    /// Take a searching peer out of its queue (it stays known, idle).
+    pub(super) fn dequeue(&mut self, peer: PeerId) {
+        if let Some((mode, entry)) = self.peers.get(&peer).and_then(|p| self.queue_entry(p)) {
+            self.unqueue(peer, mode, &entry);
         }
         if let Some(p) = self.peers.get_mut(&peer) {
             p.state = State::Idle;
@@ -140,13 +139,28 @@ impl Core {
         }
     }
 
+    /// Where a searching peer sits in its mode's queue.
+    pub(super) fn queue_entry(&self, p: &Peer) -> Option<(Mode, Entry)> {
+        let (State::Searching { since, seq, .. }, Some(prefs)) = (&p.state, &p.prefs) else { return None };
+        let open_at = (!prefs.interests.is_empty()).then_some(*since + self.cfg.interest_fallback);
+        Some((prefs.mode, Entry { seq: *seq, tags: prefs.interests.clone(), open_at }))
+    }
+
+    /// Take a searcher's entry out of its queue; if that leaves two, see whether they may meet.
+    pub(super) fn unqueue(&mut self, peer: PeerId, mode: Mode, entry: &Entry) {
+        let q = &mut self.queues[mode_index(mode)];
+        if q.get(entry.seq) == Some(peer) {
+            q.remove(entry);
+            self.retry_if_alone(mode);
+        }
+    }
+
     /// Two who parted by Next may meet once their cooldown is over and nobody else waits: when
     /// the queue shrinks to two, see whether they can meet now.
     fn retry_if_alone(&mut self, mode: Mode) {
         let queue = &self.queues[mode_index(mode)];
-        if queue.len() == 2
-            && let Some(&first) = queue.values().next()
-        {
+        let first = (queue.len() == 2).then(|| queue.values().next().copied()).flatten();
+        if let Some(first) = first {
             self.try_match(first);
         }
     }
@@ -191,31 +205,24 @@ impl Core {
 
     /// Pair `peer` with the best waiting candidate, if there is one: the oldest searcher with a
     /// common interest, else (when both are open to anyone) the oldest searcher at all.
+    /// Costs O(the searcher's tags), whatever the queue's length (see `queue.rs`).
     fn try_match(&mut self, peer: PeerId) {
         let Some(me) = self.peers.get(&peer) else { return };
         let (State::Searching { since, .. }, Some(prefs)) = (&me.state, &me.prefs) else { return };
+        let (mode, tags) = (prefs.mode, prefs.interests.clone());
         let me_open = self.open_to_anyone(*since, prefs);
-        let mut fallback = None;
-        let mut chosen = None;
-        for (_, &cand) in self.queues[mode_index(prefs.mode)].iter() {
-            if cand == peer || self.avoids(peer, cand, prefs.mode) {
-                continue;
-            }
-            let Some(c) = self.peers.get(&cand) else { continue };
-            let (State::Searching { since: c_since, .. }, Some(c_prefs)) = (&c.state, &c.prefs) else { continue };
-            let common: Vec<String> =
-                prefs.interests.iter().filter(|t| c_prefs.interests.contains(t)).cloned().collect();
-            if !common.is_empty() {
-                chosen = Some((cand, common));
-                break;
-            }
-            if fallback.is_none() && me_open && self.open_to_anyone(*c_since, c_prefs) {
-                fallback = Some((cand, Vec::new()));
-            }
-        }
-        if let Some((cand, common)) = chosen.or(fallback) {
-            self.pair(cand, peer, common);
-        }
+        self.queues[mode_index(mode)].open_due(self.now.mono);
+        let queue = &self.queues[mode_index(mode)];
+        let skip = |cand: PeerId| cand == peer || self.avoids(peer, cand, mode);
+        let chosen = match queue.oldest_sharing(&tags, skip) {
+            Some(cand) => Some(cand),
+            None if me_open => queue.oldest_open(skip),
+            None => None,
+        };
+        let Some(cand) = chosen else { return };
+        let theirs = self.peers.get(&cand).and_then(|c| c.prefs.as_ref()).map(|p| p.interests.clone());
+        let common: Vec<String> = tags.into_iter().filter(|t| theirs.as_ref().is_some_and(|c| c.contains(t))).collect();
+        self.pair(cand, peer, common);
     }
 
     /// Pair two searchers. The one that has waited longer (entered the queue first) makes the
@@ -237,9 +244,9 @@ impl Core {
         let mut mode = Mode::Video;
         for (id, partner) in [(older, newer), (newer, older)] {
             let Some(p) = self.peers.get(&id) else { continue };
-            if let (State::Searching { since, seq, .. }, Some(prefs)) = (p.state.clone(), &p.prefs) {
-                mode = prefs.mode;
-                self.queues[mode_index(mode)].remove(&seq);
+            if let (State::Searching { since, .. }, Some((m, entry))) = (p.state.clone(), self.queue_entry(p)) {
+                mode = m;
+                self.queues[mode_index(mode)].remove(&entry);
                 self.stats.match_wait.observe(self.now.mono.saturating_sub(since));
             }
             if let Some(p) = self.peers.get_mut(&id) {
@@ -267,7 +274,7 @@ impl Core {
             // Two who parted by Next may meet again once the cooldown is over and nobody else is
             // waiting; with exactly two in the queue, keep checking (the others may have left).
             let alone = queue.len() == 2;
-            for (_, &id) in queue.iter() {
+            for &id in queue.values() {
                 let Some(p) = self.peers.get(&id) else { continue };
                 let State::Searching { since, last_waiting, .. } = p.state else { continue };
                 let fallback_due = p.prefs.as_ref().is_some_and(|pr| !pr.interests.is_empty())

@@ -5,8 +5,10 @@
 //! [`Core::poll_output`]. It never reads a clock, never locks and never touches a socket, so every
 //! behaviour is unit-tested, property-tested and fuzzed without a network. One task owns it.
 
+mod io;
 mod matching;
 pub mod peermap;
+mod queue;
 mod ratelimit;
 mod relay;
 pub mod resume;
@@ -17,165 +19,20 @@ mod stats;
 mod tests;
 pub mod turn;
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::time::Duration;
 
-use bytes::Bytes;
-use strangers_shared::{
-    ClientMsg, DecodeError, ErrorCode, IceServer, Mode, PROTOCOL_VERSION, PeerId, RoomName, ServerMsg, encode,
-};
+use strangers_shared::{ClientMsg, ErrorCode, Mode, PROTOCOL_VERSION, PeerId, RoomName, ServerMsg, encode};
 
+pub use io::{CoreConfig, Input, Now, Output, TextFrame};
 use peermap::PeerMap;
+use queue::ModeQueue;
 pub use ratelimit::RateLimit;
 use ratelimit::{Admission, TokenBucket};
 use resume::Sid;
 use rooms::Room;
 use sessions::Held;
 pub use stats::{Histogram, MATCH_WAIT_BUCKETS_SECS, Stats};
-
-/// A point in time, given to the core by its driver.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct Now {
-    /// Monotonic time since an arbitrary start; drives timers and rate limits.
-    pub mono: Duration,
-    /// Wall-clock milliseconds since the Unix epoch; only used to stamp chat messages.
-    pub unix_ms: u64,
-}
-
-/// The text of one WebSocket frame, shared cheaply between recipients. Always valid UTF-8.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TextFrame(Bytes);
-
-impl TextFrame {
-    /// A frame holding `text`.
-    pub fn text(text: String) -> Self {
-        Self(Bytes::from(text))
-    }
-
-    /// A frame from bytes the caller already knows are UTF-8 (such as a WebSocket text frame).
-    /// Nothing unsafe rests on this: the way out validates again.
-    pub(crate) fn from_trusted_utf8(bytes: Bytes) -> Self {
-        Self(bytes)
-    }
-
-    /// The frame's text.
-    pub fn as_str(&self) -> &str {
-        // Every constructor takes text or bytes already known to be UTF-8.
-        std::str::from_utf8(&self.0).unwrap_or_default()
-    }
-
-    /// The frame's bytes (valid UTF-8).
-    pub fn into_bytes(self) -> Bytes {
-        self.0
-    }
-
-    /// The frame's length in bytes.
-    pub fn len(&self) -> usize {
-        self.0.len()
-    }
-
-    /// Whether the frame is empty.
-    pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
-    }
-}
-
-/// Tunables of the core. [`Default`] gives the documented defaults.
-#[derive(Debug, Clone)]
-pub struct CoreConfig {
-    /// How long a searcher with interests waits for a common interest before anyone will do.
-    pub interest_fallback: Duration,
-    /// How long two peers who just parted by Next are kept apart even when nobody else is
-    /// waiting. While anyone else waits in their mode they are kept apart regardless.
-    pub rematch_cooldown: Duration,
-    /// How long two peers whose call could not be connected (`next` with reason `failed`) are
-    /// kept apart, even when nobody else is waiting.
-    pub failed_cooldown: Duration,
-    /// How often a searcher gets a `waiting` update.
-    pub waiting_interval: Duration,
-    /// Capacity of a mesh room when the creator does not ask for one.
-    pub room_capacity: u8,
-    /// Largest capacity a creator may ask for.
-    pub max_room_capacity: u8,
-    /// Per-connection message rate limit.
-    pub rate: RateLimit,
-    /// STUN servers (or TURN servers with fixed credentials) announced in `welcome`.
-    pub ice_servers: Vec<IceServer>,
-    /// TURN servers announced in `welcome` with credentials made for each connection.
-    pub turn: Option<turn::TurnConfig>,
-    /// Resume tokens and the window a disconnected client's call is kept for; `None`: a
-    /// dropped connection ends its call at once.
-    pub resume: Option<resume::ResumeConfig>,
-}
-
-impl Default for CoreConfig {
-    fn default() -> Self {
-        Self {
-            interest_fallback: Duration::from_secs(5),
-            rematch_cooldown: Duration::from_secs(3),
-            failed_cooldown: Duration::from_secs(300),
-            waiting_interval: Duration::from_secs(2),
-            room_capacity: 4,
-            max_room_capacity: strangers_shared::limits::MAX_ROOM_CAPACITY,
-            rate: RateLimit::default(),
-            ice_servers: Vec::new(),
-            turn: None,
-            resume: None,
-        }
-    }
-}
-
-/// Something that happened on the network, for the core to act on.
-#[derive(Debug, Clone)]
-pub enum Input {
-    /// A WebSocket handshake completed (the peer hears nothing until it says `hello`).
-    Connected(PeerId),
-    /// A decoded message, with the frame it came in (relayed verbatim where the protocol says so).
-    Message(PeerId, ClientMsg, TextFrame),
-    /// A text frame that failed to decode.
-    Invalid(PeerId, DecodeError),
-    /// A binary frame, which the protocol does not use.
-    Binary(PeerId),
-    /// The connection was lost (a reset, a failed write, a heartbeat timeout): the client may
-    /// come back, so a client in a random call keeps its call for the resume window.
-    Disconnected(PeerId),
-    /// The connection ended for good: the client closed it (a close frame, or its process
-    /// exited), or the server did (a violation, a reader too slow, a shutdown). Forgotten at
-    /// once; its partner or room is told.
-    Closed(PeerId),
-    /// Time passed; run timers. Drivers send it at [`Core::poll_timeout`] (sending it more often
-    /// is harmless).
-    Tick,
-}
-
-/// Something the network layer must do.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Output {
-    /// Send one text frame to a peer.
-    Send {
-        /// The recipient.
-        to: PeerId,
-        /// The frame.
-        frame: TextFrame,
-    },
-    /// A peer entered (`true`) or left (`false`) the queue: its connection should check more
-    /// often that it is alive while it waits, so that a frozen client is not matched.
-    Searching {
-        /// The peer.
-        peer: PeerId,
-        /// Whether it is searching now.
-        searching: bool,
-    },
-    /// Close a peer's connection with a WebSocket close code. The core has already forgotten it.
-    Close {
-        /// The peer to close.
-        peer: PeerId,
-        /// The close code (1008 for abuse).
-        code: u16,
-        /// The close reason.
-        reason: &'static str,
-    },
-}
 
 /// What one connection is doing.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -233,7 +90,7 @@ struct Peer {
 pub struct Core {
     cfg: CoreConfig,
     peers: PeerMap<Peer>,
-    queues: [BTreeMap<u64, PeerId>; 2],
+    queues: [ModeQueue; 2],
     next_seq: u64,
     rooms: HashMap<RoomName, Room>,
     out: VecDeque<Output>,
@@ -255,7 +112,7 @@ impl Core {
         Self {
             cfg,
             peers: PeerMap::default(),
-            queues: [BTreeMap::new(), BTreeMap::new()],
+            queues: [ModeQueue::default(), ModeQueue::default()],
             next_seq: 0,
             rooms: HashMap::new(),
             out: VecDeque::new(),
@@ -436,6 +293,7 @@ impl Core {
     fn remove(&mut self, peer: PeerId) {
         // Forget the peer first, so that what its partner or room hears already counts it gone.
         let Some(p) = self.peers.remove(&peer) else { return };
+        let queued = self.queue_entry(&p);
         if let Some(sid) = p.sid
             && self.sessions.get(&sid) == Some(&peer)
         {
@@ -443,7 +301,11 @@ impl Core {
         }
         match p.state {
             State::Idle | State::Resuming { .. } => {}
-            State::Searching { seq, .. } => self.dequeue(peer, seq),
+            State::Searching { .. } => {
+                if let Some((mode, entry)) = queued {
+                    self.unqueue(peer, mode, &entry);
+                }
+            }
             State::Paired { partner } => {
                 self.unpair(peer, partner, strangers_shared::LeaveReason::Disconnected);
             }

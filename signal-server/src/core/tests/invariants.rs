@@ -119,7 +119,8 @@ fn check(sim: &Sim) -> Result<(), TestCaseError> {
     let core = &sim.core;
     let mut queued = HashSet::new();
     for q in &core.queues {
-        for (seq, id) in q {
+        prop_assert!(q.consistent(), "a queue's indexes disagree");
+        for (seq, id) in q.iter() {
             prop_assert!(queued.insert(*id), "{id} is queued twice");
             let p = core.peers.get(id);
             prop_assert!(p.is_some(), "{id} is queued but gone");

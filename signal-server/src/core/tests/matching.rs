@@ -413,3 +413,29 @@ fn searchers_are_watched_closely_while_they_wait_and_no_longer_once_matched() {
     let out = sim.send(2, FIND_VIDEO);
     assert_eq!(watched(&out), [(2, true), (1, false), (2, false)], "both matched: back to the normal heartbeat");
 }
+
+#[test]
+fn a_normal_session_completes_while_ten_thousand_searchers_churn() {
+    let mut sim = Sim::new();
+    let find = |tag: String| format!(r#"{{"type":"find","mode":"video","interests":["{tag}"]}}"#);
+    for n in 1..=10_000 {
+        sim.connect(n);
+        sim.send(n, &find(format!("lone{n}")));
+    }
+    // Two strangers who share an interest arrive while the crowd keeps re-sending find.
+    sim.connect(20_001);
+    sim.send(20_001, &find("chess".into()));
+    for i in 0..2_000u64 {
+        sim.send(1 + (i * 7919) % 10_000, &find(format!("again{i}")));
+    }
+    sim.connect(20_002);
+    let out = sim.send(20_002, &find("chess".into()));
+    assert_eq!(sim.partner(20_002), Some(20_001), "the two who share an interest met");
+    assert_eq!(
+        to(&out, 20_002).iter().find(|m| m["type"] == "matched").map(|m| m["common_interests"].clone()),
+        Some(serde_json::json!(["chess"]))
+    );
+    let out = sim.send(20_001, r#"{"type":"chat","text":"hello"}"#);
+    assert_eq!(types(&out, 20_002), ["chat"]);
+    assert_eq!(sim.core.searching(strangers_shared::Mode::Video), 10_000, "the crowd still waits, unmatched");
+}
