@@ -6,6 +6,7 @@ use std::time::Duration;
 use strangers_shared::{ErrorCode, LeaveReason, Mode, NextReason, PeerId, Role, ServerMsg};
 
 use super::queue::Entry;
+use super::timers::Timer;
 use super::{Core, Output, Peer, Prefs, State, mode_index};
 
 impl Core {
@@ -36,7 +37,6 @@ impl Core {
             State::Paired { partner } => {
                 self.stats.skips += 1;
                 let until = self.now.mono + self.cfg.rematch_cooldown;
-                self.want_tick(until);
                 let failed = (reason == Some(NextReason::Failed)).then_some(self.now.mono + self.cfg.failed_cooldown);
                 for (a, b) in [(peer, partner), (partner, peer)] {
                     if let Some(p) = self.peers.get_mut(&a) {
@@ -46,9 +46,8 @@ impl Core {
                         }
                     }
                 }
-                if let Some(apart_until) = failed {
+                if failed.is_some() {
                     self.stats.failed_calls += 1;
-                    self.want_tick(apart_until);
                 }
                 // The skipper asked for someone new, so it goes back first and meets whoever is
                 // waiting; the skipped partner is told at once and queues right behind it.
@@ -116,13 +115,15 @@ impl Core {
         let mode = prefs.mode;
         let fallback = (!prefs.interests.is_empty()).then_some(since + self.cfg.interest_fallback);
         let entry = Entry { seq, tags: prefs.interests.clone(), open_at: fallback };
+        let (avoid, failed) = (p.avoid.map(|(_, t)| t), p.failed_with.map(|(_, t)| t));
         self.next_seq += 1;
         p.state = State::Searching { since, seq, last_waiting: since };
         self.queues[mode_index(mode)].insert(peer, &entry);
         self.out.push_back(Output::Searching { peer, searching: true });
-        self.want_tick(since + self.cfg.waiting_interval);
-        if let Some(at) = fallback {
-            self.want_tick(at);
+        self.schedule(since + self.cfg.waiting_interval, peer, seq, Timer::Waiting);
+        // The moments its chances grow: its interest fallback, the end of a cooldown.
+        for at in [fallback, avoid, failed].into_iter().flatten().filter(|t| *t > since) {
+            self.schedule(at, peer, seq, Timer::Retry);
         }
         self.send_waiting(peer, mode);
         self.try_match(peer);
@@ -148,6 +149,9 @@ impl Core {
 
     /// Take a searcher's entry out of its queue; if that leaves two, see whether they may meet.
     pub(super) fn unqueue(&mut self, peer: PeerId, mode: Mode, entry: &Entry) {
+        if let Some(p) = self.peers.get(&peer).cloned() {
+            self.unschedule(peer, &p);
+        }
         let q = &mut self.queues[mode_index(mode)];
         if q.get(entry.seq) == Some(peer) {
             q.remove(entry);
@@ -165,7 +169,7 @@ impl Core {
         }
     }
 
-    fn send_waiting(&mut self, peer: PeerId, mode: Mode) {
+    pub(super) fn send_waiting(&mut self, peer: PeerId, mode: Mode) {
         let msg = ServerMsg::Waiting {
             mode,
             online: self.peers.len() as u64,
@@ -206,7 +210,7 @@ impl Core {
     /// Pair `peer` with the best waiting candidate, if there is one: the oldest searcher with a
     /// common interest, else (when both are open to anyone) the oldest searcher at all.
     /// Costs O(the searcher's tags), whatever the queue's length (see `queue.rs`).
-    fn try_match(&mut self, peer: PeerId) {
+    pub(super) fn try_match(&mut self, peer: PeerId) {
         let Some(me) = self.peers.get(&peer) else { return };
         let (State::Searching { since, .. }, Some(prefs)) = (&me.state, &me.prefs) else { return };
         let (mode, tags) = (prefs.mode, prefs.interests.clone());
@@ -230,6 +234,11 @@ impl Core {
     /// look for the older one.
     fn pair(&mut self, a: PeerId, b: PeerId, common: Vec<String>) {
         let (older, newer) = if self.queue_place(b) < self.queue_place(a) { (b, a) } else { (a, b) };
+        for id in [older, newer] {
+            if let Some(p) = self.peers.get(&id).cloned() {
+                self.unschedule(id, &p);
+            }
+        }
         // Either side's Next-avoidance is spent once it has found someone new.
         for id in [older, newer] {
             let Some(skipped) = self.peers.get_mut(&id).and_then(|p| p.avoid.take()).map(|(who, _)| who) else {
@@ -260,69 +269,5 @@ impl Core {
         self.send(older, &matched(Role::Offerer, older_token));
         self.send(newer, &matched(Role::Answerer, newer_token));
         self.retry_if_alone(mode);
-    }
-
-    /// Timers: interest fallbacks and rematch cooldowns that expired since the last tick make
-    /// their searchers eligible for more partners; searchers get periodic `waiting` updates.
-    pub(super) fn tick_matching(&mut self) {
-        let (last, now) = (self.last_tick, self.now.mono);
-        let crossed = |t: Duration| last < t && t <= now;
-        for mode in Mode::ALL {
-            let mut retry = Vec::new();
-            let mut update = Vec::new();
-            let queue = &self.queues[mode_index(mode)];
-            // Two who parted by Next may meet again once the cooldown is over and nobody else is
-            // waiting; with exactly two in the queue, keep checking (the others may have left).
-            let alone = queue.len() == 2;
-            for &id in queue.values() {
-                let Some(p) = self.peers.get(&id) else { continue };
-                let State::Searching { since, last_waiting, .. } = p.state else { continue };
-                let fallback_due = p.prefs.as_ref().is_some_and(|pr| !pr.interests.is_empty())
-                    && crossed(since + self.cfg.interest_fallback);
-                let cooldown_due = p.avoid.is_some_and(|(_, until)| crossed(until) || (alone && until <= now))
-                    || p.failed_with.is_some_and(|(_, until)| crossed(until));
-                if fallback_due || cooldown_due {
-                    retry.push(id);
-                }
-                if now.saturating_sub(last_waiting) >= self.cfg.waiting_interval {
-                    update.push(id);
-                }
-            }
-            for id in retry {
-                self.try_match(id);
-            }
-            for id in update {
-                let Some(p) = self.peers.get_mut(&id) else { continue };
-                if let State::Searching { last_waiting, .. } = &mut p.state {
-                    *last_waiting = now;
-                    self.send_waiting(id, mode);
-                }
-            }
-        }
-        self.deadline = self.next_deadline();
-    }
-
-    /// The earliest timer still ahead of now, from scratch: each searcher's next `waiting`
-    /// update, an interest fallback not yet reached, a cooldown not yet over.
-    fn next_deadline(&self) -> Option<Duration> {
-        let now = self.now.mono;
-        let ahead = |t: Duration| (t > now).then_some(t);
-        let mut next: Option<Duration> = None;
-        for &id in self.queues.iter().flat_map(|q| q.values()) {
-            let Some(p) = self.peers.get(&id) else { continue };
-            let State::Searching { since, last_waiting, .. } = p.state else { continue };
-            let fallback =
-                p.prefs.as_ref().filter(|pr| !pr.interests.is_empty()).map(|_| since + self.cfg.interest_fallback);
-            let timers = [
-                Some(last_waiting + self.cfg.waiting_interval),
-                fallback.and_then(ahead),
-                p.avoid.and_then(|(_, until)| ahead(until)),
-                p.failed_with.and_then(|(_, until)| ahead(until)),
-            ];
-            for t in timers.into_iter().flatten() {
-                next = Some(next.map_or(t, |n| n.min(t)));
-            }
-        }
-        next
     }
 }

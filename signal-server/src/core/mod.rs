@@ -17,6 +17,7 @@ mod sessions;
 mod stats;
 #[cfg(test)]
 mod tests;
+mod timers;
 pub mod turn;
 
 use std::collections::{BTreeSet, HashMap, VecDeque};
@@ -83,6 +84,8 @@ struct Peer {
     generation: u32,
     /// Its connection is gone, but its call is kept for it (see `sessions.rs`).
     held: Option<Held>,
+    /// Its timers in the queue (see `timers.rs`), so that they leave with it.
+    timer_keys: Vec<(Duration, timers::Timer)>,
 }
 
 /// The matchmaking and room state machine. See the module docs.
@@ -96,14 +99,12 @@ pub struct Core {
     out: VecDeque<Output>,
     stats: Stats,
     now: Now,
-    last_tick: Duration,
-    /// The earliest time a timer may fall due (see [`Core::poll_timeout`]); it may be early,
-    /// never late.
-    deadline: Option<Duration>,
     /// Sessions by id, for resume tokens.
     sessions: HashMap<Sid, PeerId>,
     /// When held sessions and resumptions run out.
     expiries: BTreeSet<(Duration, PeerId)>,
+    /// The searchers' timers (see `timers.rs`).
+    timers: BTreeSet<(Duration, PeerId, u64, timers::Timer)>,
 }
 
 impl Core {
@@ -118,10 +119,9 @@ impl Core {
             out: VecDeque::new(),
             stats: Stats::default(),
             now: Now::default(),
-            last_tick: Duration::ZERO,
-            deadline: None,
             sessions: HashMap::new(),
             expiries: BTreeSet::new(),
+            timers: BTreeSet::new(),
         }
     }
 
@@ -161,16 +161,10 @@ impl Core {
     }
 
     /// When the core next needs [`Input::Tick`] (monotonic, as in [`Now::mono`]): the next
-    /// `waiting` update, interest fallback or rematch cooldown to end. `None` while nobody
-    /// searches. It is never later than the real deadline, and at worst a little early (a searcher
-    /// who left since), when a tick simply finds nothing to do.
+    /// `waiting` update, interest fallback or cooldown to end, or held session to give up.
+    /// `None` when nothing is timed. O(1): the first entry of ordered timer sets.
     pub fn poll_timeout(&self) -> Option<Duration> {
-        self.deadline
-    }
-
-    /// Note a time at which a timer falls due.
-    fn want_tick(&mut self, at: Duration) {
-        self.deadline = Some(self.deadline.map_or(at, |d| d.min(at)));
+        self.next_deadline()
     }
 
     /// Counters since start.
@@ -217,6 +211,7 @@ impl Core {
             sid,
             generation: 0,
             held: None,
+            timer_keys: Vec::new(),
         };
         if let Some(sid) = sid {
             self.sessions.insert(sid, peer);
@@ -294,6 +289,7 @@ impl Core {
         // Forget the peer first, so that what its partner or room hears already counts it gone.
         let Some(p) = self.peers.remove(&peer) else { return };
         let queued = self.queue_entry(&p);
+        self.unschedule(peer, &p);
         if let Some(sid) = p.sid
             && self.sessions.get(&sid) == Some(&peer)
         {
@@ -316,7 +312,6 @@ impl Core {
     fn tick(&mut self) {
         self.expire_sessions();
         self.tick_matching();
-        self.last_tick = self.now.mono;
     }
 
     fn send(&mut self, to: PeerId, msg: &ServerMsg) {

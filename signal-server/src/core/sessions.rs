@@ -36,7 +36,6 @@ impl Core {
             (Some(p), Some(until)) if matches!(p.state, State::Paired { .. }) && p.held.is_none() => {
                 p.held = Some(Held { until, pending: VecDeque::new(), requeue: false });
                 self.expiries.insert((until, peer));
-                self.want_tick(until);
                 self.stats.held += 1;
             }
             _ => self.remove(peer),
@@ -210,7 +209,6 @@ impl Core {
                     p.prefs = Some(Prefs { mode, interests: Vec::new() });
                 }
                 self.expiries.insert((until, peer));
-                self.want_tick(until);
                 true
             }
         }

@@ -12,6 +12,7 @@ use serde_json::Value;
 use strangers_shared::{PeerId, RoomName};
 
 use super::{Sim, to, types};
+use crate::core::timers::Timer;
 use crate::core::{CoreConfig, Input, Output, RateLimit, State, mode_index};
 
 #[derive(Debug, Clone)]
@@ -137,7 +138,9 @@ fn check(sim: &Sim) -> Result<(), TestCaseError> {
                 let back = core.peers.get(partner).map(|q| q.state.clone());
                 prop_assert_eq!(back, Some(State::Paired { partner: *id }), "asymmetric pair");
             }
-            State::Searching { .. } => {
+            State::Searching { seq, last_waiting, .. } => {
+                let update = (*last_waiting + core.cfg.waiting_interval, *id, *seq, Timer::Waiting);
+                prop_assert!(core.timers.contains(&update), "{id} searches with no waiting update ahead");
                 prop_assert!(queued.contains(id), "{id} searching but not queued");
                 let mode = p.prefs.as_ref().map(|pr| mode_index(pr.mode));
                 let in_own = mode.is_some_and(|m| core.queues[m].values().any(|x| x == id));
@@ -158,6 +161,11 @@ fn check(sim: &Sim) -> Result<(), TestCaseError> {
         if p.held.is_some() {
             prop_assert!(!queued.contains(id), "{id} is away but queued");
         }
+    }
+    for (at, id, seq, timer) in &core.timers {
+        let searching =
+            core.peers.get(id).is_some_and(|p| matches!(p.state, State::Searching { seq: s, .. } if s == *seq));
+        prop_assert!(searching, "a {timer:?} timer at {at:?} for {id}, who is not searching with number {seq}");
     }
     for (name, room) in &core.rooms {
         prop_assert!(!room.members.is_empty(), "empty room {name} kept");

@@ -82,7 +82,12 @@ fn the_partner_hears_partner_left_only_when_the_window_expires() {
     let mut sim = sim(1);
     pair(&mut sim, 1, 2);
     sim.input(Input::Disconnected(PeerId(1)));
-    let out = sim.advance(Duration::from_secs(14));
+    // The driver sleeps until poll_timeout: the window's end must be in it, even after a tick.
+    let ends = sim.now.mono + Duration::from_secs(15);
+    assert_eq!(sim.core.poll_timeout(), Some(ends));
+    sim.advance(Duration::from_secs(1));
+    assert_eq!(sim.core.poll_timeout(), Some(ends), "a tick forgot the held session's deadline");
+    let out = sim.advance(Duration::from_secs(13));
     assert!(!types(&out, 2).contains(&"partner_left".to_string()));
     let out = sim.advance(Duration::from_secs(1));
     assert_eq!(to(&out, 2)[0]["type"], "partner_left");
