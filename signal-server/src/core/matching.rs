@@ -149,9 +149,7 @@ impl Core {
 
     /// Take a searcher's entry out of its queue; if that leaves two, see whether they may meet.
     pub(super) fn unqueue(&mut self, peer: PeerId, mode: Mode, entry: &Entry) {
-        if let Some(p) = self.peers.get(&peer).cloned() {
-            self.unschedule(peer, &p);
-        }
+        self.unschedule(peer);
         let q = &mut self.queues[mode_index(mode)];
         if q.get(entry.seq) == Some(peer) {
             q.remove(entry);
@@ -211,21 +209,21 @@ impl Core {
     /// common interest, else (when both are open to anyone) the oldest searcher at all.
     /// Costs O(the searcher's tags), whatever the queue's length (see `queue.rs`).
     pub(super) fn try_match(&mut self, peer: PeerId) {
+        let Some(mode) = self.peers.get(&peer).and_then(|p| p.prefs.as_ref()).map(|p| p.mode) else { return };
+        self.queues[mode_index(mode)].open_due(self.now.mono);
         let Some(me) = self.peers.get(&peer) else { return };
         let (State::Searching { since, .. }, Some(prefs)) = (&me.state, &me.prefs) else { return };
-        let (mode, tags) = (prefs.mode, prefs.interests.clone());
-        let me_open = self.open_to_anyone(*since, prefs);
-        self.queues[mode_index(mode)].open_due(self.now.mono);
         let queue = &self.queues[mode_index(mode)];
         let skip = |cand: PeerId| cand == peer || self.avoids(peer, cand, mode);
-        let chosen = match queue.oldest_sharing(&tags, skip) {
+        let chosen = match queue.oldest_sharing(&prefs.interests, skip) {
             Some(cand) => Some(cand),
-            None if me_open => queue.oldest_open(skip),
+            None if self.open_to_anyone(*since, prefs) => queue.oldest_open(skip),
             None => None,
         };
         let Some(cand) = chosen else { return };
-        let theirs = self.peers.get(&cand).and_then(|c| c.prefs.as_ref()).map(|p| p.interests.clone());
-        let common: Vec<String> = tags.into_iter().filter(|t| theirs.as_ref().is_some_and(|c| c.contains(t))).collect();
+        let theirs = self.peers.get(&cand).and_then(|c| c.prefs.as_ref());
+        let common: Vec<String> =
+            prefs.interests.iter().filter(|t| theirs.is_some_and(|c| c.interests.contains(t))).cloned().collect();
         self.pair(cand, peer, common);
     }
 
@@ -234,11 +232,8 @@ impl Core {
     /// look for the older one.
     fn pair(&mut self, a: PeerId, b: PeerId, common: Vec<String>) {
         let (older, newer) = if self.queue_place(b) < self.queue_place(a) { (b, a) } else { (a, b) };
-        for id in [older, newer] {
-            if let Some(p) = self.peers.get(&id).cloned() {
-                self.unschedule(id, &p);
-            }
-        }
+        self.unschedule(older);
+        self.unschedule(newer);
         // Either side's Next-avoidance is spent once it has found someone new.
         for id in [older, newer] {
             let Some(skipped) = self.peers.get_mut(&id).and_then(|p| p.avoid.take()).map(|(who, _)| who) else {

@@ -289,7 +289,9 @@ impl Core {
         // Forget the peer first, so that what its partner or room hears already counts it gone.
         let Some(p) = self.peers.remove(&peer) else { return };
         let queued = self.queue_entry(&p);
-        self.unschedule(peer, &p);
+        if let State::Searching { seq, .. } = p.state {
+            self.drop_timers(peer, seq, &p.timer_keys);
+        }
         if let Some(sid) = p.sid
             && self.sessions.get(&sid) == Some(&peer)
         {

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use strangers_shared::PeerId;
 
-use super::{Core, Peer, State};
+use super::{Core, State};
 
 /// What falls due.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -29,14 +29,19 @@ impl Core {
         }
     }
 
-    /// Drop the timers of `peer` (in state `p`), which is leaving the queue.
-    pub(super) fn unschedule(&mut self, peer: PeerId, p: &Peer) {
+    /// Drop the timers of `peer`, which is leaving the queue.
+    pub(super) fn unschedule(&mut self, peer: PeerId) {
+        let Some(p) = self.peers.get_mut(&peer) else { return };
         let State::Searching { seq, .. } = p.state else { return };
-        for &(at, timer) in &p.timer_keys {
+        let keys = std::mem::take(&mut p.timer_keys);
+        self.drop_timers(peer, seq, &keys);
+    }
+
+    /// Drop the timers `keys` of the searcher `peer` with queue number `seq` (also for a peer
+    /// already forgotten).
+    pub(super) fn drop_timers(&mut self, peer: PeerId, seq: u64, keys: &[(Duration, Timer)]) {
+        for &(at, timer) in keys {
             self.timers.remove(&(at, peer, seq, timer));
-        }
-        if let Some(p) = self.peers.get_mut(&peer) {
-            p.timer_keys.clear();
         }
     }
 
