@@ -142,8 +142,8 @@ async fn run(
     }
 }
 
-/// Sleep until `at`, or forever without one.
-async fn sleep_until_opt(at: Option<Instant>) {
+/// Sleep until `at`, or forever without one (a `select!` branch for an optional deadline).
+pub(crate) async fn sleep_until(at: Option<Instant>) {
     match at {
         Some(at) => tokio::time::sleep_until(at).await,
         None => std::future::pending().await,
@@ -198,7 +198,7 @@ async fn session(url: &str, keepalive: Keepalive, link: Link<'_>, backoff: &mut 
                 }
                 probing = Some(sent);
             }
-            () = sleep_until_opt(probe_deadline) => {
+            () = sleep_until(probe_deadline) => {
                 if probing.is_some_and(|sent| last_heard < sent) {
                     return Ended::Lost(format!("no answer from the server within {PROBE_TIMEOUT:?}"));
                 }
@@ -272,6 +272,19 @@ mod tests {
 
     use super::*;
 
+    /// A `welcome` frame for connection `id`.
+    fn welcome(id: u64, resume: Option<String>, resumed: bool) -> Message {
+        let msg = ServerMsg::Welcome {
+            peer_id: PeerId(id),
+            version: PROTOCOL_VERSION,
+            online: 1,
+            ice_servers: Vec::new(),
+            resume,
+            resumed,
+        };
+        Message::text(encode(&msg))
+    }
+
     async fn next(events: &mut mpsc::UnboundedReceiver<SignalEvent>) -> SignalEvent {
         tokio::time::timeout(Duration::from_secs(10), events.recv()).await.expect("an event").expect("open")
     }
@@ -294,15 +307,7 @@ mod tests {
                     r#"{"type":"hello","version":1,"resume":"r1.first"}"#
                 };
                 assert_eq!(hello.to_text().unwrap(), expected, "connection {id}");
-                let welcome = ServerMsg::Welcome {
-                    peer_id: PeerId(id),
-                    version: strangers_shared::PROTOCOL_VERSION,
-                    online: 1,
-                    ice_servers: Vec::new(),
-                    resume: Some(format!("r1.token{id}")),
-                    resumed: id == 2,
-                };
-                ws.send(Message::text(encode(&welcome))).await.unwrap();
+                ws.send(welcome(id, Some(format!("r1.token{id}")), id == 2)).await.unwrap();
                 held.push(ws); // never polled again: pings go unanswered
             }
             held
@@ -338,15 +343,7 @@ mod tests {
             let (tcp, _) = listener.accept().await.unwrap();
             let mut ws = tokio_tungstenite::accept_async(tcp).await.unwrap();
             ws.next().await.unwrap().unwrap(); // hello
-            let welcome = ServerMsg::Welcome {
-                peer_id: PeerId(1),
-                version: PROTOCOL_VERSION,
-                online: 1,
-                ice_servers: vec![],
-                resume: None,
-                resumed: false,
-            };
-            ws.send(Message::text(encode(&welcome))).await.unwrap();
+            ws.send(welcome(1, None, false)).await.unwrap();
             // Alive (reading answers pings) until told to play dead, then never read again.
             tokio::select! {
                 _ = dead_rx => {}
@@ -384,15 +381,7 @@ mod tests {
             let hello = ws.next().await.unwrap().unwrap();
             assert!(hello.to_text().unwrap().contains("hello"));
             queued_rx.await.unwrap();
-            let welcome = ServerMsg::Welcome {
-                peer_id: PeerId(1),
-                version: PROTOCOL_VERSION,
-                online: 1,
-                ice_servers: vec![],
-                resume: None,
-                resumed: false,
-            };
-            ws.send(Message::text(encode(&welcome))).await.unwrap();
+            ws.send(welcome(1, None, false)).await.unwrap();
             loop {
                 match ws.next().await.unwrap().unwrap() {
                     Message::Text(text) => return text.to_string(),

@@ -20,16 +20,15 @@ pub fn has_udp_turn(servers: &[strangers_shared::IceServer]) -> bool {
     servers.iter().flat_map(|s| &s.urls).any(|u| u.starts_with("turn:") && !u.contains("transport=tcp"))
 }
 
-/// Whether an ICE candidate line (`candidate:… typ host …`, with or without `a=`) is a host
-/// candidate.
+/// The type of an ICE candidate line (`candidate:… typ host …`, with or without `a=`): `host`,
+/// `srflx`, `prflx` or `relay`.
+pub fn candidate_type(candidate: &str) -> Option<&str> {
+    candidate.split_ascii_whitespace().skip_while(|w| *w != "typ").nth(1)
+}
+
+/// Whether an ICE candidate line is a host candidate.
 pub fn is_host(candidate: &str) -> bool {
-    let mut words = candidate.split_ascii_whitespace();
-    while let Some(w) = words.next() {
-        if w == "typ" {
-            return words.next() == Some("host");
-        }
-    }
-    false
+    candidate_type(candidate) == Some("host")
 }
 
 /// A candidate line as we let a stranger see it: `None` for a host candidate when `hide_host`,

@@ -106,17 +106,9 @@ async fn run_inner(
                 SignalEvent::Message(msg) => Input::Server(msg),
             }),
             Some((id, event)) = link_rx.recv() => shell.link_event(LinkId(id), event).await,
-            () = sleep_until(deadline) => shell.feed(Input::Timeout),
+            () = signaling::sleep_until(deadline.map(Into::into)) => shell.feed(Input::Timeout),
             _ = stats_tick.tick() => shell.emit_stats().await,
         }
-    }
-}
-
-/// Sleep until `deadline`, or forever without one.
-async fn sleep_until(deadline: Option<Instant>) {
-    match deadline {
-        Some(at) => tokio::time::sleep_until(at.into()).await,
-        None => std::future::pending().await,
     }
 }
 

@@ -290,7 +290,7 @@ fn unix_ms() -> u64 {
 fn candidate_types(text: &str) -> Vec<String> {
     text.lines()
         .filter(|l| l.contains("candidate:"))
-        .filter_map(|l| l.split_whitespace().skip_while(|w| *w != "typ").nth(1))
+        .filter_map(crate::call::privacy::candidate_type)
         .map(str::to_owned)
         .collect()
 }

@@ -6,7 +6,7 @@ use strangers_shared::{ClientMsg, LeaveReason, NextReason, PeerId, Relay};
 use super::rebuild::RebuildStep;
 use super::{EngineCore, LinkId, LinkInput, LinkSlot, MediaSwitch, Output};
 use crate::call::error::CallError;
-use crate::call::privacy::has_udp_turn;
+use crate::call::privacy::{candidate_type, has_udp_turn};
 use crate::call::state::CallState;
 use crate::engine::{Event, Who, offers_to};
 
@@ -80,7 +80,7 @@ impl EngineCore {
             }
             LinkInput::LocalCandidate(candidate) => {
                 let line = candidate.get("candidate").and_then(|c| c.as_str()).unwrap_or_default();
-                if line.split_ascii_whitespace().skip_while(|w| *w != "typ").nth(1) == Some("relay")
+                if candidate_type(line) == Some("relay")
                     && let Some(slot) = self.links.get_mut(&who)
                 {
                     slot.relayed = true;

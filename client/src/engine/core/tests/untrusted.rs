@@ -40,6 +40,15 @@ fn in_call(role: Role) -> EngineCore {
     core
 }
 
+/// A TURN server this engine can relay through (UDP), with credentials.
+fn turn_server() -> strangers_shared::IceServer {
+    strangers_shared::IceServer {
+        urls: vec!["turn:turn.example.org:3478?transport=udp".into()],
+        username: Some("u".into()),
+        credential: Some("c".into()),
+    }
+}
+
 fn member(id: u64) -> Member {
     Member { id: PeerId(id), name: format!("m{id}"), audio: true, video: true }
 }
@@ -174,11 +183,7 @@ fn host_candidates_are_kept_from_strangers_when_a_server_gives_another_address()
 /// cannot work instead of failing call after call.
 #[test]
 fn relay_only_needs_a_turn_server_and_applies_to_new_links() {
-    let turn = strangers_shared::IceServer {
-        urls: vec!["turn:turn.example.org:3478?transport=udp".into()],
-        username: Some("u".into()),
-        credential: Some("c".into()),
-    };
+    let turn = turn_server();
     for (servers, works) in [(vec![turn], true), (vec![], false)] {
         let mut core = EngineCore::new(now());
         let up = Input::ServerUp { peer_id: PeerId(1), online: 2, ice_servers: servers, resume: None, resumed: false };
@@ -203,11 +208,7 @@ fn relay_only_needs_a_turn_server_and_applies_to_new_links() {
 /// credentials or did not answer. With a relay candidate in hand the failure is the usual one.
 #[test]
 fn a_failed_call_blames_the_relay_when_it_gave_us_no_address() {
-    let turn = strangers_shared::IceServer {
-        urls: vec!["turn:turn.example.org:3478?transport=udp".into()],
-        username: Some("u".into()),
-        credential: Some("c".into()),
-    };
+    let turn = turn_server();
     for relayed in [false, true] {
         let mut core = EngineCore::new(now());
         let up = Input::ServerUp {
