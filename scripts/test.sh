@@ -6,10 +6,12 @@ cd "$(dirname "$0")/.."
 scripts/setup.sh
 cargo test --locked --workspace --all-targets "$@"
 # Real calls across real NATs (network namespaces, nftables NAT, coturn); needs root, as CI has.
+# Then a call on a thin (300 kbit/s) link: congestion control and the bitrate ladder adapt.
 if [ "$(id -u)" -eq 0 ]; then
   CASES="${NAT_CASES:-1 2 3 4 5 6 7 8}" scripts/nat-test.sh
+  scripts/link-test.sh
 else
-  echo "test.sh: nat-test SKIPPED (needs root for network namespaces)" >&2
+  echo "test.sh: nat-test and link-test SKIPPED (need root for network namespaces)" >&2
 fi
 # The README's own server command, as written.
 scripts/readme-server.sh

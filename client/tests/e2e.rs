@@ -310,12 +310,13 @@ async fn run_scenario(name: &str) -> strangers_client::harness::report::Report {
         width: 320,
         height: 240,
         fps: 30.0,
-        bitrate_bps: 300_000,
+        bitrate_bps: Some(300_000),
         grain: 0,
         net: Default::default(),
         tone_hz: None,
         partner_tone_hz: None,
         expect_outage: false,
+        timeline: None,
     };
     let report = match name {
         "skip" => scenarios::skip(&opts, 4).await,

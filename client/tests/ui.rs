@@ -28,7 +28,7 @@ fn other_spec(url: &str) -> ClientSpec {
         width: 320,
         height: 240,
         fps: 30.0,
-        bitrate_bps: 400_000,
+        bitrate_bps: Some(400_000),
         tone_hz: 500.0,
     }
 }

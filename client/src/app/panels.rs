@@ -288,6 +288,7 @@ impl StrangersApp {
                 s.loss * 100.0,
                 s.candidate.as_str()
             ));
+            lines.push(adaptation_line(s));
         }
         lines.push(format!("frames: {}", self.frames.summary()));
         let text = lines.join("\n\n");
@@ -306,4 +307,25 @@ impl StrangersApp {
                     });
             });
     }
+}
+
+/// How the call adapts to the link: the congestion controller's estimate, the ladder step video
+/// is sent at, the queueing delay and what the partner loses of our media.
+fn adaptation_line(s: &crate::engine::CallStats) -> String {
+    let estimate = s.estimate_bps.map_or_else(|| "-".into(), |e| format!("{:.0} kbit/s", f64::from(e) / 1000.0));
+    let step = match s.ladder_step {
+        0 => format!("fixed {:.0}k", s.video_target_kbps),
+        n => match crate::media::ladder::LADDER.get(n as usize - 1) {
+            Some(step) => format!(
+                "step {n}/{} ({} px @{} fps, {:.0}k)",
+                crate::media::ladder::LADDER.len(),
+                step.width,
+                step.fps,
+                s.video_target_kbps
+            ),
+            None => format!("step {n}"),
+        },
+    };
+    let queue = s.queue_ms.map_or_else(|| "-".into(), |q| format!("{q:.0} ms"));
+    format!("estimate {estimate}, {step}\nqueue {queue}, loss out {:.1}%", s.loss_out * 100.0)
 }

@@ -49,9 +49,10 @@ struct Args {
     /// Frames per second.
     #[arg(long, default_value_t = 30.0)]
     fps: f64,
-    /// H.264 bitrate, bits per second.
-    #[arg(long, default_value_t = 800_000)]
-    bitrate: u32,
+    /// A fixed H.264 bitrate, bits per second. Without it the sender adapts to the link
+    /// (congestion control and the bitrate ladder), as the app does.
+    #[arg(long)]
+    bitrate: Option<u32>,
     /// Grain on the test card (± luma levels, 0 = clean): like a camera's noise, it makes the
     /// encoder spend its bitrate instead of a tenth of it.
     #[arg(long, default_value_t = 12)]
@@ -75,6 +76,11 @@ struct Args {
     /// Next presses (skip), visitors (churn) or lines (chat).
     #[arg(long, default_value_t = 3)]
     count: usize,
+    /// `basic`: write a JSON line per client every 500 ms of the call to this file (received
+    /// fps, freezes, glass-to-glass, audio, the estimate and the ladder step); bench/link.sh
+    /// reads it.
+    #[arg(long)]
+    timeline: Option<std::path::PathBuf>,
 }
 
 fn main() -> ExitCode {
@@ -127,6 +133,7 @@ async fn run(args: Args) -> anyhow::Result<bool> {
         tone_hz: args.tone,
         partner_tone_hz: args.partner_tone,
         expect_outage: args.expect_outage,
+        timeline: args.timeline.clone(),
     };
     if args.clients == 1 && args.server.is_none() {
         anyhow::bail!("--clients 1 calls a client in another process: give the shared --server URL");

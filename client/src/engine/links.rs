@@ -209,6 +209,12 @@ impl Shell {
                     .await;
             out.push((link.who, stats));
         }
+        // One encoder serves every link (a mesh room shares it), so it follows the worst one.
+        let control = &self.media.control;
+        let estimate = out.iter().filter_map(|(_, s)| s.estimate_bps).min().unwrap_or(0);
+        let loss = out.iter().map(|(_, s)| s.loss_out).fold(0.0, f64::max);
+        control.estimate_bps.store(estimate, std::sync::atomic::Ordering::Relaxed);
+        control.loss_pct.store((loss * 100.0).round() as u32, std::sync::atomic::Ordering::Relaxed);
         for (who, stats) in out {
             self.emit(Event::Stats(who, stats));
         }

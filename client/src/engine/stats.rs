@@ -3,10 +3,11 @@
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use webrtc::peer_connection::{PeerConnection, RTCIceCandidateType, RTCStatsReportEntry, StatsSelector};
 
+use crate::media::estimate::{Estimator, Sample};
 use crate::media::receive::RxStats;
 use crate::media::send::SendStats;
 
@@ -60,7 +61,23 @@ pub struct CallStats {
     pub loss: f64,
     /// The selected candidate pair's type.
     pub candidate: CandidateKind,
+    /// What this link carries, bits per second, as the encoders follow it: GCC's estimate under
+    /// the queueing-delay ceiling (see [`crate::media::estimate`]).
+    pub estimate_bps: Option<u32>,
+    /// GCC's own estimate, bits per second.
+    pub gcc_bps: Option<u32>,
+    /// Fraction of what we send that the partner reports lost (RTCP receiver reports), 0–1.
+    pub loss_out: f64,
+    /// Queueing delay: the round-trip time above the lowest seen in this call, milliseconds.
+    pub queue_ms: Option<f64>,
+    /// The video ladder step being sent (1 is the best; 0: a fixed rate).
+    pub ladder_step: u32,
+    /// The video encoder's target, kilobits per second.
+    pub video_target_kbps: f64,
 }
+
+/// How long the lowest round-trip time counts as the path's own.
+const MIN_RTT_WINDOW: Duration = Duration::from_secs(30);
 
 /// Counter values at the previous sample, to turn totals into rates.
 #[derive(Debug, Clone)]
@@ -72,11 +89,24 @@ pub(super) struct Previous {
     bytes_out: u64,
     received: u64,
     lost: i64,
+    /// The lowest round-trip time seen in the last [`MIN_RTT_WINDOW`], seconds, and when.
+    min_rtt: Option<(f64, Instant)>,
+    estimator: Estimator,
 }
 
 impl Default for Previous {
     fn default() -> Self {
-        Self { at: Instant::now(), frames_in: 0, bytes_in: 0, frames_out: 0, bytes_out: 0, received: 0, lost: 0 }
+        Self {
+            at: Instant::now(),
+            frames_in: 0,
+            bytes_in: 0,
+            frames_out: 0,
+            bytes_out: 0,
+            received: 0,
+            lost: 0,
+            min_rtt: None,
+            estimator: Estimator::default(),
+        }
     }
 }
 
@@ -101,6 +131,8 @@ pub(super) async fn collect(
         fps_out: frames_out.saturating_sub(prev.frames_out) as f64 / secs,
         kbps_in: bytes_in.saturating_sub(prev.bytes_in) as f64 * 8.0 / secs / 1000.0,
         kbps_out: bytes_out.saturating_sub(prev.bytes_out) as f64 * 8.0 / secs / 1000.0,
+        ladder_step: send.ladder_step.load(Ordering::Relaxed),
+        video_target_kbps: f64::from(send.video_target_bps.load(Ordering::Relaxed)) / 1000.0,
         ..CallStats::default()
     };
 
@@ -117,9 +149,27 @@ pub(super) async fn collect(
                 }
             }
             RTCStatsReportEntry::IceCandidatePair(pair) if pair.nominated => {
-                stats.rtt_ms = Some(pair.current_round_trip_time * 1000.0);
+                let rtt = pair.current_round_trip_time;
+                stats.rtt_ms = Some(rtt * 1000.0);
+                if rtt > 0.0 {
+                    // A floor that is too old may belong to another path (an ICE restart, a
+                    // relay): forget it rather than read the new path's RTT as a queue forever.
+                    let floor = match prev.min_rtt {
+                        Some((m, at)) if m <= rtt && now.saturating_duration_since(at) < MIN_RTT_WINDOW => (m, at),
+                        _ => (rtt, now),
+                    };
+                    prev.min_rtt = Some(floor);
+                    stats.queue_ms = Some((rtt - floor.0) * 1000.0);
+                }
                 pair_ends = Some((pair.local_candidate_id.clone(), pair.remote_candidate_id.clone()));
             }
+            // The estimate is one number per connection, reported on each outbound stream; it
+            // is zero until the controller has changed it once.
+            RTCStatsReportEntry::OutboundRtp(s) if s.target_bitrate >= 1.0 => {
+                let bps = s.target_bitrate as u32;
+                stats.gcc_bps = Some(stats.gcc_bps.map_or(bps, |e| e.min(bps)));
+            }
+            RTCStatsReportEntry::RemoteInboundRtp(s) => stats.loss_out = stats.loss_out.max(s.fraction_lost),
             RTCStatsReportEntry::InboundRtp(s) => {
                 received += s.received_rtp_stream_stats.packets_received;
                 lost += s.received_rtp_stream_stats.packets_lost;
@@ -166,7 +216,15 @@ pub(super) async fn collect(
     let new_lost = (lost - prev.lost).max(0) as f64;
     let total = new_received + new_lost;
     stats.loss = if total > 0.0 { new_lost / total } else { 0.0 };
-    *prev = Previous { at: now, frames_in, bytes_in, frames_out, bytes_out, received, lost };
+    let sample = Sample {
+        gcc_bps: stats.gcc_bps,
+        sent_bps: (stats.kbps_out * 1000.0) as u32,
+        queue: stats.queue_ms.map(|q| Duration::from_secs_f64(q / 1000.0)),
+    };
+    stats.estimate_bps = prev.estimator.update(sample, now);
+    prev.at = now;
+    (prev.frames_in, prev.bytes_in, prev.frames_out, prev.bytes_out) = (frames_in, bytes_in, frames_out, bytes_out);
+    (prev.received, prev.lost) = (received, lost);
     stats
 }
 

@@ -84,7 +84,8 @@ async fn run_inner(
     // What the engine was started with is the user's first choice; SetRelayOnly changes it.
     let relay_only = shell.settings.relay_only;
     shell.feed(Input::Command(Command::SetRelayOnly(relay_only)));
-    let mut stats_tick = tokio::time::interval(Duration::from_secs(1));
+    // Twice a second: the overlay's figures, and how often the encoders hear the estimate.
+    let mut stats_tick = tokio::time::interval(Duration::from_millis(500));
     loop {
         shell.carry_out().await;
         let deadline = shell.core.poll_timeout();

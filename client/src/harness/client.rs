@@ -36,8 +36,9 @@ pub struct ClientSpec {
     pub height: usize,
     /// Frames per second.
     pub fps: f64,
-    /// H.264 bitrate.
-    pub bitrate_bps: u32,
+    /// A fixed H.264 bitrate; `None` follows the congestion controller's estimate (as the app
+    /// does).
+    pub bitrate_bps: Option<u32>,
     /// This client's tone.
     pub tone_hz: f64,
 }
@@ -206,7 +207,8 @@ impl HarnessClient {
             video: Some(Box::new(SyntheticVideo::new(spec.width, spec.height, spec.fps, &spec.name).with_grain(grain))),
             audio: Some(Box::new(tone)),
             send: SendConfig {
-                video_bitrate_bps: spec.bitrate_bps,
+                adaptive: spec.bitrate_bps.is_none(),
+                video_bitrate_bps: spec.bitrate_bps.unwrap_or(800_000),
                 video_fps: spec.fps as f32,
                 ..SendConfig::default()
             },

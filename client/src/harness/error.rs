@@ -12,6 +12,9 @@ pub enum HarnessError {
     /// The scenario cannot run as asked (e.g. a room scenario with no clients).
     #[error("{0}")]
     Usage(&'static str),
+    /// The timeline file could not be written.
+    #[error("cannot write the timeline: {0}")]
+    Timeline(#[source] std::io::Error),
     /// Something a scenario waits for did not happen in time.
     #[error("{client}: timed out after {after:?} waiting for {what}")]
     Timeout {

@@ -7,4 +7,5 @@ pub mod error;
 pub mod report;
 pub mod scenarios;
 pub mod stamps;
+pub mod timeline;
 mod verify;

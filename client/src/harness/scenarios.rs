@@ -31,8 +31,8 @@ pub struct Options {
     pub height: usize,
     /// Frames per second.
     pub fps: f64,
-    /// H.264 bitrate.
-    pub bitrate_bps: u32,
+    /// A fixed H.264 bitrate; `None` adapts to the link (as the app does).
+    pub bitrate_bps: Option<u32>,
     /// Grain on the test card, ±luma levels (0 for a clean card).
     pub grain: u8,
     /// How the clients reach the network.
@@ -44,6 +44,8 @@ pub struct Options {
     /// The test cuts the media path during the call: wait for the engine to lose it and bring
     /// it back (ICE restart, same partner) before measuring.
     pub expect_outage: bool,
+    /// `basic`: where to write the call's timeline (see [`super::timeline`]).
+    pub timeline: Option<std::path::PathBuf>,
 }
 
 const SETUP: Duration = Duration::from_secs(20);
@@ -147,7 +149,7 @@ pub async fn basic(opts: &Options) -> Result<Report, HarnessError> {
     let marks: Vec<Mark> = clients.iter().map(|c| mark(&clients, c, Who::Partner)).collect();
     let cpu0 = process_cpu();
     let t0 = Instant::now();
-    tokio::time::sleep(opts.duration).await;
+    super::timeline::record(&clients, opts.duration, opts.timeline.as_deref()).await?;
     let window = t0.elapsed();
     let cpu = process_cpu().zip(cpu0).map(|(a, b)| a.saturating_sub(b));
     report.calls = n.div_ceil(2);

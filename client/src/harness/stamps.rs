@@ -21,6 +21,8 @@ pub struct StampProbe {
     pub stamped: AtomicU64,
     /// Stamps whose counter did not increase.
     pub out_of_order: AtomicU64,
+    /// Freezes: gaps of more than [`FREEZE`] between two decoded pictures.
+    pub freezes: AtomicU64,
     detail: Mutex<Detail>,
 }
 
@@ -28,7 +30,12 @@ pub struct StampProbe {
 struct Detail {
     last_counter: Option<u32>,
     latencies: Vec<Duration>,
+    last_picture: Option<Instant>,
 }
+
+/// A gap between decoded pictures longer than this is a freeze (as the call-quality benchmarks
+/// count them).
+pub const FREEZE: Duration = Duration::from_millis(500);
 
 impl StampProbe {
     fn detail(&self) -> std::sync::MutexGuard<'_, Detail> {
@@ -53,6 +60,11 @@ impl StampProbe {
 
 impl PictureProbe for StampProbe {
     fn decoded(&self, picture: &I420, now: Instant) -> Option<Instant> {
+        if let Some(last) = self.detail().last_picture.replace(now)
+            && now.saturating_duration_since(last) > FREEZE
+        {
+            self.freezes.fetch_add(1, Ordering::Relaxed);
+        }
         let stamp = pattern::read(picture)?;
         self.stamped.fetch_add(1, Ordering::Relaxed);
         let mut d = self.detail();
@@ -91,5 +103,10 @@ mod tests {
         assert!(probe.latencies().iter().all(|l| l.as_millis().abs_diff(30) <= 1));
         let blank = I420::black(320, 240);
         assert_eq!(probe.decoded(&blank, at), None, "a camera picture has no stamp");
+        assert_eq!(probe.freezes.load(Ordering::Relaxed), 0);
+        for ms in [100, 600, 1101, 1200] {
+            probe.decoded(&blank, at + Duration::from_millis(ms));
+        }
+        assert_eq!(probe.freezes.load(Ordering::Relaxed), 1, "only the 501 ms gap is a freeze");
     }
 }

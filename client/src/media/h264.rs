@@ -56,7 +56,26 @@ impl H264Encoder {
     /// An encoder targeting `bitrate_bps` at up to `fps`. The size is taken from the first picture
     /// and the encoder restarts itself if the size changes (camera switch).
     pub fn new(bitrate_bps: u32, fps: f32) -> Result<Self, CodecError> {
-        let config = EncoderConfig::new()
+        let config = Self::config(bitrate_bps, fps);
+        let encoder = Encoder::with_api_config(OpenH264API::from_source(), config)
+            .map_err(|e| CodecError::Init(e.to_string()))?;
+        Ok(Self { encoder, size: (0, 0), config, keyframe_requested: true })
+    }
+
+    /// Change the target bitrate and frame rate. openh264 0.9 has no safe setter for them, so
+    /// this builds a fresh encoder (a few milliseconds) and the next picture is a keyframe.
+    pub fn retarget(&mut self, bitrate_bps: u32, fps: f32) -> Result<(), CodecError> {
+        let config = Self::config(bitrate_bps, fps);
+        self.encoder = Encoder::with_api_config(OpenH264API::from_source(), config)
+            .map_err(|e| CodecError::Init(e.to_string()))?;
+        self.config = config;
+        self.size = (0, 0);
+        self.keyframe_requested = true;
+        Ok(())
+    }
+
+    fn config(bitrate_bps: u32, fps: f32) -> EncoderConfig {
+        EncoderConfig::new()
             .bitrate(BitRate::from_bps(bitrate_bps))
             // The default (quality mode) treats the bitrate as a hint; calls need it held.
             .rate_control_mode(RateControlMode::Bitrate)
@@ -64,10 +83,7 @@ impl H264Encoder {
             .usage_type(UsageType::CameraVideoRealTime)
             .profile(Profile::Baseline)
             .complexity(Complexity::Low)
-            .skip_frames(false);
-        let encoder = Encoder::with_api_config(OpenH264API::from_source(), config)
-            .map_err(|e| CodecError::Init(e.to_string()))?;
-        Ok(Self { encoder, size: (0, 0), config, keyframe_requested: true })
+            .skip_frames(false)
     }
 
     /// Make the next picture a keyframe (on connect, periodically, and on the receiver's request).
@@ -188,6 +204,31 @@ mod tests {
         assert!(low <= 300.0 * 1.5, "{low:.0} kbit/s for a 300 kbit/s target");
         assert!(high <= 1200.0 * 1.5, "{high:.0} kbit/s for a 1200 kbit/s target");
         assert!(high > low * 2.0, "the output follows the target: {low:.0} vs {high:.0} kbit/s");
+    }
+
+    #[test]
+    fn retargeting_changes_the_rate_and_starts_with_a_keyframe() {
+        let mut enc = H264Encoder::new(1_200_000, 30.0).unwrap();
+        let mut dec = H264Decoder::new().unwrap();
+        let rate = |enc: &mut H264Encoder, dec: &mut H264Decoder, w: usize, h: usize, from: u32| {
+            let mut bytes = 0;
+            for i in from..from + 60 {
+                let out = enc.encode(&noise(w, h, i)).unwrap();
+                if i == from {
+                    assert!(out.keyframe, "a new target starts with a keyframe");
+                }
+                let pic = dec.decode(&out.data).unwrap().expect("decodable at once");
+                assert_eq!((pic.width, pic.height), (w, h), "the decoder follows size changes");
+                if i >= from + 30 {
+                    bytes += out.data.len();
+                }
+            }
+            (bytes * 8) as f64 / 1000.0
+        };
+        let high = rate(&mut enc, &mut dec, 640, 480, 0);
+        enc.retarget(150_000, 15.0).unwrap();
+        let low = rate(&mut enc, &mut dec, 320, 240, 100);
+        assert!(low < high / 3.0, "{low:.0} vs {high:.0} kbit per second of frames");
     }
 
     #[test]

@@ -7,6 +7,8 @@ use super::h264::CodecError;
 pub struct OpusEncoder {
     encoder: opus::Encoder,
     out: Vec<u8>,
+    /// Bitrate and expected loss last set.
+    settings: (i32, i32),
 }
 
 impl OpusEncoder {
@@ -18,7 +20,19 @@ impl OpusEncoder {
         encoder.set_bitrate(opus::Bitrate::Bits(bitrate_bps)).map_err(init)?;
         encoder.set_inband_fec(true).map_err(init)?;
         encoder.set_packet_loss_perc(expected_loss_pct).map_err(init)?;
-        Ok(Self { encoder, out: vec![0; 1500] })
+        Ok(Self { encoder, out: vec![0; 1500], settings: (bitrate_bps, expected_loss_pct) })
+    }
+
+    /// Set the bitrate and the loss the in-band FEC is tuned for (cheap; does nothing when
+    /// neither changed).
+    pub fn adapt(&mut self, bitrate_bps: i32, expected_loss_pct: i32) -> Result<(), CodecError> {
+        let fail = |e: opus::Error| CodecError::Encode(e.to_string());
+        if (bitrate_bps, expected_loss_pct) != self.settings {
+            self.encoder.set_bitrate(opus::Bitrate::Bits(bitrate_bps)).map_err(fail)?;
+            self.encoder.set_packet_loss_perc(expected_loss_pct).map_err(fail)?;
+            self.settings = (bitrate_bps, expected_loss_pct);
+        }
+        Ok(())
     }
 
     /// Encode 20 ms (960 samples) of audio.

@@ -3,7 +3,7 @@
 //! so one encode serves a whole mesh room. Nothing is encoded while nobody listens.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -12,6 +12,7 @@ use tokio::sync::broadcast;
 
 use super::audio_source::AudioSource;
 use super::h264::H264Encoder;
+use super::ladder::{self, Ladder};
 use super::opus_codec::OpusEncoder;
 use super::video_source::{SourceError, VideoSource};
 use crate::slot::FrameSlot;
@@ -30,9 +31,12 @@ pub struct EncodedSample {
 /// Settings of the send side.
 #[derive(Debug, Clone, Copy)]
 pub struct SendConfig {
-    /// H.264 target bitrate.
+    /// Follow the congestion controller's estimate along the [`ladder`] (picture size, frame
+    /// rate, bitrate; Opus bitrate and FEC). Off, video is sent at the fixed rate below.
+    pub adaptive: bool,
+    /// H.264 target bitrate when not adaptive.
     pub video_bitrate_bps: u32,
-    /// Frame rate the encoder is told to expect.
+    /// The source's frame rate (the most the encoder is given).
     pub video_fps: f32,
     /// A keyframe at least this often.
     pub keyframe_interval: Duration,
@@ -45,6 +49,7 @@ pub struct SendConfig {
 impl Default for SendConfig {
     fn default() -> Self {
         Self {
+            adaptive: true,
             video_bitrate_bps: 800_000,
             video_fps: 30.0,
             keyframe_interval: Duration::from_secs(2),
@@ -69,6 +74,12 @@ pub struct SendStats {
     pub audio_bytes: AtomicU64,
     /// Microseconds spent encoding video.
     pub video_encode_micros: AtomicU64,
+    /// The ladder step video is sent at, plus one (0: a fixed rate, not adapting).
+    pub ladder_step: AtomicU32,
+    /// The video encoder's current target, bits per second.
+    pub video_target_bps: AtomicU32,
+    /// The Opus encoder's current bitrate, bits per second.
+    pub audio_target_bps: AtomicU32,
 }
 
 /// Shared switches between the engine and the capture threads.
@@ -85,6 +96,10 @@ pub struct SendControl {
     /// Capture even while no peer listens (for the self-view). Off, and with nobody
     /// listening, the capture threads idle and the device's frames are not even read.
     pub preview: AtomicBool,
+    /// The congestion controller's estimate for the worst link, bits per second (0: none yet).
+    pub estimate_bps: AtomicU32,
+    /// Packet loss the partners report for what we send, percent (the worst link).
+    pub loss_pct: AtomicU32,
 }
 
 /// The running send side. Dropping it stops the capture threads.
@@ -163,14 +178,15 @@ fn video_loop(
     stats: &SendStats,
     view: &FrameSlot,
 ) {
-    let mut encoder = match H264Encoder::new(cfg.video_bitrate_bps, cfg.video_fps) {
+    let mut rate = VideoRate::new(cfg);
+    let mut encoder = match H264Encoder::new(rate.bitrate_bps(), rate.fps()) {
         Ok(e) => e,
         Err(e) => {
             tracing::error!(error = %e, "no video encoder");
             return;
         }
     };
-    let frame_time = Duration::from_secs_f32(1.0 / cfg.video_fps.max(1.0));
+    rate.publish(stats);
     let mut last_key = Instant::now();
     let mut listeners = 0;
     while !ctl.stop.load(Ordering::Relaxed) {
@@ -198,6 +214,15 @@ fn video_loop(
             listeners = 0;
             continue;
         }
+        if rate.follow(ctl, frame.captured_at) {
+            if let Err(e) = encoder.retarget(rate.bitrate_bps(), rate.fps()) {
+                tracing::warn!(error = %e, "video encoder could not change rate");
+            }
+            rate.publish(stats);
+        }
+        if !rate.take_frame() {
+            continue;
+        }
         // Someone new is listening: they need a keyframe to start decoding.
         if now_listening > listeners || last_key.elapsed() >= cfg.keyframe_interval {
             encoder.request_keyframe();
@@ -207,7 +232,8 @@ fn video_loop(
             encoder.request_keyframe();
         }
         let started = Instant::now();
-        match encoder.encode(&frame.picture) {
+        let picture = rate.picture(&frame.picture);
+        match encoder.encode(&picture) {
             Ok(out) => {
                 stats.video_encode_micros.fetch_add(started.elapsed().as_micros() as u64, Ordering::Relaxed);
                 if out.data.is_empty() {
@@ -219,12 +245,78 @@ fn video_loop(
                 }
                 stats.video_frames.fetch_add(1, Ordering::Relaxed);
                 stats.video_bytes.fetch_add(out.data.len() as u64, Ordering::Relaxed);
-                let sample =
-                    EncodedSample { data: Bytes::from(out.data), captured_at: frame.captured_at, duration: frame_time };
+                let sample = EncodedSample {
+                    data: Bytes::from(out.data),
+                    captured_at: frame.captured_at,
+                    duration: rate.frame_time(),
+                };
                 let _ = tx.send(sample);
             }
             Err(e) => tracing::warn!(error = %e, "video encode failed"),
         }
+    }
+}
+
+/// What the video encoder is asked for: the ladder's step when adapting, else the fixed rate;
+/// and which source pictures it is given (every one at the source's rate, a share of them at a
+/// step's lower rate).
+struct VideoRate {
+    cfg: SendConfig,
+    ladder: Option<Ladder>,
+    /// Pictures owed to the encoder: grows by step fps / source fps per source picture.
+    credit: f32,
+}
+
+impl VideoRate {
+    fn new(cfg: SendConfig) -> Self {
+        Self { cfg, ladder: cfg.adaptive.then(Ladder::default), credit: 1.0 }
+    }
+
+    fn bitrate_bps(&self) -> u32 {
+        self.ladder.as_ref().map_or(self.cfg.video_bitrate_bps, |l| l.step().bitrate_bps)
+    }
+
+    fn fps(&self) -> f32 {
+        let source = self.cfg.video_fps.max(1.0);
+        self.ladder.as_ref().map_or(source, |l| (l.step().fps as f32).min(source))
+    }
+
+    fn frame_time(&self) -> Duration {
+        Duration::from_secs_f32(1.0 / self.fps())
+    }
+
+    /// Take the latest estimate; true when the step changed (the encoder must follow).
+    fn follow(&mut self, ctl: &SendControl, now: Instant) -> bool {
+        let Some(ladder) = self.ladder.as_mut() else { return false };
+        let estimate = Some(ctl.estimate_bps.load(Ordering::Relaxed)).filter(|&e| e > 0);
+        ladder.update(estimate, now).is_some()
+    }
+
+    /// Whether this source picture is encoded (false: dropped to hold the step's frame rate).
+    fn take_frame(&mut self) -> bool {
+        self.credit = (self.credit + self.fps() / self.cfg.video_fps.max(1.0)).min(2.0);
+        if self.credit < 1.0 {
+            return false;
+        }
+        self.credit -= 1.0;
+        true
+    }
+
+    /// The picture at the step's size.
+    fn picture<'a>(&self, pic: &'a super::frame::I420) -> std::borrow::Cow<'a, super::frame::I420> {
+        let Some(ladder) = &self.ladder else { return std::borrow::Cow::Borrowed(pic) };
+        let (w, h) = ladder::scaled_size(ladder.step(), pic.width, pic.height);
+        if (w, h) == (pic.width, pic.height) {
+            std::borrow::Cow::Borrowed(pic)
+        } else {
+            std::borrow::Cow::Owned(pic.scaled(w, h))
+        }
+    }
+
+    fn publish(&self, stats: &SendStats) {
+        let step = self.ladder.as_ref().map_or(0, |l| l.index() as u32 + 1);
+        stats.ladder_step.store(step, Ordering::Relaxed);
+        stats.video_target_bps.store(self.bitrate_bps(), Ordering::Relaxed);
     }
 }
 
@@ -260,6 +352,9 @@ fn audio_loop(
         if tx.receiver_count() == 0 || ctl.muted.load(Ordering::Relaxed) {
             continue;
         }
+        if cfg.adaptive {
+            follow_estimate(&mut encoder, ctl, stats);
+        }
         match encoder.encode(&frame.samples) {
             Ok(packet) => {
                 stats.audio_packets.fetch_add(1, Ordering::Relaxed);
@@ -274,4 +369,16 @@ fn audio_loop(
             Err(e) => tracing::warn!(error = %e, "audio encode failed"),
         }
     }
+}
+
+/// Opus follows the estimate (16–32 kbit/s, see [`ladder::audio_bitrate`]) and tunes its in-band
+/// FEC to the loss the partners report.
+fn follow_estimate(encoder: &mut OpusEncoder, ctl: &SendControl, stats: &SendStats) {
+    let estimate = ctl.estimate_bps.load(Ordering::Relaxed);
+    let bitrate = ladder::audio_bitrate(if estimate == 0 { ladder::INITIAL_ESTIMATE_BPS } else { estimate });
+    let loss = ctl.loss_pct.load(Ordering::Relaxed).min(30) as i32;
+    if let Err(e) = encoder.adapt(bitrate as i32, loss) {
+        tracing::debug!(error = %e, "opus rate change refused");
+    }
+    stats.audio_target_bps.store(bitrate, Ordering::Relaxed);
 }

@@ -20,18 +20,32 @@ pub trait VideoSource: Send {
     fn next_frame(&mut self) -> Result<VideoFrame, SourceError>;
 }
 
+/// The instant media timestamps count from (first use in the process), and the wall-clock time
+/// at that instant in microseconds since the Unix epoch.
+fn epochs() -> (Instant, u64) {
+    static EPOCH: OnceLock<(Instant, u64)> = OnceLock::new();
+    *EPOCH.get_or_init(|| {
+        let wall = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+        (Instant::now(), wall.as_micros() as u64)
+    })
+}
+
 /// The instant media timestamps count from (first use in the process).
 pub fn media_epoch() -> Instant {
-    static EPOCH: OnceLock<Instant> = OnceLock::new();
-    *EPOCH.get_or_init(Instant::now)
+    epochs().0
 }
 
-/// `t` as microseconds since [`media_epoch`], modulo 2³² (what a [`Stamp`] carries).
+/// `t` as wall-clock microseconds, modulo 2³² (what a [`Stamp`] carries). Wall-clock based, so
+/// two processes on one machine (the two ends of a call in separate network namespaces) read each
+/// other's stamps: the process's monotonic clock after its start, the wall clock only once.
 pub fn stamp_micros(t: Instant) -> u32 {
-    (t.saturating_duration_since(media_epoch()).as_micros() & 0xffff_ffff) as u32
+    let (epoch, wall) = epochs();
+    let since = t.saturating_duration_since(epoch).as_micros() as u64;
+    (wall.wrapping_add(since) & 0xffff_ffff) as u32
 }
 
-/// Time from a stamp's capture to `now`, if the stamp is from this process and plausible.
+/// Time from a stamp's capture to `now`, if the stamp is plausible (from this machine, under a
+/// minute old).
 pub fn age_of(stamp: Stamp, now: Instant) -> Option<Duration> {
     let age = stamp_micros(now).wrapping_sub(stamp.micros);
     (age < 60_000_000).then(|| Duration::from_micros(u64::from(age)))

@@ -14,7 +14,7 @@ pub fn client(name: &str, url: &str, tone: f64, registry: &Arc<ToneRegistry>) ->
         width: 320,
         height: 240,
         fps: 30.0,
-        bitrate_bps: 300_000,
+        bitrate_bps: Some(300_000),
         tone_hz: tone,
     };
     HarnessClient::start(spec, registry.clone()).unwrap()
