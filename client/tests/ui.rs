@@ -384,3 +384,22 @@ fn hiding_the_ip_address_is_a_setting_that_the_engine_follows() {
     h.get_by_label("▶ Start").click();
     step_until(&mut h, "searching", |app| matches!(app.model().call, CallState::Searching { .. }));
 }
+
+/// Echo cancellation is on for a new install, and the switch in Devices turns it off (for
+/// headphones) at once and keeps the choice.
+#[test]
+fn echo_cancellation_is_on_by_default_and_switches_off() {
+    let (_rt, server) = real_server();
+    let url = server.url();
+    let mut h = online_app(&url);
+    assert!(h.state().settings().echo_cancellation && h.state().echo_cancellation());
+    h.get_by_label("⚙ Devices…").click();
+    settle(&mut h);
+    h.get_by_label("Echo cancellation").click();
+    settle(&mut h);
+    assert!(!h.state().settings().echo_cancellation, "the choice is kept in the settings");
+    assert!(!h.state().echo_cancellation(), "the microphone path follows at once");
+    h.get_by_label("Echo cancellation").click();
+    settle(&mut h);
+    assert!(h.state().settings().echo_cancellation && h.state().echo_cancellation());
+}

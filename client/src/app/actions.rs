@@ -44,6 +44,8 @@ pub enum UiCommand {
     SetSpeaker(AudioChoice),
     /// Relay all media (hide our IP address from strangers) from the next call on, and save it.
     SetRelayOnly(bool),
+    /// Turn echo cancellation on or off.
+    SetEchoCancellation(bool),
 }
 
 impl StrangersApp {
@@ -119,6 +121,10 @@ impl StrangersApp {
             UiCommand::SetRelayOnly(on) => {
                 self.settings.relay_only = on;
                 self.apply_relay_only();
+            }
+            UiCommand::SetEchoCancellation(on) => {
+                self.settings.echo_cancellation = on;
+                self.session.set_echo_cancellation(on);
             }
         }
     }

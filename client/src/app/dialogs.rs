@@ -159,6 +159,18 @@ impl StrangersApp {
         };
         ui.label(RichText::new(note).small().weak());
         ui.checkbox(&mut self.settings.match_sound, "Play a sound when a stranger is found");
+        let mut echo = self.settings.echo_cancellation;
+        if ui.checkbox(&mut echo, "Echo cancellation").changed() {
+            cmds.push(UiCommand::SetEchoCancellation(echo));
+        }
+        ui.label(
+            RichText::new(
+                "Keeps the stranger from hearing themselves through your speakers, and evens out noise \
+                 and loudness. You can turn it off when you wear headphones.",
+            )
+            .small()
+            .weak(),
+        );
         ui.separator();
         ui.label(RichText::new("Privacy").strong());
         let mut relay = self.settings.relay_only || self.ui.cli_relay_only;

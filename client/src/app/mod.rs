@@ -160,6 +160,7 @@ impl StrangersApp {
             persist: !launch.fresh,
         };
         app.apply_relay_only();
+        app.session.set_echo_cancellation(app.settings.echo_cancellation);
         if launch.demo || launch.start {
             app.start();
         }
@@ -189,6 +190,11 @@ impl StrangersApp {
     /// The settings as they would be saved.
     pub fn settings(&self) -> &Settings {
         &self.settings
+    }
+
+    /// Whether the microphone is being cleaned of the speakers' echo right now.
+    pub fn echo_cancellation(&self) -> bool {
+        self.session.echo_cancellation()
     }
 
     /// Whether the last frame showed the stranger's picture (not a placeholder).

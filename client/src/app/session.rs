@@ -17,6 +17,7 @@ use crate::devices::speaker::AudioOut;
 use crate::devices::{Level, list};
 use crate::engine::{self, Command, EngineConfig, EngineHandle, Event};
 use crate::media::audio_source::{AudioSource, SyntheticTone};
+use crate::media::echo::{CleanMic, Stages};
 use crate::media::send::{SendConfig, SendStats};
 use crate::media::switch::{self, Switch};
 use crate::media::video_source::{SyntheticVideo, VideoSource};
@@ -73,6 +74,8 @@ pub struct Session {
     pub quit: Arc<AtomicBool>,
     /// Device problems.
     pub notes: Arc<Mutex<DeviceNotes>>,
+    /// Cancel the speakers' echo in the microphone (and suppress noise, control gain).
+    echo_cancellation: Arc<AtomicBool>,
     video: Switch<dyn VideoSource>,
     audio: Switch<dyn AudioSource>,
     out: AudioOut,
@@ -141,6 +144,7 @@ impl Session {
             mic_level: Level::default(),
             quit,
             notes: Arc::default(),
+            echo_cancellation: Arc::new(AtomicBool::new(true)),
             video,
             audio,
             out,
@@ -214,6 +218,7 @@ impl Session {
     /// Switch the microphone (on a worker thread).
     pub fn set_mic(&self, choice: AudioChoice) {
         let (switch, notes, level) = (self.audio.clone(), self.notes.clone(), self.mic_level.clone());
+        let (far, echo) = (self.out.far_end(), self.echo_cancellation.clone());
         self.note(|n| n.mic = None);
         level.set(0.0);
         spawn_opener("open-mic", move || {
@@ -223,7 +228,8 @@ impl Session {
             };
             let source: Option<Box<dyn AudioSource>> = match choice {
                 AudioChoice::Default | AudioChoice::Device(_) => match MicSource::open(id, level) {
-                    Ok(mic) => Some(Box::new(mic)),
+                    // A real microphone hears the speakers: clean it against what they play.
+                    Ok(mic) => Some(Box::new(CleanMic::new(Box::new(mic), far, Stages::ALL, echo))),
                     Err(e) => {
                         set_note(&notes, |n| {
                             n.mic = Some(format!(
@@ -241,6 +247,17 @@ impl Session {
             };
             switch.set(source);
         });
+    }
+
+    /// Turn echo cancellation (with noise suppression and gain control) on or off; off is for
+    /// headphones, where there is no echo. Takes effect at once.
+    pub fn set_echo_cancellation(&self, on: bool) {
+        self.echo_cancellation.store(on, Ordering::Relaxed);
+    }
+
+    /// Whether echo cancellation is on.
+    pub fn echo_cancellation(&self) -> bool {
+        self.echo_cancellation.load(Ordering::Relaxed)
     }
 
     /// Switch the speakers (on a worker thread).

@@ -57,6 +57,8 @@ pub struct Settings {
     pub match_sound: bool,
     /// Relay all media through the TURN server, so that no stranger learns our IP address.
     pub relay_only: bool,
+    /// Cancel the speakers' echo in the microphone (off for headphones).
+    pub echo_cancellation: bool,
 }
 
 impl Default for Settings {
@@ -75,6 +77,7 @@ impl Default for Settings {
             show_stats: false,
             match_sound: true,
             relay_only: false,
+            echo_cancellation: true,
         }
     }
 }

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Parser, ValueEnum};
-use strangers_client::harness::client::NetOptions;
+use strangers_client::harness::client::ClientOptions;
 use strangers_client::harness::scenarios::{self, Options};
 use tracing_subscriber::EnvFilter;
 
@@ -81,6 +81,15 @@ struct Args {
     /// reads it.
     #[arg(long)]
     timeline: Option<std::path::PathBuf>,
+    /// Put each client in an echoing room: what it plays comes back into its microphone this
+    /// many milliseconds later at -6 dB, as from laptop speakers. The report's "echo below"
+    /// says how far under the partner's voice each client heard its own tone come back.
+    #[arg(long)]
+    echo_path: Option<u64>,
+    /// Send the microphone as captured, without echo cancellation (the app's headphones
+    /// setting), e.g. to measure the echo the canceller removes.
+    #[arg(long)]
+    no_echo_cancellation: bool,
 }
 
 fn main() -> ExitCode {
@@ -129,7 +138,12 @@ async fn run(args: Args) -> anyhow::Result<bool> {
         fps: args.fps,
         bitrate_bps: args.bitrate,
         grain: args.grain,
-        net: NetOptions { udp_bind: args.udp_bind.clone(), relay_only: args.relay_only },
+        net: ClientOptions {
+            udp_bind: args.udp_bind.clone(),
+            relay_only: args.relay_only,
+            echo_cancellation: !args.no_echo_cancellation,
+            echo_path: args.echo_path.map(Duration::from_millis),
+        },
         tone_hz: args.tone,
         partner_tone_hz: args.partner_tone,
         expect_outage: args.expect_outage,

@@ -13,6 +13,7 @@ use cpal::{FromSample, SizedSample};
 use super::DeviceError;
 use super::list::audio_device;
 use crate::media::audio_source::{AudioSink, SAMPLE_RATE};
+use crate::media::echo::FarEnd;
 use crate::media::resample::Resampler;
 
 /// Remote streams one output can mix.
@@ -27,7 +28,7 @@ struct Speaker {
 }
 
 impl Speaker {
-    fn open(id: Option<&str>) -> Result<Self, DeviceError> {
+    fn open(id: Option<&str>, far: &FarEnd) -> Result<Self, DeviceError> {
         let device = audio_device(id, false)?;
         let name = device.description().map(|d| d.name().to_string()).unwrap_or_else(|_| "speakers".into());
         let refused = |source| DeviceError::Audio { device: name.clone(), source };
@@ -37,10 +38,14 @@ impl Speaker {
         // 300 ms per voice; the callback keeps at most 120 ms queued, dropping the oldest.
         let ring = (rate as usize * 3) / 10;
         let (producers, consumers): (Vec<_>, Vec<_>) = (0..VOICES).map(|_| rtrb::RingBuffer::new(ring)).unzip();
+        far.set_rate(rate);
         let mix = Mix {
             voices: consumers,
             channels: usize::from(stream_config.channels.max(1)),
             max_queue: rate as usize * 12 / 100,
+            far: far.clone(),
+            // Room for any callback a low-latency stream asks for, so the callback never grows it.
+            played: Vec::with_capacity(rate as usize / 2),
         };
         let stream = match config.sample_format() {
             cpal::SampleFormat::F32 => build::<f32>(&device, stream_config, mix),
@@ -67,6 +72,9 @@ struct Mix {
     voices: Vec<rtrb::Consumer<f32>>,
     channels: usize,
     max_queue: usize,
+    /// What was played goes to the echo canceller.
+    far: FarEnd,
+    played: Vec<f32>,
 }
 
 fn build<T: SizedSample + FromSample<f32> + Send + 'static>(
@@ -81,13 +89,19 @@ fn build<T: SizedSample + FromSample<f32> + Send + 'static>(
                 stale.commit_all();
             }
         }
+        mix.played.clear();
         for frame in out.chunks_mut(mix.channels) {
             let mut sum = 0f32;
             for voice in &mut mix.voices {
                 sum += voice.pop().unwrap_or(0.0);
             }
-            frame.fill(T::from_sample(sum.clamp(-1.0, 1.0)));
+            let sample = sum.clamp(-1.0, 1.0);
+            frame.fill(T::from_sample(sample));
+            if mix.played.len() < mix.played.capacity() {
+                mix.played.push(sample);
+            }
         }
+        mix.far.push(&mix.played);
     };
     let on_error = |e: cpal::Error| tracing::warn!(error = %e, "speaker stream error");
     device.build_output_stream::<T, _, _>(config, on_data, on_error, None)
@@ -97,6 +111,7 @@ fn build<T: SizedSample + FromSample<f32> + Send + 'static>(
 struct OutShared {
     current: Mutex<Option<Arc<Speaker>>>,
     generation: AtomicU64,
+    far: FarEnd,
 }
 
 /// The app's audio output: a switchable speaker that hands out sinks. Cheap to clone.
@@ -108,7 +123,7 @@ impl AudioOut {
     /// Returns the device's name. When the new device cannot be opened, the current one keeps
     /// playing (see [`AudioOut::current`]).
     pub fn switch(&self, id: Option<&str>, enabled: bool) -> Result<Option<String>, DeviceError> {
-        let speaker = if enabled { Some(Arc::new(Speaker::open(id)?)) } else { None };
+        let speaker = if enabled { Some(Arc::new(Speaker::open(id, &self.0.far)?)) } else { None };
         let name = speaker.as_ref().map(|s| s.name.clone());
         // Close the old stream after the lock is released: sinks take it on every switch.
         let old = std::mem::replace(&mut *self.0.current.lock().unwrap_or_else(PoisonError::into_inner), speaker);
@@ -120,6 +135,11 @@ impl AudioOut {
     /// The name of the speakers playing now, if any.
     pub fn current(&self) -> Option<String> {
         self.0.current.lock().unwrap_or_else(PoisonError::into_inner).as_ref().map(|s| s.name.clone())
+    }
+
+    /// What the speakers play, for the microphone's echo canceller.
+    pub fn far_end(&self) -> FarEnd {
+        self.0.far.clone()
     }
 
     /// A sink for one remote audio stream.

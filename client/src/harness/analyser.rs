@@ -37,12 +37,22 @@ pub struct ToneCheck {
     pub with_tone: AtomicU64,
     detected: Mutex<Option<f64>>,
     latencies: Mutex<Vec<Duration>>,
+    /// Summed power of the identified tone and of the listener's own tone (its echo, coming
+    /// back from the partner's room).
+    powers: Mutex<(f64, f64)>,
 }
 
 impl ToneCheck {
     /// The tone frequency identified, if any.
     pub fn detected_hz(&self) -> Option<f64> {
         self.detected.lock().ok().and_then(|d| *d)
+    }
+
+    /// How far the listener's own tone (echoed back by the partner's room) is below the
+    /// partner's, in dB: high means little echo. `None` before anything was heard.
+    pub fn echo_below_db(&self) -> Option<f64> {
+        let (partner, own) = self.powers.lock().map(|p| *p).unwrap_or_default();
+        (partner > 0.0).then(|| 10.0 * (partner / own.max(1e-15)).log10())
     }
 
     /// Marker latencies measured so far.
@@ -61,11 +71,14 @@ pub struct ToneAnalyser {
     counts: Vec<u64>,
     frames_since_refresh: u32,
     markers: MarkerDetector,
+    /// The listener's own tone, whose echo is measured.
+    own_hz: Option<f64>,
 }
 
 impl ToneAnalyser {
     /// A new analyser and the check it fills.
-    pub fn new(registry: Arc<ToneRegistry>) -> (Self, Arc<ToneCheck>) {
+    /// `own_hz` is the listening client's own tone, if it has one (its echo is measured).
+    pub fn new(registry: Arc<ToneRegistry>, own_hz: Option<f64>) -> (Self, Arc<ToneCheck>) {
         let check = Arc::new(ToneCheck::default());
         let a = Self {
             registry,
@@ -74,6 +87,7 @@ impl ToneAnalyser {
             counts: Vec::new(),
             frames_since_refresh: u32::MAX,
             markers: MarkerDetector::new(MARKER_HZ, SAMPLE_RATE),
+            own_hz,
         };
         (a, check)
     }
@@ -107,6 +121,10 @@ impl AudioSink for ToneAnalyser {
             return;
         }
         let (hz, log) = &self.tones[best];
+        if let (Some(own), Ok(mut p)) = (self.own_hz.filter(|own| own != hz), self.check.powers.lock()) {
+            p.0 += goertzel(samples, SAMPLE_RATE, *hz);
+            p.1 += goertzel(samples, SAMPLE_RATE, own);
+        }
         if let Ok(mut d) = self.check.detected.lock() {
             *d = Some(*hz);
         }

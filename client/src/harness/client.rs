@@ -2,6 +2,7 @@
 //! microphone, whose events are folded into a [`View`] that scenarios can wait on.
 
 use std::collections::HashMap;
+use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -9,11 +10,13 @@ use strangers_shared::{LeaveReason, Mode, PeerId};
 use tokio::sync::Notify;
 
 use super::analyser::{ToneAnalyser, ToneCheck, ToneRegistry};
+use super::echo_room::{EchoRoom, EchoTap};
 use super::error::HarnessError;
 use super::stamps::StampProbe;
 use crate::call::state::CallState;
 use crate::engine::{self, CallStats, Command, EngineConfig, EngineHandle, Event, Observers, Who};
-use crate::media::audio_source::SyntheticTone;
+use crate::media::audio_source::{AudioSource, SyntheticTone};
+use crate::media::echo::{CleanMic, FarEnd, Stages};
 use crate::media::probe::PictureProbe;
 use crate::media::receive::RxStats;
 use crate::media::send::{SendConfig, SendStats};
@@ -43,18 +46,23 @@ pub struct ClientSpec {
     pub tone_hz: f64,
 }
 
-/// How a client reaches the network.
+/// How a client reaches the network, and the room it sits in.
 #[derive(Debug, Clone)]
-pub struct NetOptions {
+pub struct ClientOptions {
     /// Local UDP address for WebRTC; `0.0.0.0:0` (every interface) like the app.
     pub udp_bind: String,
     /// Send all media through the TURN relay and reveal no address to the partner.
     pub relay_only: bool,
+    /// Clean the microphone against what is played (echo cancellation), as the app does.
+    pub echo_cancellation: bool,
+    /// What is played comes back into the microphone this much later, at -6 dB (see
+    /// [`super::echo_room`]); `None`: as with headphones.
+    pub echo_path: Option<Duration>,
 }
 
-impl Default for NetOptions {
+impl Default for ClientOptions {
     fn default() -> Self {
-        Self { udp_bind: "0.0.0.0:0".into(), relay_only: false }
+        Self { udp_bind: "0.0.0.0:0".into(), relay_only: false, echo_cancellation: true, echo_path: None }
     }
 }
 
@@ -158,7 +166,7 @@ impl HarnessClient {
     /// [`HarnessClient::start`] with a grainy test card (see [`SyntheticVideo::with_grain`]), so
     /// the encoder works at a camera's bitrate.
     pub fn start_with_grain(spec: ClientSpec, registry: Arc<ToneRegistry>, grain: u8) -> std::io::Result<Self> {
-        Self::start_with(spec, registry, grain, NetOptions::default())
+        Self::start_with(spec, registry, grain, ClientOptions::default())
     }
 
     /// [`HarnessClient::start_with_grain`] on the network as `net` says.
@@ -166,21 +174,39 @@ impl HarnessClient {
         spec: ClientSpec,
         registry: Arc<ToneRegistry>,
         grain: u8,
-        net: NetOptions,
+        net: ClientOptions,
     ) -> std::io::Result<Self> {
         let tone = SyntheticTone::new(spec.tone_hz, super::analyser::MARKER_HZ, Duration::from_millis(500));
         registry.add(spec.tone_hz, tone.markers());
         let view = Arc::new(Mutex::new(View::default()));
+        // The canceller runs where there is an echo to cancel (a room with speakers); without
+        // one the client is as the app with headphones, where the setting is off.
+        let far = (net.echo_cancellation && net.echo_path.is_some()).then(FarEnd::default);
+        let room = net.echo_path.map(|_| FarEnd::default());
         let sinks = {
-            let (view, registry) = (view.clone(), registry.clone());
+            let (view, registry, far, room) = (view.clone(), registry.clone(), far.clone(), room.clone());
+            let own_hz = spec.tone_hz;
             Arc::new(move |who: Who| -> Box<dyn crate::media::audio_source::AudioSink> {
-                let (analyser, check) = ToneAnalyser::new(registry.clone());
+                let (analyser, check) = ToneAnalyser::new(registry.clone(), Some(own_hz));
                 if let Ok(mut v) = view.lock() {
                     v.tones.push((who, check));
                 }
-                Box::new(analyser)
+                Box::new(EchoTap { inner: Box::new(analyser), far: far.clone(), room: room.clone() })
             })
         };
+        let mut mic: Box<dyn AudioSource> = Box::new(tone);
+        if let (Some(room), Some(delay)) = (room, net.echo_path) {
+            mic = Box::new(EchoRoom::new(mic, room, delay));
+        }
+        if let Some(far) = far {
+            // The canceller alone, not the app's noise suppression and gain control: those take
+            // the steady test tone for noise (measured: the tone in half the frames, against
+            // 50-90% with the canceller alone). The tones are a worst case for AEC3 in any case
+            // (narrowband, and both ends talk all the time); client/tests/echo.rs measures the
+            // full chain on speech-like audio.
+            let stages = Stages { echo: true, noise: false, gain: false };
+            mic = Box::new(CleanMic::new(mic, far, stages, Arc::new(AtomicBool::new(true))));
+        }
         let pictures = {
             let view = view.clone();
             Arc::new(move |who: Who| -> Arc<dyn PictureProbe> {
@@ -205,7 +231,7 @@ impl HarnessClient {
             udp_bind: net.udp_bind,
             relay_only: net.relay_only,
             video: Some(Box::new(SyntheticVideo::new(spec.width, spec.height, spec.fps, &spec.name).with_grain(grain))),
-            audio: Some(Box::new(tone)),
+            audio: Some(mic),
             send: SendConfig {
                 adaptive: spec.bitrate_bps.is_none(),
                 video_bitrate_bps: spec.bitrate_bps.unwrap_or(800_000),

@@ -3,6 +3,7 @@
 
 pub mod analyser;
 pub mod client;
+pub mod echo_room;
 pub mod error;
 pub mod report;
 pub mod scenarios;

@@ -40,6 +40,9 @@ pub struct Report {
     pub audio_ms: Vec<f64>,
     /// Pictures decoded per second, per stream.
     pub fps_in: Vec<f64>,
+    /// How far below the partner's tone each client heard its own tone come back (its echo
+    /// through the partner's room), dB.
+    pub echo_below_db: Vec<f64>,
     /// Process CPU per call (both sides, encode+decode+crypto+server), percent of one core.
     pub cpu_pct_per_call: Option<f64>,
     /// Media bytes sent by all clients.
@@ -82,6 +85,7 @@ impl Report {
             "glass_to_glass_ms": {"p50": p(&self.glass_ms, 50.0), "p99": p(&self.glass_ms, 99.0), "n": self.glass_ms.len()},
             "audio_latency_ms": {"p50": p(&self.audio_ms, 50.0), "p99": p(&self.audio_ms, 99.0), "n": self.audio_ms.len()},
             "fps_in": {"p50": p(&self.fps_in, 50.0), "min": p(&self.fps_in, 0.0)},
+            "echo_below_db": {"p50": p(&self.echo_below_db, 50.0), "min": p(&self.echo_below_db, 0.0)},
             "cpu_pct_of_core_per_call": self.cpu_pct_per_call,
             "bytes_sent": self.bytes_sent,
             "rss_per_client_kib": self.rss_per_client_kib,
@@ -123,6 +127,12 @@ impl Report {
                 "p50 / p99",
             ),
             ("fps received", f(percentile(&self.fps_in, 50.0)), f(percentile(&self.fps_in, 0.0)), "p50 / min"),
+            (
+                "own echo below partner (dB)",
+                f(percentile(&self.echo_below_db, 50.0)),
+                f(percentile(&self.echo_below_db, 0.0)),
+                "p50 / min",
+            ),
         ];
         for (name, a, b, what) in rows {
             out.push_str(&format!("  {name:<28} {a:>8} {b:>8}   {what}\n"));

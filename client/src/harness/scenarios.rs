@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use strangers_shared::Mode;
 
 use super::analyser::ToneRegistry;
-use super::client::{ClientSpec, HarnessClient, NetOptions, View};
+use super::client::{ClientOptions, ClientSpec, HarnessClient, View};
 use super::error::HarnessError;
 use super::report::{Report, process_cpu, process_fds_and_threads, process_rss_kib};
 use super::verify::{Mark, mark, verify_media};
@@ -36,7 +36,7 @@ pub struct Options {
     /// Grain on the test card, ±luma levels (0 for a clean card).
     pub grain: u8,
     /// How the clients reach the network.
-    pub net: NetOptions,
+    pub net: ClientOptions,
     /// The tone of the first client (the others' are 110 Hz apart); 440 Hz by default.
     pub tone_hz: Option<f64>,
     /// The partner's tone, when the partner is another process (`--clients 1`).

@@ -122,6 +122,7 @@ pub(super) fn verify_media(
                 ok,
                 format!("tone {hz:?} Hz (expected {expect_hz:?}) in {with} of {frames} frames"),
             );
+            report.echo_below_db.extend(t.echo_below_db());
             let lat = t.latencies();
             report.audio_ms.extend(ms(lat.get(start.audio_latencies..).unwrap_or_default()));
         }

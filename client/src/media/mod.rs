@@ -2,6 +2,7 @@
 
 pub mod assemble;
 pub mod audio_source;
+pub mod echo;
 pub mod error;
 pub mod estimate;
 pub mod frame;
@@ -15,6 +16,7 @@ pub mod receive;
 pub mod resample;
 pub mod scale;
 pub mod send;
+pub mod speech;
 pub mod switch;
 pub mod tone;
 pub mod video_source;
