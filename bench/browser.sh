@@ -26,19 +26,8 @@ RUNS=${RUNS:-5}
 SECS=${SECS:-1}
 BIN_DIR=${BIN_DIR:-${CARGO_TARGET_DIR:-target}/debug}
 
-need_apt=()
-[ -x /usr/bin/chromium ] || need_apt+=(chromium)
-command -v node >/dev/null || need_apt+=(nodejs)
-command -v npm >/dev/null || need_apt+=(npm)
-if [ ${#need_apt[@]} -gt 0 ]; then
-  echo "installing ${need_apt[*]} with apt-get" >&2
-  apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_apt[@]}" >/dev/null
-fi
-if [ ! -d bench/browser/node_modules/puppeteer-core ]; then
-  echo "installing puppeteer-core with npm" >&2
-  (cd bench/browser && PUPPETEER_SKIP_DOWNLOAD=1 npm ci --no-audit --no-fund --loglevel=error >/dev/null)
-fi
+# shellcheck source=bench/browser/setup.sh
+. bench/browser/setup.sh
 
 if [ ! -x "$BIN_DIR/harness" ] || [ ! -x "$BIN_DIR/signal-server" ]; then
   cargo build --locked -p signal-server --bin signal-server -p strangers-client --bin harness

@@ -137,6 +137,14 @@ async function startCall(offerer) {
   pc.onconnectionstatechange = () => mark(`pc_${pc.connectionState}`);
   pc.ontrack = (e) => {
     mark(`track_${e.track.kind}`);
+    if (e.track.kind === 'audio') {
+      // Played, as a page would: Chromium only pulls (decodes, conceals) audio that plays.
+      const audio = new Audio();
+      audio.srcObject = new MediaStream([e.track]);
+      audio.play().catch((err) => log(`audio play: ${err}`));
+      bench.audio = audio;
+      return;
+    }
     if (e.track.kind !== 'video') return;
     e.track.onunmute = () => mark('video_unmuted'); // the first RTP packet arrived
     const video = document.getElementById('remote');
@@ -182,3 +190,68 @@ async function collectStats() {
   });
   bench.stats = out;
 }
+
+// bench/link.sh: every 500 ms, one line of what arrived and how the sender adapts, with the
+// fields the native harness writes (client/src/harness/timeline.rs), so that one script scores
+// both. Freezes are gaps of more than 500 ms between presented frames (requestVideoFrameCallback);
+// audio continuity is the share of played samples that were not concealed.
+window.benchTimeline = function (name) {
+  bench.timeline = [];
+  const video = document.getElementById('remote');
+  let lastPresented = null;
+  let freezes = 0;
+  const onFrame = (now) => {
+    if (lastPresented !== null && now - lastPresented > 500) freezes += 1;
+    lastPresented = now;
+    video.requestVideoFrameCallback(onFrame);
+  };
+  video.requestVideoFrameCallback(onFrame);
+  const start = performance.now();
+  let prev = null;
+  let prevAt = start;
+  let prevFreezes = 0;
+  setInterval(async () => {
+    const report = await pc.getStats();
+    const now = performance.now();
+    const cur = { frames: 0, sent: 0, total: 0, concealed: 0, estimate: null, rtt: null, size: null };
+    report.forEach((s) => {
+      if (s.type === 'inbound-rtp' && s.kind === 'video') {
+        cur.frames = s.framesDecoded || 0;
+        if (s.frameWidth) cur.size = `${s.frameWidth}x${s.frameHeight}`;
+      }
+      if (s.type === 'inbound-rtp' && s.kind === 'audio') {
+        cur.total = s.totalSamplesReceived || 0;
+        cur.concealed = s.concealedSamples || 0;
+      }
+      if (s.type === 'outbound-rtp') cur.sent += s.bytesSent || 0;
+      if (s.type === 'candidate-pair' && s.nominated && s.state === 'succeeded') {
+        if (s.availableOutgoingBitrate) cur.estimate = s.availableOutgoingBitrate / 1000;
+        if (s.currentRoundTripTime !== undefined) cur.rtt = s.currentRoundTripTime * 1000;
+      }
+    });
+    if (prev) {
+      const secs = Math.max(0.001, (now - prevAt) / 1000);
+      const frames = cur.frames - prev.frames;
+      const samples = cur.total - prev.total;
+      const concealed = cur.concealed - prev.concealed;
+      bench.timeline.push({
+        client: name,
+        t: Math.round(now - start) / 1000,
+        unix_ms: Date.now(),
+        frames,
+        fps: frames / secs,
+        freezes: freezes - prevFreezes,
+        tone_frames: Math.round(samples / 960),
+        tone_with: Math.round(Math.max(0, samples - concealed) / 960),
+        concealed: Math.round(concealed / 960),
+        sent_kbps: ((cur.sent - prev.sent) * 8) / secs / 1000,
+        estimate_kbps: cur.estimate,
+        rtt_ms: cur.rtt,
+        resolution: cur.size,
+      });
+    }
+    prev = cur;
+    prevAt = now;
+    prevFreezes = freezes;
+  }, 500);
+};

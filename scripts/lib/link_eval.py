@@ -1,14 +1,16 @@
 #!/usr/bin/env python3
 """Figures of one call on a shaped link, from the timelines the two ends wrote.
 
-Input: JSON lines, one per client per tick, as `harness --timeline` writes them (the same shape
-bench/browser/link.js writes for Chromium, minus what a browser cannot measure). Output: one JSON
-object per receiving client, and with --check the functional assertions of scripts/link-test.sh.
+Input: JSON lines, one per client per tick, as `harness --timeline` writes them (bench/browser/
+link.js writes the same fields for Chromium, minus glass-to-glass). Output: one JSON object per
+receiving client; with --check, the functional assertions of scripts/link-test.sh.
 
-  link_eval.py C1.jsonl C2.jsonl [--phases 20,20,20] [--link-kbit 300] [--check] [--skip 0]
+  link_eval.py C1.jsonl C2.jsonl [--link-kbit 300] [--check] [--skip S]
+               [--from-ms MS --to-ms MS] [--changes-ms MS,MS]
 
---phases splits the call at these durations (seconds) for the step profile: settle times are
-measured from each boundary after the first. --skip drops the first seconds (connection setup).
+--skip drops each timeline's first seconds; --from-ms/--to-ms cut a window in wall-clock time
+(the two ends are separate processes); --changes-ms are the instants the link changed, from which
+settle times are measured.
 """
 
 import argparse
@@ -28,19 +30,6 @@ def pct(values, p):
     return v[rank - 1]
 
 
-def settle(ticks, start, end, link_kbit, glass_ok=400.0):
-    """Seconds from `start` until the receiver's ticks are fine for good (to `end`): pictures in
-    every tick, no freeze, and (where measured) glass-to-glass p95 within `glass_ok` ms; and the
-    sender's rate within the link."""
-    window = [t for t in ticks if start < t["t"] <= end]
-    if not window:
-        return None
-    for i, t in enumerate(window):
-        if all(fine(u, link_kbit, glass_ok) for u in window[i:]):
-            return round(t["t"] - start, 2)
-    return None
-
-
 def fine(t, link_kbit, glass_ok):
     if t["frames"] == 0 or t["freezes"] > 0:
         return False
@@ -49,49 +38,65 @@ def fine(t, link_kbit, glass_ok):
     return link_kbit is None or t.get("partner_sent_kbps") is None or t["partner_sent_kbps"] <= link_kbit
 
 
-def evaluate(ticks, phases, link_kbit, skip):
-    ticks = [t for t in ticks if t["t"] > skip]
-    out = {}
+def continuity(ticks):
+    """Share of the 20 ms audio frames due in these ticks that carried the partner's tone (the
+    harness) or were not concealed (Chromium). Frames that never played count as missing."""
+    due = with_tone = 0.0
+    for prev, t in zip(ticks, ticks[1:]):
+        expected = max(0.0, (t["t"] - prev["t"]) * 50.0)
+        due += expected
+        with_tone += min(float(t.get("tone_with", 0)), expected)
+    return round(with_tone / due, 4) if due else None
+
+
+def evaluate(ticks, changes, link_kbit):
+    """Figures of one receiver's ticks (already cut to the window). `changes` are the instants
+    (unix ms) the link changed; settle times are measured from each to the next (or the end)."""
     if not ticks:
         return {"error": "no ticks"}
-    # Received fps per 5 s window.
+    out = {}
     windows = {}
+    first = ticks[0]["t"]
     for t in ticks:
-        windows.setdefault(int((t["t"] - skip) // FREEZE_WINDOW), []).append(t)
-    fps5 = [sum(t["frames"] for t in w) / max(1e-3, sum(0.5 for _ in w)) for w in windows.values() if len(w) >= 8]
+        windows.setdefault(int((t["t"] - first) // FREEZE_WINDOW), []).append(t)
+    fps5 = [sum(t["frames"] for t in w) / (0.5 * len(w)) for w in windows.values() if len(w) >= 8]
     glass = [g for t in ticks for g in t.get("glass_ms", [])]
-    tone_frames = sum(t.get("tone_frames", 0) for t in ticks)
-    tone_with = sum(t.get("tone_with", 0) for t in ticks)
     out["fps_p50"] = round(statistics.median(fps5), 1) if fps5 else None
     out["fps_min_5s"] = round(min(fps5), 1) if fps5 else None
     out["freezes"] = sum(t["freezes"] for t in ticks)
     out["glass_p50_ms"] = pct(glass, 50)
     out["glass_p95_ms"] = pct(glass, 95)
-    out["audio_continuity"] = round(tone_with / tone_frames, 4) if tone_frames else None
+    out["audio_continuity"] = continuity(ticks)
     sent = [t["partner_sent_kbps"] for t in ticks if t.get("partner_sent_kbps") is not None]
     out["partner_sent_kbps_p50"] = round(statistics.median(sent), 1) if sent else None
-    if phases:
-        bounds = [skip]
-        for p in phases:
-            bounds.append(bounds[-1] + p)
-        out["settle_s"] = [settle(ticks, bounds[i], bounds[i + 1], None) for i in range(1, len(phases))]
-        # Glass-to-glass once settled in each phase (the last half of it).
-        out["phase_glass_p95_ms"] = [
-            pct([g for t in ticks if (bounds[i] + bounds[i + 1]) / 2 < t["t"] <= bounds[i + 1] for g in t.get("glass_ms", [])], 95)
-            for i in range(len(phases))
-        ]
+    if changes:
+        end = ticks[-1]["unix_ms"]
+        bounds = list(changes) + [end]
+        out["settle_s"] = [settle_ms(ticks, bounds[i], bounds[i + 1]) for i in range(len(changes))]
     return out
+
+
+def settle_ms(ticks, start, end, glass_ok=400.0):
+    """Seconds from `start` (unix ms) until the receiver's ticks are fine for good (to `end`):
+    pictures in every tick, no freeze, and (where measured) glass-to-glass p95 within 400 ms."""
+    window = [t for t in ticks if start < t["unix_ms"] <= end]
+    for i, t in enumerate(window):
+        if all(fine(u, None, glass_ok) for u in window[i:]):
+            return round((t["unix_ms"] - start) / 1000.0, 2)
+    return None
 
 
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("timelines", nargs="+", help="one file per client, named after it")
-    ap.add_argument("--phases", default="")
     ap.add_argument("--link-kbit", type=float)
-    ap.add_argument("--skip", type=float, default=0.0)
+    ap.add_argument("--skip", type=float, default=0.0, help="drop each timeline's first seconds")
+    ap.add_argument("--from-ms", type=int, help="the window's start (unix ms)")
+    ap.add_argument("--to-ms", type=int, help="the window's end (unix ms)")
+    ap.add_argument("--changes-ms", default="", help="when the link changed (unix ms, comma separated)")
     ap.add_argument("--check", action="store_true")
     a = ap.parse_args()
-    phases = [float(p) for p in a.phases.split(",") if p]
+    changes = [int(c) for c in a.changes_ms.split(",") if c]
     by_client = {}
     for path in a.timelines:
         name = os.path.splitext(os.path.basename(path))[0]
@@ -103,26 +108,33 @@ def main():
         others = [n for n in names if n != name]
         partner = by_client[others[0]] if others else []
         for t in by_client[name]:
-            near = min(partner, key=lambda u: abs(u["t"] - t["t"]), default=None)
+            near = min(partner, key=lambda u: abs(u["unix_ms"] - t["unix_ms"]), default=None)
             t["partner_sent_kbps"] = near.get("sent_kbps") if near else None
-    results = {name: evaluate(by_client[name], phases, a.link_kbit, a.skip) for name in names}
+    cut = {}
+    for name in names:
+        ticks = [t for t in by_client[name] if t["t"] > a.skip]
+        if a.from_ms is not None:
+            ticks = [t for t in ticks if t["unix_ms"] > a.from_ms]
+        if a.to_ms is not None:
+            ticks = [t for t in ticks if t["unix_ms"] <= a.to_ms]
+        cut[name] = ticks
+    results = {name: evaluate(cut[name], changes, a.link_kbit) for name in names}
     print(json.dumps(results))
     if not a.check:
         return 0
     failures = []
     for name, r in results.items():
-        ticks = [t for t in by_client[name] if t["t"] > a.skip]
-        last = ticks[-int(len(ticks) / 2):]
+        last = cut[name][-int(len(cut[name]) / 2):]
         sent = [t["partner_sent_kbps"] for t in last if t.get("partner_sent_kbps") is not None]
         # The functional check: once adapted, the partner sends below the link, and video keeps
-        # coming (pictures in every second, no freeze) with the tone in the audio.
+        # coming (pictures in every second) with the tone in the audio.
         if not sent or statistics.median(sent) >= a.link_kbit:
             failures.append(f"{name}: partner still sends {statistics.median(sent) if sent else None} kbit/s on a {a.link_kbit} kbit/s link")
         for i in range(0, len(last) - 1, 2):
             if last[i]["frames"] + last[i + 1]["frames"] == 0:
                 failures.append(f"{name}: no video in the second ending at {last[i + 1]['t']} s")
-        if r["audio_continuity"] is None or r["audio_continuity"] < 0.9:
-            failures.append(f"{name}: the tone in {r['audio_continuity']} of audio frames")
+        if r.get("audio_continuity") is None or r["audio_continuity"] < 0.9:
+            failures.append(f"{name}: the tone in {r.get('audio_continuity')} of audio frames")
     for f in failures:
         print("link-test: " + f, file=sys.stderr)
     return 1 if failures else 0

@@ -31,7 +31,7 @@ use webrtc::peer_connection::{
 use webrtc::rtp_transceiver::RtpSender;
 
 pub use super::error::CallError;
-use super::keyframe::{KeyframeRequests, is_keyframe_request};
+use super::keyframe::{KeyframeRequests, ReportedLoss, is_keyframe_request};
 use super::privacy;
 use crate::media::ladder;
 use crate::media::send::{EncodedSample, SendControl};
@@ -163,6 +163,8 @@ pub struct PeerLink {
     has_servers: bool,
     /// Host candidates stay out of what we signal.
     hide_host: bool,
+    /// What the partner reports losing of our media.
+    loss: ReportedLoss,
 }
 
 /// The longest an offer or answer waits for local candidates before it goes out anyway (later
@@ -216,9 +218,15 @@ fn local_track(kind: RtpCodecKind, codec: RTCRtpCodec) -> Result<Arc<TrackLocalS
 /// How often the receiver asks again for one lost packet. webrtc-rs's default is without limit,
 /// every 100 ms, for the last 512 packets: on a congested link the retransmissions are lost
 /// too, the requests multiply, and the retransmission flood (thousands of packets a second
-/// were measured on a 300 kbit/s link) keeps the link congested for good. Three requests cover
-/// a loss burst within the time a late picture is still worth having.
-const NACKS_PER_PACKET: u16 = 3;
+/// were measured on a 300 kbit/s link) keeps the link congested for good. Two requests, 100 ms
+/// apart, cover random loss; our receiver gives up on a hole after 200 ms anyway.
+const NACKS_PER_PACKET: u16 = 2;
+
+/// Packets the NACK generator watches and the responder keeps for retransmission (about a
+/// second of video at the top step). With webrtc-rs's 512 and 1024, a second of overload on a
+/// link that fell from 2 Mbit/s to 300 kbit/s left seconds of retransmissions queued behind it
+/// (the round trip stayed at 700 ms for 5 s after the sender had cut its rate to a third).
+const NACK_WINDOW: u16 = 128;
 
 /// The interceptor chain: NACK/RTX with bounded retries, RTCP reports, and send-side congestion
 /// control: GCC over transport-wide feedback (as browsers do) estimates what the path carries,
@@ -229,9 +237,11 @@ const NACKS_PER_PACKET: u16 = 3;
 /// 6 s, then 16 s, audio mostly missing), where the same call without it ran at 10-20 ms. The
 /// encoders' own rate control is the pacing; keyframe bursts wait in the bottleneck's queue.
 fn interceptors(media: &mut MediaEngine) -> Result<Registry, CallError> {
-    let registry = Registry::new()
-        .with(Slot::NackResponder, NackResponderBuilder::new().build())
-        .with(Slot::NackGenerator, NackGeneratorBuilder::new().with_max_nacks_per_packet(NACKS_PER_PACKET).build());
+    let registry =
+        Registry::new().with(Slot::NackResponder, NackResponderBuilder::new().with_size(NACK_WINDOW).build()).with(
+            Slot::NackGenerator,
+            NackGeneratorBuilder::new().with_size(NACK_WINDOW).with_max_nacks_per_packet(NACKS_PER_PACKET).build(),
+        );
     configure_simulcast_extension_headers(media).map_err(rtc_err)?;
     let registry = configure_rtcp_reports(registry);
     let gcc = Gcc::new(
@@ -256,7 +266,8 @@ impl PeerLink {
         media.register_codec(video_params, RtpCodecKind::Video).map_err(rtc_err)?;
         media.register_codec(audio_params, RtpCodecKind::Audio).map_err(rtc_err)?;
         let registry = interceptors(&mut media)?;
-        let registry = registry.with(Slot::from(14_000), KeyframeRequests::default());
+        let loss = ReportedLoss::default();
+        let registry = registry.with(Slot::from(14_000), KeyframeRequests::new(loss.clone()));
         let ice_servers = cfg
             .ice_servers
             .iter()
@@ -322,6 +333,7 @@ impl PeerLink {
             gathering,
             has_servers: !cfg.ice_servers.is_empty(),
             hide_host: cfg.hide_host,
+            loss,
         };
         if cfg.video {
             let track = local_track(RtpCodecKind::Video, h264_codec())?;
@@ -441,6 +453,11 @@ impl PeerLink {
             self.tasks.push(tokio::spawn(pump(local.track.clone(), pt, rx, None)));
         }
         Ok(())
+    }
+
+    /// The fraction of our packets the partner last reported lost, 0–1.
+    pub fn reported_loss(&self) -> f64 {
+        self.loss.fraction()
     }
 
     /// The peer connection, for statistics.

@@ -204,9 +204,15 @@ impl Shell {
         let mut out = Vec::new();
         for link in self.links.by_id.values_mut().filter(|l| l.connected) {
             let video = link.video_in.as_ref().map(|(s, _)| s);
-            let stats =
-                super::stats::collect(link.peer.connection(), video, link.audio_in.as_ref(), &send, &mut link.prev)
-                    .await;
+            let stats = super::stats::collect(
+                link.peer.connection(),
+                link.peer.reported_loss(),
+                video,
+                link.audio_in.as_ref(),
+                &send,
+                &mut link.prev,
+            )
+            .await;
             out.push((link.who, stats));
         }
         // One encoder serves every link (a mesh room shares it), so it follows the worst one.

@@ -113,6 +113,7 @@ impl Default for Previous {
 /// Sample one link.
 pub(super) async fn collect(
     pc: &Arc<dyn PeerConnection>,
+    reported_loss: f64,
     video_in: Option<&Arc<RxStats>>,
     audio_in: Option<&Arc<RxStats>>,
     send: &SendStats,
@@ -216,10 +217,12 @@ pub(super) async fn collect(
     let new_lost = (lost - prev.lost).max(0) as f64;
     let total = new_received + new_lost;
     stats.loss = if total > 0.0 { new_lost / total } else { 0.0 };
+    stats.loss_out = stats.loss_out.max(reported_loss);
     let sample = Sample {
         gcc_bps: stats.gcc_bps,
         sent_bps: (stats.kbps_out * 1000.0) as u32,
         queue: stats.queue_ms.map(|q| Duration::from_secs_f64(q / 1000.0)),
+        loss: stats.loss_out,
     };
     stats.estimate_bps = prev.estimator.update(sample, now);
     prev.at = now;

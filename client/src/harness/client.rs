@@ -137,6 +137,11 @@ impl View {
         self.videos.iter().rev().find(|s| s.from == who).map(|s| &s.stats)
     }
 
+    /// The newest audio stream from `who`.
+    pub fn audio_from(&self, who: Who) -> Option<&Arc<RxStats>> {
+        self.audios.iter().rev().find(|s| s.from == who).map(|s| &s.stats)
+    }
+
     /// The stamp reader on the newest video stream from `who`.
     pub fn stamps_from(&self, who: Who) -> Option<&Arc<StampProbe>> {
         self.stamps.iter().rev().find(|(from, _)| *from == who).map(|(_, p)| p)

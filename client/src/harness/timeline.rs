@@ -27,6 +27,8 @@ struct Totals {
     latencies: usize,
     tone_frames: u64,
     tone_with: u64,
+    /// Audio frames the receiver had to conceal (nothing arrived in time).
+    concealed: u64,
     sent_bytes: u64,
 }
 
@@ -41,6 +43,9 @@ fn totals(c: &HarnessClient) -> Totals {
         if let Some(stamps) = v.stamps_from(Who::Partner) {
             t.freezes = stamps.freezes.load(Ordering::Relaxed);
             t.latencies = stamps.latency_count();
+        }
+        if let Some(audio) = v.audio_from(Who::Partner) {
+            t.concealed = audio.errors.load(Ordering::Relaxed);
         }
         if let Some(tone) = v.tone_from(Who::Partner) {
             t.tone_frames = tone.frames.load(Ordering::Relaxed);
@@ -62,6 +67,7 @@ fn line(c: &HarnessClient, at: f64, tick: f64, before: Totals, now: Totals) -> s
     json!({
         "client": c.spec.name,
         "t": (at * 1000.0).round() / 1000.0,
+        "unix_ms": std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64),
         "frames": now.frames.saturating_sub(before.frames),
         "fps": now.frames.saturating_sub(before.frames) as f64 / tick,
         "freezes": now.freezes.saturating_sub(before.freezes),
@@ -69,6 +75,7 @@ fn line(c: &HarnessClient, at: f64, tick: f64, before: Totals, now: Totals) -> s
         "glass_ms": glass.iter().map(|g| (g * 10.0).round() / 10.0).collect::<Vec<_>>(),
         "tone_frames": tone_frames,
         "tone_with": tone_with,
+        "concealed": now.concealed.saturating_sub(before.concealed),
         "sent_kbps": now.sent_bytes.saturating_sub(before.sent_bytes) as f64 * 8.0 / tick / 1000.0,
         "estimate_kbps": stats.estimate_bps.map(|e| f64::from(e) / 1000.0),
         "gcc_kbps": stats.gcc_bps.map(|e| f64::from(e) / 1000.0),
