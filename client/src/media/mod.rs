@@ -19,4 +19,5 @@ pub mod send;
 pub mod speech;
 pub mod switch;
 pub mod tone;
+pub mod video_rate;
 pub mod video_source;

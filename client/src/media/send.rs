@@ -12,8 +12,9 @@ use tokio::sync::broadcast;
 
 use super::audio_source::AudioSource;
 use super::h264::H264Encoder;
-use super::ladder::{self, Ladder};
+use super::ladder;
 use super::opus_codec::OpusEncoder;
+use super::video_rate::VideoRate;
 use super::video_source::{SourceError, VideoSource};
 use crate::slot::FrameSlot;
 
@@ -220,7 +221,9 @@ fn video_loop(
             }
             rate.publish(stats);
         }
-        if !rate.take_frame() {
+        // A keyframe request is answered with the next picture, whatever the step's frame rate
+        // would skip: the receiver is frozen until it comes.
+        if !rate.take_frame(ctl.keyframe.load(Ordering::Relaxed)) {
             continue;
         }
         // Someone new is listening: they need a keyframe to start decoding.
@@ -254,69 +257,6 @@ fn video_loop(
             }
             Err(e) => tracing::warn!(error = %e, "video encode failed"),
         }
-    }
-}
-
-/// What the video encoder is asked for: the ladder's step when adapting, else the fixed rate;
-/// and which source pictures it is given (every one at the source's rate, a share of them at a
-/// step's lower rate).
-struct VideoRate {
-    cfg: SendConfig,
-    ladder: Option<Ladder>,
-    /// Pictures owed to the encoder: grows by step fps / source fps per source picture.
-    credit: f32,
-}
-
-impl VideoRate {
-    fn new(cfg: SendConfig) -> Self {
-        Self { cfg, ladder: cfg.adaptive.then(Ladder::default), credit: 1.0 }
-    }
-
-    fn bitrate_bps(&self) -> u32 {
-        self.ladder.as_ref().map_or(self.cfg.video_bitrate_bps, |l| l.step().bitrate_bps)
-    }
-
-    fn fps(&self) -> f32 {
-        let source = self.cfg.video_fps.max(1.0);
-        self.ladder.as_ref().map_or(source, |l| (l.step().fps as f32).min(source))
-    }
-
-    fn frame_time(&self) -> Duration {
-        Duration::from_secs_f32(1.0 / self.fps())
-    }
-
-    /// Take the latest estimate; true when the step changed (the encoder must follow).
-    fn follow(&mut self, ctl: &SendControl, now: Instant) -> bool {
-        let Some(ladder) = self.ladder.as_mut() else { return false };
-        let estimate = Some(ctl.estimate_bps.load(Ordering::Relaxed)).filter(|&e| e > 0);
-        ladder.update(estimate, now).is_some()
-    }
-
-    /// Whether this source picture is encoded (false: dropped to hold the step's frame rate).
-    fn take_frame(&mut self) -> bool {
-        self.credit = (self.credit + self.fps() / self.cfg.video_fps.max(1.0)).min(2.0);
-        if self.credit < 1.0 {
-            return false;
-        }
-        self.credit -= 1.0;
-        true
-    }
-
-    /// The picture at the step's size.
-    fn picture<'a>(&self, pic: &'a super::frame::I420) -> std::borrow::Cow<'a, super::frame::I420> {
-        let Some(ladder) = &self.ladder else { return std::borrow::Cow::Borrowed(pic) };
-        let (w, h) = ladder::scaled_size(ladder.step(), pic.width, pic.height);
-        if (w, h) == (pic.width, pic.height) {
-            std::borrow::Cow::Borrowed(pic)
-        } else {
-            std::borrow::Cow::Owned(pic.scaled(w, h))
-        }
-    }
-
-    fn publish(&self, stats: &SendStats) {
-        let step = self.ladder.as_ref().map_or(0, |l| l.index() as u32 + 1);
-        stats.ladder_step.store(step, Ordering::Relaxed);
-        stats.video_target_bps.store(self.bitrate_bps(), Ordering::Relaxed);
     }
 }
 
