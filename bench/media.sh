@@ -5,6 +5,7 @@
 # prints the medians as a markdown table.
 #
 #   bench/media.sh            # RUNS=5 SECS=10 CALLS=5 by default; 640x480@30, 800 kbit/s, grain 12
+# (a fixed rate, as in the earlier runs it is compared with; calls adapt otherwise, see link.sh)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RUNS=${RUNS:-5}
@@ -17,7 +18,7 @@ trap 'rm -f "$OUT"' EXIT
 
 for run in $(seq "$RUNS"); do
   for clients in 2 $((CALLS * 2)); do
-    line=$("$HARNESS" --scenario basic --clients "$clients" --duration "$SECS" 2>/dev/null | sed -n 's/^JSON //p' || true)
+    line=$("$HARNESS" --scenario basic --clients "$clients" --duration "$SECS" --bitrate 800000 2>/dev/null | sed -n 's/^JSON //p' || true)
     echo "$line" | python3 -c 'import json,sys; r=json.loads(sys.stdin.read()); print("run %s, %d calls: passed=%s first frame p50 %.0f ms, glass p50 %.1f / p99 %.1f ms, CPU %.1f%%/call" % (sys.argv[1], r["calls"], r["passed"], r["first_frame_ms"]["p50"] or -1, r["glass_to_glass_ms"]["p50"] or -1, r["glass_to_glass_ms"]["p99"] or -1, r["cpu_pct_of_core_per_call"] or -1))' "$run" >&2
     echo "$line" >> "$OUT"
   done
