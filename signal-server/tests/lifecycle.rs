@@ -106,7 +106,10 @@ async fn after_shutdown_no_socket_is_left_open_even_for_a_client_that_never_answ
 
 #[tokio::test]
 async fn wss_works_with_a_certificate_and_key() {
-    let data = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data");
+    // The crate's directory when the test runs (cargo sets it), not when it was compiled: a
+    // build shared between checkouts would otherwise look in another checkout.
+    let dir = std::env::var("CARGO_MANIFEST_DIR").unwrap_or_else(|_| env!("CARGO_MANIFEST_DIR").to_string());
+    let data = format!("{dir}/tests/data");
     let srv = server_with(|c| {
         c.tls_cert = Some(format!("{data}/cert.pem").into());
         c.tls_key = Some(format!("{data}/key.pem").into());
