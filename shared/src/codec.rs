@@ -199,7 +199,7 @@ pub fn encode<T: Serialize>(msg: &T) -> String {
     // Serialising these types cannot fail (all map keys are strings); if it ever did, the peer
     // still gets a well-formed error rather than a half-written frame.
     serde_json::to_string(msg).unwrap_or_else(|e| {
-        let err = ServerMsg::Error { code: ErrorCode::Malformed, message: e.to_string() };
+        let err = ServerMsg::Error { code: ErrorCode::Malformed, message: e.to_string(), retry_in_ms: None };
         serde_json::to_string(&err).unwrap_or_default()
     })
 }

@@ -251,11 +251,14 @@ pub enum ErrorCode {
     /// A resume token was refused (malformed, forged, expired or already used); the
     /// connection goes on as a new one.
     ResumeRefused,
+    /// Next pressed faster than a person can look at a stranger: searching is paused for the
+    /// time in `retry_in_ms`.
+    SlowDown,
 }
 
 impl ErrorCode {
     /// Every code, in a fixed order (for metrics).
-    pub const ALL: [ErrorCode; 14] = [
+    pub const ALL: [ErrorCode; 15] = [
         ErrorCode::Malformed,
         ErrorCode::UnknownType,
         ErrorCode::FieldTooLong,
@@ -270,6 +273,7 @@ impl ErrorCode {
         ErrorCode::BinaryUnsupported,
         ErrorCode::VersionUnsupported,
         ErrorCode::ResumeRefused,
+        ErrorCode::SlowDown,
     ];
 
     /// The code's wire name.
@@ -289,6 +293,7 @@ impl ErrorCode {
             ErrorCode::BinaryUnsupported => "binary_unsupported",
             ErrorCode::VersionUnsupported => "version_unsupported",
             ErrorCode::ResumeRefused => "resume_refused",
+            ErrorCode::SlowDown => "slow_down",
         }
     }
 }
@@ -441,6 +446,9 @@ pub enum ServerMsg {
         code: ErrorCode,
         /// Human-readable detail.
         message: String,
+        /// When the refused action may be tried again, milliseconds from now (`slow_down`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        retry_in_ms: Option<u64>,
     },
 }
 

@@ -9,7 +9,7 @@ use strangers_shared::IceServer;
 
 use crate::core::resume::ResumeConfig;
 use crate::core::turn::TurnConfig;
-use crate::core::{CoreConfig, RateLimit};
+use crate::core::{CoreConfig, RateLimit, SkipLimit};
 
 /// The Strangers signal server: random matchmaking, rooms and WebRTC signaling over WebSocket.
 ///
@@ -129,6 +129,19 @@ pub struct Config {
     #[arg(long, env = "STRANGERS_FAILED_COOLDOWN", default_value = "5m", value_parser = parse_duration)]
     pub failed_cooldown: Duration,
 
+    /// Skips (Next in a call) a client may make within --skip-window before it is paused for
+    /// --skip-cooldown (`error slow_down`); 0 turns the limit off.
+    #[arg(long, env = "STRANGERS_SKIP_LIMIT", default_value_t = 20)]
+    pub skip_limit: u32,
+
+    /// The window --skip-limit counts skips over.
+    #[arg(long, env = "STRANGERS_SKIP_WINDOW", default_value = "60s", value_parser = parse_positive_duration)]
+    pub skip_window: Duration,
+
+    /// How long a client that skips past --skip-limit is paused.
+    #[arg(long, env = "STRANGERS_SKIP_COOLDOWN", default_value = "30s", value_parser = parse_duration)]
+    pub skip_cooldown: Duration,
+
     /// How often a searcher gets a `waiting` update (online count, searchers in its mode).
     #[arg(long, env = "STRANGERS_WAITING_INTERVAL", default_value = "2s", value_parser = parse_positive_duration)]
     pub waiting_interval: Duration,
@@ -190,6 +203,7 @@ impl Config {
             waiting_interval: self.waiting_interval,
             room_capacity: self.room_capacity,
             rate: RateLimit { burst: self.rate_burst, per_sec: self.rate_per_sec, max_strikes: self.rate_max_strikes },
+            skip_limit: SkipLimit { max: self.skip_limit, window: self.skip_window, cooldown: self.skip_cooldown },
             ice_servers,
             turn: self
                 .turn_secret

@@ -85,6 +85,13 @@ pub fn render(core: &Core, net: &NetMetrics, queued_bytes: usize) -> String {
     metric(m, "strangers_skips_total", "counter", "Next presses while in a call.", stats.skips);
     metric(
         m,
+        "strangers_slowdowns_total",
+        "counter",
+        "Skips past the skip limit; the skipper was paused.",
+        stats.slowdowns,
+    );
+    metric(
+        m,
         "strangers_failed_calls_total",
         "counter",
         "Calls a client could not connect (the pair is kept apart for --failed-cooldown).",

@@ -45,10 +45,13 @@ fn help_explains_every_flag_and_its_environment_variable() {
         "--resume-secret",
         "--resume-window",
         "--searcher-timeout",
+        "--skip-limit",
+        "--skip-window",
+        "--skip-cooldown",
     ] {
         assert!(help.contains(flag), "{flag} missing from --help");
     }
-    assert_eq!(help.matches("[env: STRANGERS_").count(), 29, "every flag has an env fallback:\n{help}");
+    assert_eq!(help.matches("[env: STRANGERS_").count(), 32, "every flag has an env fallback:\n{help}");
 }
 
 #[test]

@@ -274,3 +274,35 @@ async fn the_origin_allow_list_is_enforced_for_browsers_only() {
     Client::connect(&srv).await;
     assert_eq!(metric(&srv, "strangers_rejected_origin_total").await, 1.0);
 }
+
+/// A client that presses Next faster than the skip limit allows is paused: over a real socket it
+/// gets `slow_down` with the time left, its partner is released, its searches are refused, and
+/// the metric counts it.
+#[tokio::test]
+async fn skipping_past_the_limit_is_paused_with_the_time_left() {
+    let srv = server_with(|c| {
+        c.skip_limit = 1;
+        c.skip_cooldown = Duration::from_secs(30);
+    })
+    .await;
+    let (mut a, mut b) = matched_pair(&srv).await;
+    a.send(r#"{"type":"next"}"#).await;
+    b.expect("partner_left").await;
+    a.expect("waiting").await;
+    // A third stranger meets the skipper; its second skip within the minute is one too many.
+    let mut c = Client::connect(&srv).await;
+    c.send(r#"{"type":"find","mode":"video"}"#).await;
+    c.expect("waiting").await;
+    c.expect("matched").await;
+    a.expect("matched").await;
+    a.send(r#"{"type":"next"}"#).await;
+    let err = a.expect_error("slow_down").await;
+    let left = err["retry_in_ms"].as_u64().unwrap();
+    assert!((29_000..=30_000).contains(&left), "{err}");
+    assert_eq!(c.expect("partner_left").await["reason"], "skipped", "the partner is released");
+    a.send(r#"{"type":"find","mode":"video"}"#).await;
+    let err = a.expect_error("slow_down").await;
+    assert!(err["retry_in_ms"].as_u64().unwrap() <= left);
+    assert_eq!(metric(&srv, "strangers_slowdowns_total").await, 1.0);
+    assert_eq!(metric(&srv, "strangers_errors_total{code=\"slow_down\"}").await, 2.0);
+}

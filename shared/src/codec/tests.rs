@@ -92,7 +92,8 @@ fn every_server_message_round_trips() {
         ServerMsg::Joined { room: RoomName("r".into()), you: PeerId(1), capacity: 4, members: vec![member.clone()] },
         ServerMsg::PeerJoined { room: RoomName("r".into()), peer: member },
         ServerMsg::PeerLeft { room: RoomName("r".into()), peer: PeerId(7), reason: LeaveReason::Disconnected },
-        ServerMsg::Error { code: ErrorCode::RoomFull, message: "full".into() },
+        ServerMsg::Error { code: ErrorCode::RoomFull, message: "full".into(), retry_in_ms: None },
+        ServerMsg::Error { code: ErrorCode::SlowDown, message: "slow down".into(), retry_in_ms: Some(29_500) },
     ];
     for msg in msgs {
         let text = encode(&msg);

@@ -83,6 +83,8 @@ pub struct CoreConfig {
     /// Resume tokens and the window a disconnected client's call is kept for; `None`: a
     /// dropped connection ends its call at once.
     pub resume: Option<resume::ResumeConfig>,
+    /// How fast a client may press Next before it is paused.
+    pub skip_limit: super::SkipLimit,
 }
 
 impl Default for CoreConfig {
@@ -98,6 +100,7 @@ impl Default for CoreConfig {
             ice_servers: Vec::new(),
             turn: None,
             resume: None,
+            skip_limit: super::SkipLimit::default(),
         }
     }
 }

@@ -12,6 +12,10 @@ use super::{Core, Output, Peer, Prefs, State, mode_index};
 impl Core {
     pub(super) fn find(&mut self, peer: PeerId, mode: Mode, interests: Vec<String>) {
         let Some(p) = self.peers.get_mut(&peer) else { return };
+        // Stop and find again is not a way around a skip cooldown.
+        if let Some(left) = p.skips.paused(self.now.mono) {
+            return self.slow_down(peer, left);
+        }
         match p.state.clone() {
             // A resumer that searches has given up waiting for its partner.
             State::Idle | State::Resuming { .. } => {}
@@ -33,8 +37,26 @@ impl Core {
 
     pub(super) fn next(&mut self, peer: PeerId, reason: Option<NextReason>) {
         let Some(p) = self.peers.get(&peer) else { return };
+        if let Some(left) = p.skips.paused(self.now.mono) {
+            return self.slow_down(peer, left);
+        }
         match p.state.clone() {
             State::Paired { partner } => {
+                // A call that failed to connect is not a person skipping. One skip too many
+                // still ends the call (the user asked to leave it), but the skipper is not
+                // queued again until the cooldown is over.
+                if reason != Some(NextReason::Failed) {
+                    let (limit, now) = (self.cfg.skip_limit, self.now.mono);
+                    let refused = self.peers.get_mut(&peer).and_then(|p| p.skips.skip(&limit, now).err());
+                    if let Some(left) = refused {
+                        self.stats.slowdowns += 1;
+                        self.unpair(peer, partner, LeaveReason::Skipped);
+                        if let Some(p) = self.peers.get_mut(&peer) {
+                            p.state = State::Idle;
+                        }
+                        return self.slow_down(peer, left);
+                    }
+                }
                 self.stats.skips += 1;
                 let until = self.now.mono + self.cfg.rematch_cooldown;
                 let failed = (reason == Some(NextReason::Failed)).then_some(self.now.mono + self.cfg.failed_cooldown);

@@ -14,6 +14,7 @@ mod relay;
 pub mod resume;
 mod rooms;
 mod sessions;
+mod skips;
 mod stats;
 #[cfg(test)]
 mod tests;
@@ -33,6 +34,7 @@ use ratelimit::{Admission, TokenBucket};
 use resume::Sid;
 use rooms::Room;
 use sessions::Held;
+pub use skips::SkipLimit;
 pub use stats::{Histogram, MATCH_WAIT_BUCKETS_SECS, Stats};
 
 /// What one connection is doing.
@@ -86,6 +88,8 @@ struct Peer {
     held: Option<Held>,
     /// Its timers in the queue (see `timers.rs`), so that they leave with it.
     timer_keys: Vec<(Duration, timers::Timer)>,
+    /// Its recent skips and any cooldown (see `skips.rs`).
+    skips: skips::SkipMeter,
 }
 
 /// The matchmaking and room state machine. See the module docs.
@@ -212,6 +216,7 @@ impl Core {
             generation: 0,
             held: None,
             timer_keys: Vec::new(),
+            skips: skips::SkipMeter::default(),
         };
         if let Some(sid) = sid {
             self.sessions.insert(sid, peer);
@@ -332,7 +337,16 @@ impl Core {
 
     fn error(&mut self, peer: PeerId, code: ErrorCode, message: String) {
         self.stats.count_error(code);
-        self.send(peer, &ServerMsg::Error { code, message });
+        self.send(peer, &ServerMsg::Error { code, message, retry_in_ms: None });
+    }
+
+    /// Refuse a skip or a search from a client that skips too fast, saying when it may go on.
+    fn slow_down(&mut self, peer: PeerId, left: Duration) {
+        self.stats.count_error(ErrorCode::SlowDown);
+        let secs = left.as_secs_f64().ceil();
+        let message = format!("you are skipping very fast; you can look for someone new in {secs:.0} s");
+        let retry_in_ms = Some(u64::try_from(left.as_millis()).unwrap_or(u64::MAX));
+        self.send(peer, &ServerMsg::Error { code: ErrorCode::SlowDown, message, retry_in_ms });
     }
 
     /// Every peer id the core knows (for invariant checks).

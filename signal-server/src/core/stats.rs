@@ -47,6 +47,8 @@ pub struct Stats {
     pub abuse_closes: u64,
     /// Skips (`next` while paired).
     pub skips: u64,
+    /// Skips past the skip limit, which paused the skipper (`slow_down`).
+    pub slowdowns: u64,
     /// Calls a client reported as failed to connect (`next` with reason `failed`).
     pub failed_calls: u64,
     /// Connections that dropped mid-call and were held for the resume window.

@@ -71,6 +71,8 @@ struct LinkSlot {
 #[derive(Debug)]
 pub struct EngineCore {
     now: Now,
+    /// The server paused our searching (we skipped too fast): search again at this time.
+    search_retry: Option<Instant>,
     me: Option<PeerId>,
     ice_servers: Vec<IceServer>,
     intent: Intent,
@@ -95,6 +97,7 @@ impl EngineCore {
     pub fn new(now: Now) -> Self {
         Self {
             now,
+            search_retry: None,
             me: None,
             ice_servers: Vec::new(),
             intent: Intent::Idle,
@@ -137,7 +140,7 @@ impl EngineCore {
     /// has not connected, or a rebuild that falls due.
     pub fn poll_timeout(&self) -> Option<Instant> {
         let setup = self.links.values().filter(|l| !l.connected).map(|l| l.opened + SETUP_DEADLINE).min();
-        [setup, self.rebuilds.next_due(), self.restart_deadline()].into_iter().flatten().min()
+        [setup, self.rebuilds.next_due(), self.restart_deadline(), self.search_retry].into_iter().flatten().min()
     }
 
     /// The random call's state.
@@ -376,5 +379,11 @@ impl EngineCore {
         }
         self.enforce_restart_deadline();
         self.run_rebuilds();
+        if self.search_retry.is_some_and(|at| now >= at) {
+            self.search_retry = None;
+            if let (Intent::Search { mode, interests }, Some(_)) = (self.intent.clone(), self.searching_mode()) {
+                self.signal(ClientMsg::Find { mode, interests });
+            }
+        }
     }
 }

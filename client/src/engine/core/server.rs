@@ -3,6 +3,8 @@
 //! checks who it can be from before it acts. Outside a room there is only the partner (`from` is
 //! refused); in a room, only a listed member, and never more members than the room holds.
 
+use std::time::Duration;
+
 use strangers_shared::{Member, Mode, PeerId, Role, ServerMsg};
 
 use super::{EngineCore, Intent, Output, RoomView};
@@ -90,8 +92,15 @@ impl EngineCore {
                     self.emit(Event::MemberLeft(peer));
                 }
             }
-            ServerMsg::Error { code, message } => {
+            ServerMsg::Error { code, message, retry_in_ms } => {
                 self.emit(Event::Error(format!("server: {message} ({})", code.as_str())));
+                // Paused for skipping too fast: look again when the pause is over, if the user
+                // still wants to.
+                if code == strangers_shared::ErrorCode::SlowDown
+                    && let Some(ms) = retry_in_ms
+                {
+                    self.search_retry = Some(self.now.mono + Duration::from_millis(ms.min(600_000)));
+                }
             }
             ServerMsg::PartnerResumed => self.restart_again(),
             ServerMsg::Welcome { .. } | ServerMsg::Ready { .. } => {}

@@ -4,6 +4,7 @@ mod invariants;
 mod matching;
 mod relay_rooms;
 mod sessions;
+mod skips;
 
 use std::time::Duration;
 
@@ -30,6 +31,16 @@ impl Sim {
     pub(super) fn input(&mut self, input: Input) -> Vec<Output> {
         self.core.handle(self.now, input);
         std::iter::from_fn(|| self.core.poll_output()).collect()
+    }
+
+    /// Peers 1 and 2 connected and searching in video (so paired with each other).
+    pub(super) fn paired(cfg: CoreConfig) -> Self {
+        let mut sim = Self::with(cfg);
+        for n in 1..=2 {
+            sim.connect(n);
+            sim.send(n, r#"{"type":"find","mode":"video"}"#);
+        }
+        sim
     }
 
     /// Connect peer `n`, discarding its welcome.

@@ -7,12 +7,7 @@ use super::{Sim, to, types};
 use crate::core::{Input, Output, State};
 
 fn paired() -> Sim {
-    let mut sim = Sim::new();
-    for n in 1..=2 {
-        sim.connect(n);
-        sim.send(n, r#"{"type":"find","mode":"video"}"#);
-    }
-    sim
+    Sim::paired(crate::core::CoreConfig::default())
 }
 
 #[test]

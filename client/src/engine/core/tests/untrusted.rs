@@ -250,3 +250,31 @@ fn a_failed_call_blames_the_relay_when_it_gave_us_no_address() {
         assert!(errors.iter().any(|e| e.contains("could not connect")), "{errors:?}");
     }
 }
+
+/// The server pauses a client that skips too fast (`slow_down`): the engine looks again by
+/// itself once the pause is over, and not at all if the user stopped meanwhile.
+#[test]
+fn a_skip_pause_ends_with_a_new_search_unless_the_user_stopped() {
+    use strangers_shared::{ClientMsg, ErrorCode};
+    for stop in [false, true] {
+        let mut core = in_call(Role::Offerer);
+        let t0 = Instant::now();
+        core.handle(Now { mono: t0, unix_ms: 0 }, Input::Command(Command::Next));
+        drain(&mut core);
+        let pause = ServerMsg::Error { code: ErrorCode::SlowDown, message: "slow".into(), retry_in_ms: Some(30_000) };
+        core.handle(Now { mono: t0, unix_ms: 0 }, Input::Server(pause));
+        let out = drain(&mut core);
+        assert!(out.iter().any(|o| matches!(o, Output::Event(Event::Error(e)) if e.contains("slow_down"))));
+        let due = core.poll_timeout().expect("a retry is scheduled");
+        assert_eq!(due, t0 + std::time::Duration::from_secs(30));
+        if stop {
+            core.handle(Now { mono: t0, unix_ms: 0 }, Input::Command(Command::Stop));
+            drain(&mut core);
+        }
+        core.handle(Now { mono: due, unix_ms: 0 }, Input::Timeout);
+        let finds =
+            drain(&mut core).into_iter().filter(|o| matches!(o, Output::Signal(ClientMsg::Find { .. }))).count();
+        assert_eq!(finds, usize::from(!stop), "stopped: {stop}");
+        assert!(core.poll_timeout().is_none_or(|t| t > due), "the retry happens once");
+    }
+}
