@@ -19,7 +19,7 @@ import os
 import statistics
 import sys
 
-FREEZE_WINDOW = 5.0
+FPS_WINDOW = 5.0
 
 
 def pct(values, p):
@@ -30,12 +30,10 @@ def pct(values, p):
     return v[rank - 1]
 
 
-def fine(t, link_kbit, glass_ok):
+def fine(t, glass_ok):
     if t["frames"] == 0 or t["freezes"] > 0:
         return False
-    if t.get("glass_p95_ms") is not None and t["glass_p95_ms"] > glass_ok:
-        return False
-    return link_kbit is None or t.get("partner_sent_kbps") is None or t["partner_sent_kbps"] <= link_kbit
+    return t.get("glass_p95_ms") is None or t["glass_p95_ms"] <= glass_ok
 
 
 def continuity(ticks):
@@ -49,7 +47,7 @@ def continuity(ticks):
     return round(with_tone / due, 4) if due else None
 
 
-def evaluate(ticks, changes, link_kbit):
+def evaluate(ticks, changes):
     """Figures of one receiver's ticks (already cut to the window). `changes` are the instants
     (unix ms) the link changed; settle times are measured from each to the next (or the end)."""
     if not ticks:
@@ -58,7 +56,7 @@ def evaluate(ticks, changes, link_kbit):
     windows = {}
     first = ticks[0]["t"]
     for t in ticks:
-        windows.setdefault(int((t["t"] - first) // FREEZE_WINDOW), []).append(t)
+        windows.setdefault(int((t["t"] - first) // FPS_WINDOW), []).append(t)
     fps5 = [sum(t["frames"] for t in w) / (0.5 * len(w)) for w in windows.values() if len(w) >= 8]
     glass = [g for t in ticks for g in t.get("glass_ms", [])]
     out["fps_p50"] = round(statistics.median(fps5), 1) if fps5 else None
@@ -81,7 +79,7 @@ def settle_ms(ticks, start, end, glass_ok=400.0):
     pictures in every tick, no freeze, and (where measured) glass-to-glass p95 within 400 ms."""
     window = [t for t in ticks if start < t["unix_ms"] <= end]
     for i, t in enumerate(window):
-        if all(fine(u, None, glass_ok) for u in window[i:]):
+        if all(fine(u, glass_ok) for u in window[i:]):
             return round((t["unix_ms"] - start) / 1000.0, 2)
     return None
 
@@ -118,7 +116,7 @@ def main():
         if a.to_ms is not None:
             ticks = [t for t in ticks if t["unix_ms"] <= a.to_ms]
         cut[name] = ticks
-    results = {name: evaluate(cut[name], changes, a.link_kbit) for name in names}
+    results = {name: evaluate(cut[name], changes) for name in names}
     print(json.dumps(results))
     if not a.check:
         return 0

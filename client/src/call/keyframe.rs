@@ -68,15 +68,18 @@ impl Protocol<TaggedPacket, TaggedPacket, ()> for KeyframeRequests {
 
     fn handle_read(&mut self, mut msg: TaggedPacket) -> Result<(), Self::Error> {
         if let Packet::Rtcp(packets) = &msg.message.packet {
+            let mut keyframe = false;
             for p in packets {
                 let any = p.as_any();
                 if let Some(sr) = any.downcast_ref::<SenderReport>() {
                     self.loss.record(&sr.reports);
                 } else if let Some(rr) = any.downcast_ref::<ReceiverReport>() {
                     self.loss.record(&rr.reports);
+                } else {
+                    keyframe |= is_keyframe_request(p.as_ref());
                 }
             }
-            if packets.iter().any(|p| is_keyframe_request(p.as_ref())) {
+            if keyframe {
                 msg.message.add(Attribute::DeliverToApplication);
             }
         }

@@ -40,7 +40,7 @@ impl CandidateKind {
     }
 }
 
-/// One second of a call, as the stats overlay shows it.
+/// A sample of a call (twice a second), as the stats overlay shows it.
 #[derive(Debug, Clone, Default)]
 pub struct CallStats {
     /// The negotiated codecs, as the stats report names them (e.g. `H264 / opus`).
@@ -66,7 +66,7 @@ pub struct CallStats {
     pub estimate_bps: Option<u32>,
     /// GCC's own estimate, bits per second.
     pub gcc_bps: Option<u32>,
-    /// Fraction of what we send that the partner reports lost (RTCP receiver reports), 0–1.
+    /// Fraction of what we send that the partner last reported lost (its RTCP reports), 0–1.
     pub loss_out: f64,
     /// Queueing delay: the round-trip time above the lowest seen in this call, milliseconds.
     pub queue_ms: Option<f64>,
@@ -170,7 +170,6 @@ pub(super) async fn collect(
                 let bps = s.target_bitrate as u32;
                 stats.gcc_bps = Some(stats.gcc_bps.map_or(bps, |e| e.min(bps)));
             }
-            RTCStatsReportEntry::RemoteInboundRtp(s) => stats.loss_out = stats.loss_out.max(s.fraction_lost),
             RTCStatsReportEntry::InboundRtp(s) => {
                 received += s.received_rtp_stream_stats.packets_received;
                 lost += s.received_rtp_stream_stats.packets_lost;
@@ -217,7 +216,9 @@ pub(super) async fn collect(
     let new_lost = (lost - prev.lost).max(0) as f64;
     let total = new_received + new_lost;
     stats.loss = if total > 0.0 { new_lost / total } else { 0.0 };
-    stats.loss_out = stats.loss_out.max(reported_loss);
+    // From our RTCP interceptor (call/keyframe.rs): webrtc-rs's stats read loss only from bare
+    // receiver reports, which a partner that sends media does not send.
+    stats.loss_out = reported_loss;
     let sample = Sample {
         gcc_bps: stats.gcc_bps,
         sent_bps: (stats.kbps_out * 1000.0) as u32,

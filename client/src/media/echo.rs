@@ -9,9 +9,8 @@
 //! microphone's frame. AEC3 finds the delay between the two itself (tested from 60 to 400 ms).
 
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::Instant;
 
 use sonora::config::{
     AdaptiveDigital, EchoCanceller, GainController2, NoiseSuppression, NoiseSuppressionLevel, TransparentModeType,
@@ -115,15 +114,6 @@ impl Stages {
     }
 }
 
-/// Counters of the processing, for the stats and the benchmarks.
-#[derive(Debug, Default)]
-pub struct EchoStats {
-    /// 10 ms blocks of microphone audio processed.
-    pub blocks: AtomicU64,
-    /// Microseconds spent processing (far end and microphone).
-    pub micros: AtomicU64,
-}
-
 /// The microphone, cleaned; see the module docs. When `enabled` is off (headphones: there is no
 /// echo to cancel) audio passes untouched, and the far end is still drained.
 pub struct CleanMic {
@@ -131,10 +121,8 @@ pub struct CleanMic {
     apm: AudioProcessing,
     far: FarEnd,
     enabled: Arc<AtomicBool>,
-    stats: Arc<EchoStats>,
     resampler: Option<(u32, Resampler)>,
     far_raw: Vec<f32>,
-    far_48k: Vec<f32>,
     /// Far-end samples at 48 kHz not yet a full block.
     far_pending: Vec<f32>,
     out: Vec<f32>,
@@ -151,40 +139,23 @@ impl CleanMic {
             apm,
             far,
             enabled,
-            stats: Arc::default(),
             resampler: None,
             far_raw: Vec::new(),
-            far_48k: Vec::new(),
             far_pending: Vec::new(),
             out: vec![0.0; BLOCK],
         }
-    }
-
-    /// The processing's counters.
-    pub fn stats(&self) -> Arc<EchoStats> {
-        self.stats.clone()
-    }
-
-    /// Echo return loss enhancement the canceller reports, dB.
-    pub fn erle_db(&self) -> Option<f64> {
-        self.apm.statistics().echo_return_loss_enhancement
     }
 
     /// Feed the far end played since the last frame to the canceller, in whole blocks.
     fn render(&mut self) {
         self.far_raw.clear();
         let rate = self.far.take_into(&mut self.far_raw);
-        self.far_48k.clear();
-        if rate == SAMPLE_RATE {
-            self.far_48k.extend_from_slice(&self.far_raw);
-        } else {
-            let resampler = match &mut self.resampler {
-                Some((r, resampler)) if *r == rate => resampler,
-                slot => &mut slot.insert((rate, Resampler::new(rate, SAMPLE_RATE))).1,
-            };
-            resampler.process(&self.far_raw, &mut self.far_48k);
-        }
-        self.far_pending.extend_from_slice(&self.far_48k);
+        // Straight through at 48 kHz (the resampler passes equal rates unchanged).
+        let resampler = match &mut self.resampler {
+            Some((r, resampler)) if *r == rate => resampler,
+            slot => &mut slot.insert((rate, Resampler::new(rate, SAMPLE_RATE))).1,
+        };
+        resampler.process(&self.far_raw, &mut self.far_pending);
         let whole = self.far_pending.len() / BLOCK * BLOCK;
         for block in self.far_pending[..whole].chunks_exact(BLOCK) {
             if let Err(e) = self.apm.process_render_f32(&[block], &mut [&mut self.out[..]]) {
@@ -196,7 +167,6 @@ impl CleanMic {
 
     /// Process one microphone frame in place (whole blocks; a ragged tail passes untouched).
     pub fn process(&mut self, samples: &mut [f32]) {
-        let started = Instant::now();
         self.render();
         if !self.enabled.load(Ordering::Relaxed) {
             return;
@@ -206,9 +176,7 @@ impl CleanMic {
                 Ok(()) => block.copy_from_slice(&self.out),
                 Err(e) => tracing::debug!(error = %e, "capture block refused"),
             }
-            self.stats.blocks.fetch_add(1, Ordering::Relaxed);
         }
-        self.stats.micros.fetch_add(started.elapsed().as_micros() as u64, Ordering::Relaxed);
     }
 }
 

@@ -7,19 +7,26 @@ impl I420 {
     /// This picture resized to `width` × `height` (rounded down to even) by bilinear
     /// interpolation. A picture that already has that size is returned as a copy.
     pub fn scaled(&self, width: usize, height: usize) -> I420 {
-        let (width, height) = (width & !1, height & !1);
-        if (width, height) == (self.width, self.height) {
-            return self.clone();
-        }
         let mut out = I420::black(width, height);
+        self.scale_into(&mut out);
+        out
+    }
+
+    /// Resize into `out`, at `out`'s size (its planes are reused: the sender scales every
+    /// picture of a call into the same one).
+    pub fn scale_into(&self, out: &mut I420) {
+        let (width, height) = (out.width, out.height);
+        if (width, height) == (self.width, self.height) {
+            out.clone_from(self);
+            return;
+        }
         if self.width == 0 || self.height == 0 {
-            return out;
+            return;
         }
         resize_plane(&self.y, self.width, self.height, &mut out.y, width, height);
         let (cw, ch, dw, dh) = (self.width / 2, self.height / 2, width / 2, height / 2);
         resize_plane(&self.u, cw, ch, &mut out.u, dw, dh);
         resize_plane(&self.v, cw, ch, &mut out.v, dw, dh);
-        out
     }
 }
 
@@ -70,6 +77,11 @@ mod tests {
             assert_eq!((pic.width, pic.height, pic.y.len(), pic.u.len()), (w, h, w * h, w * h / 4));
             assert_eq!(pattern::read(&pic).map(|s| s.counter), Some(77), "{w}x{h}");
         }
+        // Scaling into a picture used before gives the same pixels as a fresh one.
+        let mut reused = src.scaled(320, 240);
+        let other = SyntheticVideo::new(640, 480, 30.0, "t").render(78, Instant::now());
+        other.scale_into(&mut reused);
+        assert_eq!(reused, other.scaled(320, 240));
     }
 
     #[test]

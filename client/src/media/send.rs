@@ -236,7 +236,7 @@ fn video_loop(
         }
         let started = Instant::now();
         let picture = rate.picture(&frame.picture);
-        match encoder.encode(&picture) {
+        match encoder.encode(picture) {
             Ok(out) => {
                 stats.video_encode_micros.fetch_add(started.elapsed().as_micros() as u64, Ordering::Relaxed);
                 if out.data.is_empty() {

@@ -2,7 +2,6 @@
 //! frame rate, bitrate) while adapting to the link, or a fixed rate; which source pictures it
 //! is given at a step's lower frame rate; and the picture scaled to the step's size.
 
-use std::borrow::Cow;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
@@ -19,11 +18,13 @@ pub(super) struct VideoRate {
     ladder: Option<Ladder>,
     /// Pictures owed to the encoder: grows by step fps / source fps per source picture.
     credit: f32,
+    /// The last picture scaled to the step's size, whose planes the next one reuses.
+    scaled: Option<I420>,
 }
 
 impl VideoRate {
     pub(super) fn new(cfg: SendConfig) -> Self {
-        Self { cfg, ladder: cfg.adaptive.then(Ladder::default), credit: 1.0 }
+        Self { cfg, ladder: cfg.adaptive.then(Ladder::default), credit: 1.0, scaled: None }
     }
 
     pub(super) fn bitrate_bps(&self) -> u32 {
@@ -58,10 +59,18 @@ impl VideoRate {
     }
 
     /// The picture at the step's size.
-    pub(super) fn picture<'a>(&self, pic: &'a I420) -> Cow<'a, I420> {
-        let Some(ladder) = &self.ladder else { return Cow::Borrowed(pic) };
+    pub(super) fn picture<'a>(&'a mut self, pic: &'a I420) -> &'a I420 {
+        let Some(ladder) = &self.ladder else { return pic };
         let (w, h) = ladder::scaled_size(ladder.step(), pic.width, pic.height);
-        if (w, h) == (pic.width, pic.height) { Cow::Borrowed(pic) } else { Cow::Owned(pic.scaled(w, h)) }
+        if (w, h) == (pic.width, pic.height) {
+            return pic;
+        }
+        if self.scaled.as_ref().is_none_or(|s| (s.width, s.height) != (w, h)) {
+            self.scaled = Some(I420::black(w, h));
+        }
+        let out = self.scaled.get_or_insert_with(|| I420::black(w, h));
+        pic.scale_into(out);
+        out
     }
 
     pub(super) fn publish(&self, stats: &SendStats) {
