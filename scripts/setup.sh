@@ -22,6 +22,7 @@ PACKAGES=(
   xvfb
   xauth
   imagemagick       # `import` takes the smoke test's screenshot
+  xdotool           # the smoke test accepts the first-run terms with the keyboard, as a newcomer does
   # The NAT lab (scripts/nat-test.sh): namespaces, kernel NAT, a real TURN server, JSON reading.
   iproute2
   nftables

@@ -40,13 +40,32 @@ pub enum SignalEvent {
     },
 }
 
+/// What every `hello` says about the user besides the resume token.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Identity {
+    /// The app's random install id (for blocks and bans; the server keeps only a keyed hash).
+    pub install: Option<String>,
+    /// The version of the terms the user accepted.
+    pub terms: Option<String>,
+}
+
+impl Identity {
+    /// A new random install id: 128 bits as 32 lowercase hex digits.
+    pub fn new_install_id() -> String {
+        rand::random::<[u8; 16]>().iter().map(|b| format!("{b:02x}")).collect()
+    }
+}
+
 /// A handle to send messages through the signaling connection.
 #[derive(Debug, Clone)]
 pub struct SignalingHandle {
     tx: mpsc::UnboundedSender<ClientMsg>,
     resume: ResumeSlot,
+    identity: IdentitySlot,
     probe: Arc<Notify>,
 }
+
+type IdentitySlot = Arc<Mutex<Identity>>;
 
 /// How long a probe (see [`SignalingHandle::probe`]) waits for anything from the server before
 /// the connection counts as lost.
@@ -70,6 +89,16 @@ impl SignalingHandle {
         }
     }
 
+    /// Say `identity` in every `hello` from now on, and at once on the connection that is up (a
+    /// second `hello` is answered with a second `welcome`, which changes nothing else).
+    pub fn set_identity(&self, identity: Identity) {
+        if let Ok(mut slot) = self.identity.lock() {
+            *slot = identity.clone();
+        }
+        let Identity { install, terms } = identity;
+        let _ = self.tx.send(ClientMsg::Hello { version: PROTOCOL_VERSION, resume: None, terms, install });
+    }
+
     /// Send a message; it is dropped if the connection is down (the engine re-sends its state on
     /// reconnect). Returns false once the client has stopped.
     pub fn send(&self, msg: ClientMsg) -> bool {
@@ -79,8 +108,12 @@ impl SignalingHandle {
 
 /// Start the signaling client for `url` on the current tokio runtime. It runs until the returned
 /// handle and every clone of it are dropped.
-pub fn spawn(url: String) -> (SignalingHandle, mpsc::UnboundedReceiver<SignalEvent>) {
-    spawn_with(url, Keepalive::default())
+pub fn spawn(url: String, identity: Identity) -> (SignalingHandle, mpsc::UnboundedReceiver<SignalEvent>) {
+    let (handle, events) = spawn_with(url, Keepalive::default());
+    if let Ok(mut slot) = handle.identity.lock() {
+        *slot = identity;
+    }
+    (handle, events)
 }
 
 /// [`spawn`] with explicit keepalive timings.
@@ -88,9 +121,11 @@ pub fn spawn_with(url: String, keepalive: Keepalive) -> (SignalingHandle, mpsc::
     let (tx, rx) = mpsc::unbounded_channel();
     let (event_tx, event_rx) = mpsc::unbounded_channel();
     let resume = ResumeSlot::default();
+    let identity = IdentitySlot::default();
     let probe = Arc::new(Notify::new());
-    tokio::spawn(run(url, keepalive, rx, event_tx, resume.clone(), probe.clone()));
-    (SignalingHandle { tx, resume, probe }, event_rx)
+    let slots = Slots { resume: resume.clone(), identity: identity.clone(), probe: probe.clone() };
+    tokio::spawn(run(url, keepalive, rx, event_tx, slots));
+    (SignalingHandle { tx, resume, identity, probe }, event_rx)
 }
 
 /// How a half-open connection (a server that vanished without a FIN, a dead NAT mapping) is
@@ -115,12 +150,13 @@ async fn run(
     keepalive: Keepalive,
     mut outgoing: mpsc::UnboundedReceiver<ClientMsg>,
     events: mpsc::UnboundedSender<SignalEvent>,
-    resume: ResumeSlot,
-    probe: Arc<Notify>,
+    slots: Slots,
 ) {
+    let Slots { resume, identity, probe } = slots;
     let mut backoff = Backoff::new(Duration::from_millis(200), Duration::from_secs(10));
     loop {
-        let link = Link { outgoing: &mut outgoing, events: &events, resume: &resume, probe: &probe };
+        let link =
+            Link { outgoing: &mut outgoing, events: &events, resume: &resume, identity: &identity, probe: &probe };
         let reason = match session(&url, keepalive, link, &mut backoff).await {
             Ended::Stopped => return,
             Ended::Lost(reason) => reason,
@@ -162,11 +198,19 @@ struct Link<'a> {
     outgoing: &'a mut mpsc::UnboundedReceiver<ClientMsg>,
     events: &'a mpsc::UnboundedSender<SignalEvent>,
     resume: &'a ResumeSlot,
+    identity: &'a IdentitySlot,
     probe: &'a Notify,
 }
 
+/// What the handle shares with the connection task.
+struct Slots {
+    resume: ResumeSlot,
+    identity: IdentitySlot,
+    probe: Arc<Notify>,
+}
+
 async fn session(url: &str, keepalive: Keepalive, link: Link<'_>, backoff: &mut Backoff) -> Ended {
-    let Link { outgoing, events, resume, probe } = link;
+    let Link { outgoing, events, resume, identity, probe } = link;
     let connect = tokio::time::timeout(Duration::from_secs(10), tokio_tungstenite::connect_async(url));
     let mut ws = match connect.await {
         Ok(Ok((ws, _))) => ws,
@@ -175,7 +219,9 @@ async fn session(url: &str, keepalive: Keepalive, link: Link<'_>, backoff: &mut 
     };
     // The server answers `hello` with `welcome`, which is what makes this session Connected.
     let token = resume.lock().ok().and_then(|slot| slot.clone());
-    let hello = ClientMsg::Hello { version: PROTOCOL_VERSION, resume: token };
+    let said = identity.lock().map(|id| id.clone()).unwrap_or_default();
+    let Identity { install, terms } = said.clone();
+    let hello = ClientMsg::Hello { version: PROTOCOL_VERSION, resume: token, terms, install };
     if let Err(e) = ws.send(Message::text(encode(&hello))).await {
         return Ended::Lost(format!("send failed: {e}"));
     }
@@ -242,10 +288,21 @@ async fn session(url: &str, keepalive: Keepalive, link: Link<'_>, backoff: &mut 
                     None => return Ended::Lost("connection closed".into()),
                 };
                 let event = match decode_server(text.as_str()) {
+                    // The answer to a second hello (the user accepted the terms): nothing new.
+                    Ok(ServerMsg::Welcome { .. }) if welcomed => continue,
                     Ok(ServerMsg::Welcome { peer_id, online, ice_servers, resume: token, resumed, .. }) => {
                         backoff.reset();
                         welcomed = true;
                         while outgoing.try_recv().is_ok() {}
+                        // The identity changed while the first hello was on its way: say it again.
+                        let now = identity.lock().map(|id| id.clone()).unwrap_or_default();
+                        if now != said {
+                            let Identity { install, terms } = now;
+                            let again = ClientMsg::Hello { version: PROTOCOL_VERSION, resume: None, terms, install };
+                            if let Err(e) = ws.send(Message::text(encode(&again))).await {
+                                return Ended::Lost(format!("send failed: {e}"));
+                            }
+                        }
                         // Spent: the server has moved the session on to a new token.
                         if let Ok(mut slot) = resume.lock() {
                             *slot = None;
@@ -281,6 +338,7 @@ mod tests {
             ice_servers: Vec::new(),
             resume,
             resumed,
+            terms: None,
         };
         Message::text(encode(&msg))
     }
@@ -389,7 +447,7 @@ mod tests {
                 }
             }
         });
-        let (handle, mut events) = spawn(url);
+        let (handle, mut events) = spawn(url, Identity::default());
         assert!(handle.send(ClientMsg::Join {
             room: strangers_shared::RoomName("r".into()),
             name: None,

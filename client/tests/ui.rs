@@ -2,103 +2,24 @@
 //! signal server on 127.0.0.1:0, talking to a headless harness client.
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use eframe::egui;
-use egui_kittest::Harness;
-use egui_kittest::kittest::{NodeT, Queryable};
+use egui_kittest::kittest::Queryable;
+use strangers_client::app::Launch;
 use strangers_client::app::embedded::DEMO_HELLO;
 use strangers_client::app::model::{Author, Server};
-use strangers_client::app::{Launch, StrangersApp};
 use strangers_client::call::state::CallState;
 use strangers_client::engine::Command;
 use strangers_client::engine::Who;
-use strangers_client::harness::analyser::ToneRegistry;
-use strangers_client::harness::client::{ClientSpec, HarnessClient};
 use strangers_shared::{LeaveReason, Mode};
+
+mod ui_common;
+
+use ui_common::*;
 
 const CHAT_HINT: &str = "Type a message, Enter sends";
 const INTERESTS_HINT: &str = "interests, comma separated";
-
-fn other_spec(url: &str) -> ClientSpec {
-    ClientSpec {
-        name: "other".into(),
-        server_url: url.to_string(),
-        width: 320,
-        height: 240,
-        fps: 30.0,
-        bitrate_bps: Some(400_000),
-        tone_hz: 500.0,
-    }
-}
-
-/// Whether the widget with `label` is shown disabled (as of the previous frame).
-/// A real signal server on 127.0.0.1:0, on a runtime of its own.
-fn real_server() -> (tokio::runtime::Runtime, signal_server::ServerHandle) {
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
-    let server = rt.block_on(signal_server::start(signal_server::Config::local(([127, 0, 0, 1], 0).into()))).unwrap();
-    (rt, server)
-}
-
-/// The app in a test window of the default size.
-fn app_window(launch: &Launch) -> Harness<'static, StrangersApp> {
-    Harness::builder()
-        .with_size(egui::vec2(1180.0, 720.0))
-        .build_eframe(|cc| StrangersApp::new(&cc.egui_ctx, None, launch).expect("app starts"))
-}
-
-/// The app with fresh settings and the test card, against `url`, once the server welcomed it.
-fn online_app(url: &str) -> Harness<'static, StrangersApp> {
-    let launch = Launch { server: Some(url.to_string()), fresh: true, synthetic: true, ..Launch::default() };
-    let mut h = app_window(&launch);
-    step_until(&mut h, "the server connection", |app| matches!(app.model().server, Server::Online { .. }));
-    h
-}
-
-/// The headless stranger on the other side.
-fn other_client(rt: &tokio::runtime::Runtime, url: &str) -> HarnessClient {
-    rt.block_on(async { HarnessClient::start(other_spec(url), Arc::new(ToneRegistry::default())) }).unwrap()
-}
-
-fn disabled(h: &Harness<'_, StrangersApp>, label: &str) -> bool {
-    h.get_by_label(label).accesskit_node().is_disabled()
-}
-
-/// Step a few frames (the accessibility tree describes the previous one).
-fn settle(h: &mut Harness<'_, StrangersApp>) {
-    for _ in 0..3 {
-        h.step();
-    }
-}
-
-fn step_until(h: &mut Harness<'_, StrangersApp>, what: &str, pred: impl Fn(&StrangersApp) -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(15);
-    while !pred(h.state()) {
-        assert!(
-            Instant::now() < deadline,
-            "timed out waiting for {what}; status: {}",
-            h.state().model().status(Instant::now())
-        );
-        h.step();
-        std::thread::sleep(Duration::from_millis(15));
-    }
-}
-
-/// Step the UI while waiting for the other client to see something.
-fn until_other(
-    h: &mut Harness<'_, StrangersApp>,
-    other: &HarnessClient,
-    what: &str,
-    pred: impl Fn(&strangers_client::harness::client::View) -> bool,
-) {
-    let deadline = Instant::now() + Duration::from_secs(15);
-    while !other.view(&pred) {
-        assert!(Instant::now() < deadline, "timed out waiting for the other client to see {what}");
-        h.step();
-        std::thread::sleep(Duration::from_millis(15));
-    }
-}
 
 #[test]
 fn start_match_mute_camera_chat_and_next_through_the_real_ui() {

@@ -54,7 +54,7 @@ fuzz_target!(|ops: Vec<Op>| {
                 if !connected.insert(peer(n)) {
                     continue;
                 }
-                Input::Connected(peer(n))
+                Input::Connected(peer(n), None)
             }
             Op::Disconnect(n) => {
                 connected.remove(&peer(n));

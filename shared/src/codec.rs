@@ -6,8 +6,9 @@ use thiserror::Error;
 
 use crate::ids::RoomName;
 use crate::limits::{
-    MAX_CANDIDATE_BYTES, MAX_CHAT_CHARS, MAX_DISPLAY_NAME_CHARS, MAX_INTEREST_CHARS, MAX_INTERESTS,
-    MAX_RESUME_TOKEN_BYTES, MAX_ROOM_CAPACITY, MAX_ROOM_NAME_CHARS, MAX_SDP_BYTES,
+    INSTALL_ID_CHARS, MAX_CANDIDATE_BYTES, MAX_CHAT_CHARS, MAX_DISPLAY_NAME_CHARS, MAX_INTEREST_CHARS, MAX_INTERESTS,
+    MAX_REPORT_CHAT_CHARS, MAX_REPORT_CHAT_LINES, MAX_REPORT_TEXT_CHARS, MAX_RESUME_TOKEN_BYTES, MAX_ROOM_CAPACITY,
+    MAX_ROOM_NAME_CHARS, MAX_SDP_BYTES, MAX_TERMS_VERSION_CHARS,
 };
 use crate::msg::{ClientMsg, ErrorCode, Relay, ServerMsg};
 
@@ -124,17 +125,46 @@ pub fn decode_client(text: &str) -> Result<ClientMsg, DecodeError> {
                 return Err(DecodeError::Invalid { field: "text", reason: "is empty" });
             }
         }
-        ClientMsg::Hello { resume: Some(token), .. } if token.len() > MAX_RESUME_TOKEN_BYTES => {
-            return Err(DecodeError::TooLong { field: "resume", max: MAX_RESUME_TOKEN_BYTES });
+        ClientMsg::Hello { resume, terms, install, .. } => {
+            check_hello(resume.as_deref(), terms.as_deref(), install.as_deref())?
         }
-        ClientMsg::Hello { .. }
-        | ClientMsg::Next { .. }
+        ClientMsg::Report { text, chat, .. } => check_report(text.as_deref(), chat)?,
+        ClientMsg::Next { .. }
+        | ClientMsg::Block
         | ClientMsg::Stop
         | ClientMsg::Leave
         | ClientMsg::Typing { .. }
         | ClientMsg::MediaState { .. } => {}
     }
     Ok(msg)
+}
+
+fn check_hello(resume: Option<&str>, terms: Option<&str>, install: Option<&str>) -> Result<(), DecodeError> {
+    if resume.is_some_and(|t| t.len() > MAX_RESUME_TOKEN_BYTES) {
+        return Err(DecodeError::TooLong { field: "resume", max: MAX_RESUME_TOKEN_BYTES });
+    }
+    if let Some(terms) = terms {
+        check_text("terms", terms, MAX_TERMS_VERSION_CHARS)?;
+    }
+    let hex =
+        |s: &str| s.len() == INSTALL_ID_CHARS && s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+    if install.is_some_and(|id| !hex(id)) {
+        return Err(DecodeError::Invalid { field: "install", reason: "must be 32 lowercase hex digits" });
+    }
+    Ok(())
+}
+
+fn check_report(text: Option<&str>, chat: &[String]) -> Result<(), DecodeError> {
+    if text.is_some_and(|t| t.chars().count() > MAX_REPORT_TEXT_CHARS) {
+        return Err(DecodeError::TooLong { field: "text", max: MAX_REPORT_TEXT_CHARS });
+    }
+    if chat.len() > MAX_REPORT_CHAT_LINES {
+        return Err(DecodeError::TooLong { field: "chat", max: MAX_REPORT_CHAT_LINES });
+    }
+    if chat.iter().map(|l| l.chars().count()).sum::<usize>() > MAX_REPORT_CHAT_CHARS {
+        return Err(DecodeError::TooLong { field: "chat", max: MAX_REPORT_CHAT_CHARS });
+    }
+    Ok(())
 }
 
 /// Messages are JSON objects. serde would also take the array form of a tagged enum
@@ -199,7 +229,8 @@ pub fn encode<T: Serialize>(msg: &T) -> String {
     // Serialising these types cannot fail (all map keys are strings); if it ever did, the peer
     // still gets a well-formed error rather than a half-written frame.
     serde_json::to_string(msg).unwrap_or_else(|e| {
-        let err = ServerMsg::Error { code: ErrorCode::Malformed, message: e.to_string(), retry_in_ms: None };
+        let err =
+            ServerMsg::Error { code: ErrorCode::Malformed, message: e.to_string(), retry_in_ms: None, until_ms: None };
         serde_json::to_string(&err).unwrap_or_default()
     })
 }

@@ -16,7 +16,9 @@ mod unique;
 
 pub use codec::{DecodeError, decode_client, decode_server, encode, normalize_interests};
 pub use ids::{PeerId, RoomName};
-pub use msg::{ClientMsg, ErrorCode, IceServer, LeaveReason, Member, Mode, NextReason, Relay, Role, ServerMsg};
+pub use msg::{
+    ClientMsg, ErrorCode, IceServer, LeaveReason, Member, Mode, NextReason, Relay, ReportReason, Role, ServerMsg,
+};
 pub use unique::check_unique_keys;
 
 /// The protocol version this crate speaks: one integer, with no major/minor parts. The server

@@ -22,3 +22,13 @@ pub const MAX_DISPLAY_NAME_CHARS: usize = 32;
 pub const MAX_ROOM_CAPACITY: u8 = 8;
 /// Longest resume token a client may present, in bytes.
 pub const MAX_RESUME_TOKEN_BYTES: usize = 256;
+/// Longest text a report may carry, in characters.
+pub const MAX_REPORT_TEXT_CHARS: usize = 500;
+/// Most chat lines a report may attach.
+pub const MAX_REPORT_CHAT_LINES: usize = 20;
+/// Most characters of chat a report may attach, all lines together.
+pub const MAX_REPORT_CHAT_CHARS: usize = 4000;
+/// Length of an install id: 32 lowercase hex digits (128 random bits).
+pub const INSTALL_ID_CHARS: usize = 32;
+/// Longest terms version, in characters.
+pub const MAX_TERMS_VERSION_CHARS: usize = 32;

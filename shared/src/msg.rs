@@ -122,6 +122,14 @@ pub enum ClientMsg {
         /// broke mid-call (or whose server restarted) gets its call back with it.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         resume: Option<String>,
+        /// The version of the terms (and the 18+ confirmation) the user accepted, if any. A
+        /// server started with `--require-terms V` refuses `find` and `join` unless it is `V`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        terms: Option<String>,
+        /// The app's random install id (32 lowercase hex digits), kept with its settings. The
+        /// server only ever stores a keyed hash of it, for blocks and bans.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        install: Option<String>,
     },
     /// Look for a random stranger. Legal when idle or already searching (it updates preferences).
     Find {
@@ -180,6 +188,72 @@ pub enum ClientMsg {
         /// Camera on.
         video: bool,
     },
+    /// Report the current random partner (or, after a call, the last one). It also blocks them
+    /// and, during a call, skips them (as `next`). Answered with `reported`.
+    Report {
+        /// Why.
+        reason: ReportReason,
+        /// What happened, in the reporter's words (at most
+        /// [`crate::limits::MAX_REPORT_TEXT_CHARS`] characters).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        text: Option<String>,
+        /// The last chat lines the reporter saw, if they chose to attach them (at most
+        /// [`crate::limits::MAX_REPORT_CHAT_LINES`] lines).
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        chat: Vec<String>,
+    },
+    /// Block the current random partner (or the last one): the two are never matched again.
+    /// During a call it also skips them. Answered with `blocked`.
+    Block,
+}
+
+/// Why a stranger is reported.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReportReason {
+    /// Nudity or sexual content.
+    Sexual,
+    /// Harassment or hate.
+    Harassment,
+    /// Spam or a scam.
+    Spam,
+    /// The stranger appears to be under 18.
+    Underage,
+    /// Something else (the text says what).
+    Other,
+}
+
+impl ReportReason {
+    /// Every reason, in a fixed order (for metrics and the app's dialog).
+    pub const ALL: [ReportReason; 5] = [
+        ReportReason::Sexual,
+        ReportReason::Harassment,
+        ReportReason::Spam,
+        ReportReason::Underage,
+        ReportReason::Other,
+    ];
+
+    /// The reason's wire name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ReportReason::Sexual => "sexual",
+            ReportReason::Harassment => "harassment",
+            ReportReason::Spam => "spam",
+            ReportReason::Underage => "underage",
+            ReportReason::Other => "other",
+        }
+    }
+
+    /// The reason as the app shows it.
+    pub fn label(self) -> &'static str {
+        match self {
+            ReportReason::Sexual => "Nudity or sexual content",
+            ReportReason::Harassment => "Harassment or hate",
+            ReportReason::Spam => "Spam or scam",
+            ReportReason::Underage => "Appears to be under 18",
+            ReportReason::Other => "Something else",
+        }
+    }
 }
 
 impl ClientMsg {
@@ -198,11 +272,13 @@ impl ClientMsg {
             ClientMsg::Chat { .. } => "chat",
             ClientMsg::Typing { .. } => "typing",
             ClientMsg::MediaState { .. } => "media_state",
+            ClientMsg::Report { .. } => "report",
+            ClientMsg::Block => "block",
         }
     }
 
     /// Every client message type, as named on the wire.
-    pub const TYPES: [&'static str; 12] = [
+    pub const TYPES: [&'static str; 14] = [
         "hello",
         "find",
         "next",
@@ -215,6 +291,8 @@ impl ClientMsg {
         "chat",
         "typing",
         "media_state",
+        "report",
+        "block",
     ];
 }
 
@@ -254,11 +332,16 @@ pub enum ErrorCode {
     /// Next pressed faster than a person can look at a stranger: searching is paused for the
     /// time in `retry_in_ms`.
     SlowDown,
+    /// The server requires accepting its terms (and confirming 18+) before `find` or `join`:
+    /// the `hello` did not carry the version in `welcome`'s `terms`.
+    TermsRequired,
+    /// The client is banned after reports from several people; `until_ms` says when it ends.
+    Banned,
 }
 
 impl ErrorCode {
     /// Every code, in a fixed order (for metrics).
-    pub const ALL: [ErrorCode; 15] = [
+    pub const ALL: [ErrorCode; 17] = [
         ErrorCode::Malformed,
         ErrorCode::UnknownType,
         ErrorCode::FieldTooLong,
@@ -274,6 +357,8 @@ impl ErrorCode {
         ErrorCode::VersionUnsupported,
         ErrorCode::ResumeRefused,
         ErrorCode::SlowDown,
+        ErrorCode::TermsRequired,
+        ErrorCode::Banned,
     ];
 
     /// The code's wire name.
@@ -294,6 +379,8 @@ impl ErrorCode {
             ErrorCode::VersionUnsupported => "version_unsupported",
             ErrorCode::ResumeRefused => "resume_refused",
             ErrorCode::SlowDown => "slow_down",
+            ErrorCode::TermsRequired => "terms_required",
+            ErrorCode::Banned => "banned",
         }
     }
 }
@@ -324,6 +411,9 @@ pub enum ServerMsg {
         /// server, as soon as the partner is back too).
         #[serde(default, skip_serializing_if = "std::ops::Not::not")]
         resumed: bool,
+        /// The terms version this server requires before `find` or `join` (absent: none).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        terms: Option<String>,
     },
     /// Sent on entering the queue and periodically while searching.
     Waiting {
@@ -449,7 +539,14 @@ pub enum ServerMsg {
         /// When the refused action may be tried again, milliseconds from now (`slow_down`).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         retry_in_ms: Option<u64>,
+        /// When a ban ends, milliseconds since the Unix epoch (`banned`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        until_ms: Option<u64>,
     },
+    /// A `report` was taken (the stranger is also blocked).
+    Reported,
+    /// A `block` was taken: the two are not matched again.
+    Blocked,
 }
 
 /// A capacity of any JSON value: an integer is kept (saturated at 255), `null` is none, and

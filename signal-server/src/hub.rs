@@ -2,6 +2,7 @@
 //! feeds the core, routes the core's outputs into connection mailboxes, runs the core's timers,
 //! answers metrics requests and starts the graceful shutdown.
 
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
@@ -10,15 +11,18 @@ use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
 use crate::core::peermap::PeerMap;
+use crate::core::safety::Snapshot;
 use crate::core::{Core, CoreConfig, Input, Now, Output};
 use crate::metrics::{self, NetMetrics};
+use crate::net::admin::AdminReq;
 use crate::net::mailbox::Mailbox;
+use crate::store::Store;
 
 /// Messages to the hub.
 #[derive(Debug)]
 pub enum HubMsg {
-    /// A WebSocket handshake completed.
-    Connected(PeerId, Arc<Mailbox>),
+    /// A WebSocket handshake completed, from this address.
+    Connected(PeerId, Arc<Mailbox>, Option<IpAddr>),
     /// What a connection received, decoded: [`Input::Message`], [`Input::Invalid`] or
     /// [`Input::Binary`].
     Received(Input),
@@ -28,6 +32,8 @@ pub enum HubMsg {
     Disconnected(PeerId, bool),
     /// Render `/metrics`.
     Metrics(oneshot::Sender<String>),
+    /// A moderator's request (already authorized); answered with a status and a JSON body.
+    Admin(AdminReq, oneshot::Sender<(u16, String)>),
 }
 
 /// The hub's state; see the module docs.
@@ -37,12 +43,18 @@ pub struct Hub {
     net: Arc<NetMetrics>,
     start: Instant,
     shutting_down: bool,
+    store: Option<Store>,
 }
 
 impl Hub {
-    /// A hub around a fresh core.
-    pub fn new(cfg: CoreConfig, net: Arc<NetMetrics>) -> Self {
-        Self { core: Core::new(cfg), mailboxes: PeerMap::default(), net, start: Instant::now(), shutting_down: false }
+    /// A hub around a fresh core, with the store (and what it kept) if there is one.
+    pub fn new(cfg: CoreConfig, net: Arc<NetMetrics>, store: Option<(Store, Snapshot)>) -> Self {
+        let mut core = Core::new(cfg);
+        let store = store.map(|(store, snapshot)| {
+            core.restore(snapshot);
+            store
+        });
+        Self { core, mailboxes: PeerMap::default(), net, start: Instant::now(), shutting_down: false, store }
     }
 
     /// Run until every sender of `rx` is gone. When `shutdown` fires, every connection is asked to
@@ -85,12 +97,12 @@ impl Hub {
 
     fn handle(&mut self, now: Now, msg: HubMsg) {
         let input = match msg {
-            HubMsg::Connected(peer, mailbox) => {
+            HubMsg::Connected(peer, mailbox, ip) => {
                 if self.shutting_down {
                     mailbox.close(1001, "server shutting down", false);
                 }
                 self.mailboxes.insert(peer, mailbox);
-                Input::Connected(peer)
+                Input::Connected(peer, ip)
             }
             HubMsg::Received(input) => input,
             HubMsg::Disconnected(peer, lost) => {
@@ -99,7 +111,13 @@ impl Hub {
             }
             HubMsg::Metrics(reply) => {
                 let queued = self.mailboxes.values().map(|m| m.queued_bytes()).sum();
-                let _ = reply.send(metrics::render(&self.core, &self.net, queued));
+                let dropped = self.store.as_ref().map_or(0, Store::dropped);
+                let _ = reply.send(metrics::render(&self.core, &self.net, queued, dropped));
+                return;
+            }
+            HubMsg::Admin(req, reply) => {
+                let _ = reply.send(self.admin(now, req));
+                self.route(now);
                 return;
             }
         };
@@ -129,6 +147,31 @@ impl Hub {
                     if let Some(mailbox) = self.mailboxes.get(&peer) {
                         mailbox.set_searching(searching);
                     }
+                }
+                Output::Store(op) => {
+                    if let Some(store) = &self.store {
+                        store.keep(op);
+                    }
+                }
+            }
+        }
+    }
+}
+
+impl Hub {
+    fn admin(&mut self, now: Now, req: AdminReq) -> (u16, String) {
+        let json = |v: serde_json::Value| v.to_string();
+        match req {
+            AdminReq::Reports { limit } => {
+                (200, json(serde_json::json!({ "reports": self.core.recent_reports(limit) })))
+            }
+            AdminReq::Bans => (200, json(serde_json::json!({ "bans": self.core.active_bans(now.unix_ms) }))),
+            AdminReq::Lift(key) => {
+                if self.core.lift_ban(now.unix_ms, key) {
+                    tracing::info!(%key, "ban lifted by a moderator");
+                    (200, json(serde_json::json!({ "lifted": key })))
+                } else {
+                    (404, json(serde_json::json!({ "error": "no ban in force on that key" })))
                 }
             }
         }

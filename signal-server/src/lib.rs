@@ -11,6 +11,7 @@ pub mod core;
 pub mod hub;
 pub mod metrics;
 pub mod net;
+pub mod store;
 
 pub use config::Config;
 pub use net::{ServerHandle, run, start};

@@ -4,7 +4,7 @@
 use std::fmt::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use strangers_shared::{ErrorCode, Mode};
+use strangers_shared::{ErrorCode, Mode, ReportReason};
 
 use crate::core::{Core, MATCH_WAIT_BUCKETS_SECS};
 
@@ -48,7 +48,7 @@ fn metric(out: &mut String, name: &str, kind: &str, help: &str, value: u64) {
 
 /// Render every metric in the Prometheus text format. `queued_bytes` is what the connection
 /// mailboxes hold now, waiting to be written.
-pub fn render(core: &Core, net: &NetMetrics, queued_bytes: usize) -> String {
+pub fn render(core: &Core, net: &NetMetrics, queued_bytes: usize, store_dropped: u64) -> String {
     let mut out = String::with_capacity(4096);
     let m = &mut out;
     metric(m, "strangers_connections", "gauge", "Open WebSocket connections.", core.online() as u64);
@@ -152,5 +152,23 @@ pub fn render(core: &Core, net: &NetMetrics, queued_bytes: usize) -> String {
     );
     metric(m, "strangers_frames_in_total", "counter", "WebSocket data frames received.", get(&net.frames_in));
     metric(m, "strangers_frames_out_total", "counter", "WebSocket frames sent.", get(&net.frames_out));
+    safety(m, core, store_dropped);
     out
+}
+
+/// Reports by reason, blocks, bans.
+fn safety(m: &mut String, core: &Core, store_dropped: u64) {
+    let stats = core.stats();
+    let _ =
+        writeln!(m, "# HELP strangers_reports_total Reports taken, by reason.\n# TYPE strangers_reports_total counter");
+    for (reason, n) in ReportReason::ALL.iter().zip(stats.reports.iter()) {
+        let _ = writeln!(m, "strangers_reports_total{{reason=\"{}\"}} {n}", reason.as_str());
+    }
+    let dropped = stats.reports_dropped;
+    metric(m, "strangers_reports_dropped_total", "counter", "Reports over a network's flood limit.", dropped);
+    metric(m, "strangers_blocks_total", "counter", "Blocks made (reports block too).", stats.blocks);
+    metric(m, "strangers_bans_total", "counter", "Bans started.", stats.bans);
+    let now = core.now().unix_ms;
+    metric(m, "strangers_bans_active", "gauge", "Keys banned now.", core.active_bans(now).len() as u64);
+    metric(m, "strangers_store_dropped_total", "counter", "Safety records the store could not queue.", store_dropped);
 }

@@ -48,10 +48,18 @@ fn help_explains_every_flag_and_its_environment_variable() {
         "--skip-limit",
         "--skip-window",
         "--skip-cooldown",
+        "--require-terms",
+        "--data-dir",
+        "--ban-secret",
+        "--ban-reports",
+        "--ban-length",
+        "--ban-window",
+        "--admin-token",
+        "--in-memory",
     ] {
         assert!(help.contains(flag), "{flag} missing from --help");
     }
-    assert_eq!(help.matches("[env: STRANGERS_").count(), 32, "every flag has an env fallback:\n{help}");
+    assert_eq!(help.matches("[env: STRANGERS_").count(), 40, "every flag has an env fallback:\n{help}");
 }
 
 #[test]
@@ -65,7 +73,12 @@ fn a_bad_flag_is_a_clear_error() {
 async fn refusal(args: &[&str], env: &[(&str, &str)]) -> String {
     let mut cmd = Command::new(BIN);
     // Should a value be accepted after all, the server binds a free port rather than 8080.
-    cmd.env("STRANGERS_LISTEN", "127.0.0.1:0").args(args).stdout(Stdio::null()).stderr(Stdio::piped());
+    let dir = std::env::temp_dir().join(format!("strangers-refusal-{}", std::process::id()));
+    cmd.env("STRANGERS_LISTEN", "127.0.0.1:0")
+        .env("STRANGERS_DATA_DIR", &dir)
+        .args(args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
     for (k, v) in env {
         cmd.env(k, v);
     }
@@ -103,8 +116,10 @@ async fn zero_and_nonsense_values_are_refused_with_a_clear_message() {
 /// Start the binary on a free port, connect one client, send `signal`, and check that the client
 /// is closed with 1001 and the process exits cleanly within the grace.
 async fn a_signal_closes_clients_with_1001_and_exits_cleanly(signal: &str) {
+    let dir = std::env::temp_dir().join(format!("strangers-binary-{signal}-{}", std::process::id()));
     let mut child = Command::new(BIN)
         .env("STRANGERS_LISTEN", "127.0.0.1:0")
+        .env("STRANGERS_DATA_DIR", &dir)
         .env("RUST_LOG", "info")
         .env("NO_COLOR", "1")
         .stdout(Stdio::piped())
@@ -139,6 +154,9 @@ async fn a_signal_closes_clients_with_1001_and_exits_cleanly(signal: &str) {
     let exit = tokio::task::spawn_blocking(move || child.wait()).await.unwrap().unwrap();
     assert!(exit.success(), "{signal}: {exit:?}");
     assert!(started.elapsed() < Duration::from_secs(5), "{signal}: took {:?}", started.elapsed());
+    // The safety store was a real database file in the data directory, with its secret.
+    assert!(dir.join("strangers.db").is_file() && dir.join("ban-secret").is_file(), "{signal}");
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[tokio::test]

@@ -33,7 +33,7 @@ fn main() {
         let mut core = Core::new(cfg);
         let mut now = Now { mono: Duration::from_secs(1), unix_ms: 1_700_000_000_000 };
         for p in 1..=n {
-            core.handle(now, Input::Connected(PeerId(p)));
+            core.handle(now, Input::Connected(PeerId(p), None));
             find(&mut core, now, p, &format!("t{p}"));
         }
         let samples = 2_000usize;
@@ -69,7 +69,7 @@ fn churn(n: u64, secs: u64) -> (Duration, f64) {
     let mut core = Core::new(CoreConfig::default());
     let mut now = Now { mono: Duration::from_secs(1), unix_ms: 1_700_000_000_000 };
     for p in 1..=n {
-        core.handle(now, Input::Connected(PeerId(p)));
+        core.handle(now, Input::Connected(PeerId(p), None));
         find(&mut core, now, p, &format!("t{p}"));
     }
     let step = Duration::from_secs(1) / n as u32;

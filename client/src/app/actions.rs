@@ -46,6 +46,14 @@ pub enum UiCommand {
     SetRelayOnly(bool),
     /// Turn echo cancellation on or off.
     SetEchoCancellation(bool),
+    /// The user confirmed 18+ and accepted the terms.
+    AcceptTerms,
+    /// Send the report in the Report window.
+    Report,
+    /// Block the current or last stranger.
+    Block,
+    /// Show this stranger's video unblurred.
+    Reveal,
 }
 
 impl StrangersApp {
@@ -126,6 +134,25 @@ impl StrangersApp {
                 self.settings.echo_cancellation = on;
                 self.session.set_echo_cancellation(on);
             }
+            UiCommand::AcceptTerms => {
+                self.settings.accepted_terms = super::terms::TERMS_VERSION.to_string();
+                self.session.send(Command::AcceptTerms(self.settings.accepted_terms.clone()));
+                if std::mem::take(&mut self.ui.start_after_terms) {
+                    self.start();
+                }
+            }
+            UiCommand::Report => {
+                let form = std::mem::take(&mut self.ui.report);
+                let Some(reason) = form.reason else { return };
+                let chat = if form.attach_chat { super::safety::chat_for_report(&self.model.chat) } else { Vec::new() };
+                self.upkeep.disarm();
+                self.session.send(Command::Report { reason, text: Some(form.text), chat });
+            }
+            UiCommand::Block => {
+                self.upkeep.disarm();
+                self.session.send(Command::Block);
+            }
+            UiCommand::Reveal => self.model.safety.revealed = true,
         }
     }
 
@@ -151,6 +178,11 @@ impl StrangersApp {
 
     /// Look for a stranger (also what `--demo` and `--start` do at launch).
     pub(super) fn start(&mut self) {
+        // The terms come first; a launch with --demo or --start searches once they are accepted.
+        if !self.settings.terms_accepted() {
+            self.ui.start_after_terms = true;
+            return;
+        }
         self.upkeep.disarm();
         let (mode, interests) = (self.settings.mode(), self.settings.interest_tags());
         self.session.follow_demo(mode, interests.clone());

@@ -11,9 +11,11 @@ use super::{StrangersApp, UiCommand};
 use crate::devices::list::DeviceInfo;
 
 /// The shortcuts, as shown in the help overlay.
-pub const SHORTCUTS: [(&str, &str); 6] = [
+pub const SHORTCUTS: [(&str, &str); 8] = [
     ("Ctrl+Enter", "Start looking for a stranger"),
     ("Esc", "Next stranger, during a chat (press twice unless confirmation is off)"),
+    ("Ctrl+R", "Report the stranger (also blocks and skips them)"),
+    ("Ctrl+B", "Block the stranger (also skips them)"),
     ("Ctrl+M", "Mute or unmute the microphone"),
     ("Ctrl+E", "Turn the camera off or on"),
     ("F1", "Show this help"),
@@ -28,6 +30,12 @@ impl StrangersApp {
         if consume(Modifiers::CTRL, Key::Enter) && !self.model.busy() {
             cmds.push(UiCommand::Start);
         }
+        if consume(Modifiers::CTRL, Key::R) && self.model.safety.can_act() {
+            self.open_report();
+        }
+        if consume(Modifiers::CTRL, Key::B) && self.model.safety.can_act() {
+            cmds.push(UiCommand::Block);
+        }
         if consume(Modifiers::CTRL, Key::M) {
             cmds.push(UiCommand::ToggleMute);
         }
@@ -37,10 +45,15 @@ impl StrangersApp {
         if consume(Modifiers::NONE, Key::F1) {
             self.ui.show_help = !self.ui.show_help;
         }
-        let any_window = self.ui.show_help || self.ui.show_devices || self.ui.show_room;
+        let any_window = self.ui.show_help
+            || self.ui.show_devices
+            || self.ui.show_room
+            || self.ui.report.open
+            || self.ui.show_safety;
         if consume(Modifiers::NONE, Key::Escape) {
             if any_window {
                 (self.ui.show_help, self.ui.show_devices, self.ui.show_room) = (false, false, false);
+                (self.ui.report.open, self.ui.show_safety) = (false, false);
             } else if self.upkeep.escape(&self.model, self.settings.confirm_next, now) == Escape::Skip {
                 cmds.push(UiCommand::Next);
             }

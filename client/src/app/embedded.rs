@@ -97,6 +97,8 @@ impl DemoBot {
 pub fn start_demo(server_url: String, mode: Mode, interests: Vec<String>) -> std::io::Result<DemoBot> {
     let cfg = EngineConfig {
         server_url,
+        // A bot on the user's own machine: no install id, no terms (the embedded server needs none).
+        identity: crate::signaling::Identity::default(),
         // Every interface, like the app: a stranger on another machine must reach the bot too.
         udp_bind: "0.0.0.0:0".into(),
         relay_only: false,

@@ -8,14 +8,17 @@
 //! and those run once at the end (`actions.rs`), which carries out the decisions too.
 
 mod actions;
+mod chat_filter;
 mod dialogs;
 pub mod embedded;
 mod frames;
 pub mod model;
 mod panels;
+mod safety;
 pub mod session;
 pub mod settings;
 mod sound;
+mod terms;
 mod video;
 
 use std::collections::HashMap;
@@ -69,6 +72,16 @@ struct UiState {
     cli_server: Option<String>,
     /// `--relay-only` for this run.
     cli_relay_only: bool,
+    /// The first-run terms screen.
+    terms: terms::TermsForm,
+    /// `--demo` or `--start` waits for the terms.
+    start_after_terms: bool,
+    /// The Report window.
+    report: safety::ReportForm,
+    /// The Safety settings window.
+    show_safety: bool,
+    /// The words masked in the stranger's chat (parsed from the settings).
+    masked: Vec<String>,
 }
 
 impl Default for UiState {
@@ -87,6 +100,11 @@ impl Default for UiState {
             speaker: AudioChoice::Off,
             cli_server: None,
             cli_relay_only: false,
+            terms: terms::TermsForm::default(),
+            start_after_terms: false,
+            report: safety::ReportForm::default(),
+            show_safety: false,
+            masked: Vec::new(),
         }
     }
 }
@@ -121,6 +139,9 @@ impl StrangersApp {
         // `--server` is for this run only: the saved URL stays what the user typed in Devices.
         let cli_server = launch.server.clone().filter(|s| !s.trim().is_empty());
         let server = cli_server.clone().or_else(|| Some(settings.server_url.clone()).filter(|s| !s.trim().is_empty()));
+        let mut settings = settings;
+        settings.ensure_install_id();
+        let masked = chat_filter::words(&settings.masked_words);
         let (video, mic, speaker) = if launch.synthetic {
             (VideoChoice::TestCard, AudioChoice::Off, AudioChoice::Off)
         } else {
@@ -135,6 +156,7 @@ impl StrangersApp {
         let repaint_frame = ctx.clone();
         let session = Session::start(SessionConfig {
             server,
+            identity: settings.identity(),
             demo: launch.demo,
             demo_mode: settings.mode(),
             demo_interests: settings.interest_tags(),
@@ -150,7 +172,15 @@ impl StrangersApp {
             session,
             model: Model::default(),
             upkeep: Upkeep::default(),
-            ui: UiState { video, mic, speaker, cli_server, cli_relay_only: launch.relay_only, ..UiState::default() },
+            ui: UiState {
+                video,
+                mic,
+                speaker,
+                cli_server,
+                cli_relay_only: launch.relay_only,
+                masked,
+                ..UiState::default()
+            },
             remote: VideoTexture::default(),
             local: VideoTexture::default(),
             tiles: HashMap::new(),
@@ -195,6 +225,11 @@ impl StrangersApp {
     /// Whether the microphone is being cleaned of the speakers' echo right now.
     pub fn echo_cancellation(&self) -> bool {
         self.session.echo_cancellation()
+    }
+
+    /// Whether the stranger's video is blurred now (a new stranger, not clicked yet).
+    pub fn remote_blurred(&self) -> bool {
+        self.settings.blur_new && !self.model.safety.revealed
     }
 
     /// Whether the last frame showed the stranger's picture (not a placeholder).
@@ -263,8 +298,11 @@ impl eframe::App for StrangersApp {
         self.top_bar_ui(ui, &mut cmds);
         self.status_bar_ui(ui);
         self.chat_panel_ui(ui, &mut cmds);
-        self.stage_ui(ui);
+        self.stage_ui(ui, &mut cmds);
         self.dialogs(&ctx, &mut cmds);
+        self.report_ui(&ctx, &mut cmds);
+        self.safety_settings_ui(&ctx);
+        self.terms_ui(&ctx, &mut cmds);
         self.run_cmds(&ctx, cmds);
         // Things that change with time rather than events (the search clock, the Esc prompt,
         // error banners) repaint only while they are shown.

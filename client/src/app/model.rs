@@ -11,7 +11,9 @@ use crate::call::state::CallState;
 use crate::engine::{CallStats, Event, Who};
 use crate::slot::FrameSlot;
 
+mod safety;
 pub mod upkeep;
+pub use safety::SafetyView;
 pub use upkeep::{Escape, Local, Upkeep};
 
 /// Who wrote a chat line.
@@ -122,6 +124,8 @@ pub struct Model {
     pub calls: u64,
     /// Strangers matched so far (tells one stranger from the next).
     pub matches: u64,
+    /// Report, block, blur and bans.
+    pub safety: SafetyView,
 }
 
 impl Default for Model {
@@ -142,6 +146,7 @@ impl Default for Model {
             errors: Vec::new(),
             calls: 0,
             matches: 0,
+            safety: SafetyView::default(),
         }
     }
 }
@@ -235,6 +240,9 @@ impl Model {
             }
             Event::Reconnected(Who::Partner) => self.system("Reconnected.".into(), time),
             Event::Reconnecting(Who::Member(_)) | Event::Reconnected(Who::Member(_)) => {}
+            Event::Reported | Event::Blocked | Event::Banned { .. } | Event::TermsRequired => {
+                self.safety_event(event, now, time);
+            }
         }
         None
     }
@@ -284,6 +292,7 @@ impl Model {
                 self.typing = false;
                 self.searching_since = None;
                 self.matches += 1;
+                self.safety.new_stranger();
                 effect = Some(Effect::MatchSound);
             }
             CallState::Connecting => {}

@@ -26,7 +26,9 @@ impl StrangersApp {
                 ui.heading(RichText::new("Strangers").strong());
                 ui.separator();
                 let busy = self.model.busy();
-                if ui.add_enabled(!busy, egui::Button::new("▶ Start")).on_hover_text("Ctrl+Enter").clicked() {
+                let barred = self.banned_line().is_some() || !self.settings.terms_accepted();
+                let start = egui::Button::new("▶ Start");
+                if ui.add_enabled(!busy && !barred, start).on_hover_text("Ctrl+Enter").clicked() {
                     cmds.push(UiCommand::Start);
                 }
                 // Only a chat has someone to skip; a search already looks for the next stranger.
@@ -37,6 +39,14 @@ impl StrangersApp {
                 }
                 if ui.add_enabled(busy, egui::Button::new("■ Stop")).clicked() {
                     cmds.push(UiCommand::Stop);
+                }
+                let can_act = self.model.safety.can_act() && self.model.room.is_none();
+                let report = egui::Button::new("⚑ Report");
+                if ui.add_enabled(can_act, report).on_hover_text("Ctrl+R: report, block and skip").clicked() {
+                    self.open_report();
+                }
+                if ui.add_enabled(can_act, egui::Button::new("⊘ Block")).on_hover_text("Ctrl+B").clicked() {
+                    cmds.push(UiCommand::Block);
                 }
                 ui.separator();
                 let mute = if self.ui.muted { "♪ Unmute" } else { "♪ Mute" };
@@ -65,6 +75,9 @@ impl StrangersApp {
                     self.ui.show_devices = true;
                     cmds.push(UiCommand::ScanDevices);
                 }
+                if ui.button("⚑ Safety…").clicked() {
+                    self.ui.show_safety = true;
+                }
                 ui.toggle_value(&mut self.settings.show_stats, "Stats");
                 if ui.button("⌨ Keys").on_hover_text("Keyboard shortcuts (F1)").clicked() {
                     self.ui.show_help = true;
@@ -91,6 +104,9 @@ impl StrangersApp {
                     ui.label(RichText::new("Press Esc again to skip").color(Color32::YELLOW));
                 }
             });
+            if let Some(banned) = self.banned_line() {
+                ui.label(RichText::new(banned).strong().color(Color32::from_rgb(240, 110, 100)));
+            }
             let fresh: Vec<String> = self
                 .model
                 .errors
@@ -140,7 +156,12 @@ impl StrangersApp {
                                     ui.label(RichText::new(&line.text).italics().color(color));
                                 } else {
                                     ui.label(RichText::new(format!("{who}:")).strong().color(color));
-                                    ui.label(&line.text);
+                                    let mask = self.settings.mask_words && matches!(line.author, Author::Them(_));
+                                    if mask {
+                                        ui.label(super::chat_filter::mask(&line.text, &self.ui.masked).as_ref());
+                                    } else {
+                                        ui.label(&line.text);
+                                    }
                                 }
                             });
                         }
@@ -175,7 +196,7 @@ impl StrangersApp {
     }
 
     /// The central area: the stranger (or the room grid) with the self-view on top.
-    pub(super) fn stage_ui(&mut self, ui: &mut egui::Ui) {
+    pub(super) fn stage_ui(&mut self, ui: &mut egui::Ui, cmds: &mut Vec<UiCommand>) {
         let ctx = ui.ctx().clone();
         egui::CentralPanel::default().frame(egui::Frame::central_panel(ui.style()).fill(Color32::TRANSPARENT)).show(
             ui,
@@ -185,6 +206,8 @@ impl StrangersApp {
                     self.remote_drawn = false;
                     self.room_grid(ui, area);
                 } else {
+                    let blur = self.remote_blurred();
+                    self.remote.set_blur(blur);
                     let has_picture = self.remote.update(&ctx, "remote", self.model.remote.as_ref(), area.size());
                     let (audio, video) = self.model.partner_media;
                     // A stranger who turned the camera off leaves their last picture in the slot:
@@ -196,6 +219,9 @@ impl StrangersApp {
                     }
                     if self.model.call == CallState::Connected {
                         badges(ui, area, Some("Stranger"), audio, video);
+                    }
+                    if blur && self.remote_drawn {
+                        self.reveal_button(ui, area, cmds);
                     }
                 }
                 self.self_view(ui, area);

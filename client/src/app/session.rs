@@ -27,6 +27,8 @@ use crate::slot::FrameSlot;
 pub struct SessionConfig {
     /// Server URL; `None` uses (or starts) the local default.
     pub server: Option<String>,
+    /// The install id and accepted terms every `hello` carries.
+    pub identity: crate::signaling::Identity,
     /// Also start the demo stranger.
     pub demo: bool,
     /// The mode the demo stranger first searches in (it follows [`Session::follow_demo`] later).
@@ -102,6 +104,7 @@ impl Session {
         let _guard = runtime.enter();
         let mut engine = engine::start(EngineConfig {
             server_url: server_url.clone(),
+            identity: cfg.identity.clone(),
             udp_bind: "0.0.0.0:0".into(),
             relay_only: false,
             video: Some(Box::new(video_src)),

@@ -59,6 +59,19 @@ pub struct Settings {
     pub relay_only: bool,
     /// Cancel the speakers' echo in the microphone (off for headphones).
     pub echo_cancellation: bool,
+    /// A random id for this install (never shown): the server keeps a keyed hash of it so that
+    /// blocks last and bans reach whoever is banned. Made on first run.
+    pub install_id: String,
+    /// The version of the terms (and the 18+ confirmation) the user accepted; empty: none yet.
+    pub accepted_terms: String,
+    /// Blur a new stranger's video until the user clicks it. On for new installs; settings
+    /// saved before the option existed keep it off.
+    #[serde(default)]
+    pub blur_new: bool,
+    /// Mask the words in `masked_words` in the stranger's chat.
+    pub mask_words: bool,
+    /// The words to mask, one per line (the user may edit them).
+    pub masked_words: String,
 }
 
 impl Default for Settings {
@@ -78,11 +91,38 @@ impl Default for Settings {
             match_sound: true,
             relay_only: false,
             echo_cancellation: true,
+            install_id: String::new(),
+            accepted_terms: String::new(),
+            blur_new: true,
+            mask_words: true,
+            masked_words: super::chat_filter::DEFAULT_WORDS.to_string(),
         }
     }
 }
 
 impl Settings {
+    /// Make an install id if there is none (or the stored one is not a valid id).
+    pub fn ensure_install_id(&mut self) {
+        let valid = self.install_id.len() == strangers_shared::limits::INSTALL_ID_CHARS
+            && self.install_id.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+        if !valid {
+            self.install_id = crate::signaling::Identity::new_install_id();
+        }
+    }
+
+    /// Whether the user accepted the terms this app ships.
+    pub fn terms_accepted(&self) -> bool {
+        self.accepted_terms == super::terms::TERMS_VERSION
+    }
+
+    /// What every `hello` says about this install.
+    pub fn identity(&self) -> crate::signaling::Identity {
+        crate::signaling::Identity {
+            install: Some(self.install_id.clone()).filter(|id| !id.is_empty()),
+            terms: self.terms_accepted().then(|| self.accepted_terms.clone()),
+        }
+    }
+
     /// The mode to search in.
     pub fn mode(&self) -> Mode {
         if self.text_mode { Mode::Text } else { Mode::Video }
@@ -104,5 +144,21 @@ mod tests {
         assert_eq!(s.interest_tags(), vec!["music", "Films"]);
         let old: Settings = serde_json::from_str(r#"{"interests":"cats"}"#).unwrap();
         assert_eq!((old.interests.as_str(), old.confirm_next), ("cats", true), "missing fields take defaults");
+        assert!(!old.blur_new, "an install from before the option keeps its video unblurred");
+        assert!(Settings::default().blur_new, "a new install blurs");
+    }
+
+    #[test]
+    fn an_install_id_is_made_once_and_a_bad_one_replaced() {
+        let mut s = Settings::default();
+        s.ensure_install_id();
+        let id = s.install_id.clone();
+        assert_eq!(id.len(), 32);
+        s.ensure_install_id();
+        assert_eq!(s.install_id, id, "kept");
+        s.install_id = "NOT-AN-ID".into();
+        s.ensure_install_id();
+        assert_ne!(s.install_id, "NOT-AN-ID");
+        assert_eq!(s.identity().terms, None, "no terms accepted yet");
     }
 }

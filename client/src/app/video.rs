@@ -24,12 +24,28 @@ pub struct VideoTexture {
     seq: u64,
     /// The texture's size and filter, as last uploaded.
     size: [usize; 2],
+    /// The size of the picture it was made from (larger when shrunk or blurred).
+    source: Vec2,
     options: Option<TextureOptions>,
     /// Frames uploaded so far (tests read it to see the picture change).
     pub uploads: u64,
+    /// Upload the picture blurred: shrunk to about [`BLUR_WIDTH`] pixels across and stretched
+    /// back, so nothing finer than that ever reaches the screen.
+    blur: bool,
 }
 
+/// How many pixels across a blurred picture keeps.
+pub const BLUR_WIDTH: usize = 24;
+
 impl VideoTexture {
+    /// Blur the picture (or not) from the next upload on; a change re-uploads the current frame.
+    pub fn set_blur(&mut self, blur: bool) {
+        if self.blur != blur {
+            self.blur = blur;
+            self.seq = 0;
+        }
+    }
+
     /// Upload the slot's latest frame if it is new, for showing fitted into a rectangle of
     /// `target` points. Returns whether a picture is available.
     pub fn update(&mut self, ctx: &egui::Context, name: &str, slot: Option<&FrameSlot>, target: Vec2) -> bool {
@@ -46,12 +62,16 @@ impl VideoTexture {
             let fit = (target.x * ppp / frame.width as f32).min(target.y * ppp / frame.height as f32).min(MAX_SCALE);
             // Shrink by the largest whole factor that keeps the picture at least as large as it
             // is shown: the self-view then uploads (and samples) a ninth of the pixels.
-            let factor = if fit > 0.0 { ((1.0 / fit).floor() as usize).clamp(1, 8) } else { 1 };
+            let mut factor = if fit > 0.0 { ((1.0 / fit).floor() as usize).clamp(1, 8) } else { 1 };
+            if self.blur {
+                factor = (frame.width / BLUR_WIDTH).max(factor).max(1);
+            }
             let image = to_image(&frame, factor);
             // At (about) its own size a picture looks the same sampled nearest, which costs
             // software rendering a quarter of the texel reads of bilinear filtering.
             let shown = fit * factor as f32;
-            let options = if (shown - 1.0).abs() < 0.02 { TextureOptions::NEAREST } else { TextureOptions::LINEAR };
+            let own_size = (shown - 1.0).abs() < 0.02 && !self.blur;
+            let options = if own_size { TextureOptions::NEAREST } else { TextureOptions::LINEAR };
             let size = image.size;
             match &mut self.texture {
                 Some(t) if self.size == size && self.options == Some(options) => t.set_partial([0, 0], image, options),
@@ -59,6 +79,7 @@ impl VideoTexture {
                 None => self.texture = Some(ctx.load_texture(name, image, options)),
             }
             self.size = size;
+            self.source = vec2(frame.width as f32, frame.height as f32);
             self.options = Some(options);
             self.seq = frame.seq;
             self.uploads += 1;
@@ -70,7 +91,9 @@ impl VideoTexture {
     /// where it was drawn.
     pub fn paint(&self, ui: &egui::Ui, rect: Rect, mirror: bool) -> Option<Rect> {
         let texture = self.texture.as_ref()?;
-        let size = texture.size_vec2();
+        // Fitted as the picture it came from: a blurred texture of a few pixels still fills the
+        // stage the sharp picture would.
+        let size = if self.source.x > 0.0 { self.source } else { texture.size_vec2() };
         let scale = (rect.width() / size.x).min(rect.height() / size.y).min(MAX_SCALE / ui.ctx().pixels_per_point());
         let mut fitted = Rect::from_center_size(rect.center(), size * scale);
         if self.options == Some(TextureOptions::NEAREST) {

@@ -86,6 +86,10 @@ struct Args {
     /// says how far under the partner's voice each client heard its own tone come back.
     #[arg(long)]
     echo_path: Option<u64>,
+    /// Say in `hello` that the user accepted this version of the terms (for a server started
+    /// with `--require-terms`).
+    #[arg(long)]
+    terms: Option<String>,
     /// Send the microphone as captured, without echo cancellation (the app's headphones
     /// setting), e.g. to measure the echo the canceller removes.
     #[arg(long)]
@@ -143,6 +147,7 @@ async fn run(args: Args) -> anyhow::Result<bool> {
             relay_only: args.relay_only,
             echo_cancellation: !args.no_echo_cancellation,
             echo_path: args.echo_path.map(Duration::from_millis),
+            terms: args.terms.clone(),
         },
         tone_hz: args.tone,
         partner_tone_hz: args.partner_tone,

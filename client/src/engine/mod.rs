@@ -10,7 +10,7 @@ mod task;
 use std::sync::Arc;
 use std::time::Duration;
 
-use strangers_shared::{Member, Mode, PeerId};
+use strangers_shared::{Member, Mode, PeerId, ReportReason};
 use tokio::sync::mpsc;
 
 pub use stats::{CallStats, CandidateKind};
@@ -60,6 +60,19 @@ pub enum Command {
         /// Capacity when creating it.
         capacity: Option<u8>,
     },
+    /// Report the current (or last) stranger: also blocks them and, during a call, skips them.
+    Report {
+        /// Why.
+        reason: ReportReason,
+        /// The user's words, if any.
+        text: Option<String>,
+        /// The last chat lines, if the user chose to attach them.
+        chat: Vec<String>,
+    },
+    /// Block the current (or last) stranger, skipping them during a call.
+    Block,
+    /// The user accepted this version of the terms (and confirmed being 18 or older).
+    AcceptTerms(String),
     /// Shut the engine down cleanly (stop, close calls).
     Shutdown,
     /// Vanish without a goodbye, as a crashed client would (for tests).
@@ -174,6 +187,18 @@ pub enum Event {
     Reconnected(Who),
     /// Something failed; shown to the user.
     Error(String),
+    /// The server took our report (the stranger is blocked too).
+    Reported,
+    /// The server took our block.
+    Blocked,
+    /// The server will not let us meet strangers until `until_ms` (Unix ms) after reports from
+    /// several people; we are idle.
+    Banned {
+        /// When the ban ends.
+        until_ms: u64,
+    },
+    /// The server requires accepting its terms first; we are idle.
+    TermsRequired,
 }
 
 /// Makes an audio sink for each remote audio stream.
@@ -199,6 +224,8 @@ pub struct Observers {
 pub struct EngineConfig {
     /// Signal server URL (`ws://…/`).
     pub server_url: String,
+    /// The install id and accepted terms every `hello` carries.
+    pub identity: crate::signaling::Identity,
     /// Local UDP bind address for WebRTC (`0.0.0.0:0`: every interface, any port).
     pub udp_bind: String,
     /// Send all media through a TURN relay, so strangers never learn our IP addresses.
@@ -263,6 +290,7 @@ pub fn start_observed(cfg: EngineConfig, observers: Observers) -> std::io::Resul
     };
     let settings = task::Settings {
         server_url: cfg.server_url,
+        identity: cfg.identity,
         udp_bind: cfg.udp_bind,
         relay_only: cfg.relay_only,
         rgba: cfg.rgba,

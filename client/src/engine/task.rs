@@ -29,6 +29,7 @@ pub(super) struct LinkPrivacy {
 /// What the engine was started with (the parts the task keeps).
 pub(super) struct Settings {
     pub(super) server_url: String,
+    pub(super) identity: crate::signaling::Identity,
     pub(super) udp_bind: String,
     pub(super) relay_only: bool,
     pub(super) rgba: bool,
@@ -69,7 +70,7 @@ async fn run_inner(
     events: mpsc::UnboundedSender<Event>,
     live_links: Arc<AtomicUsize>,
 ) {
-    let (signaling, mut signals) = signaling::spawn(settings.server_url.clone());
+    let (signaling, mut signals) = signaling::spawn(settings.server_url.clone(), settings.identity.clone());
     let (link_tx, mut link_rx) = mpsc::unbounded_channel();
     let mut shell = Shell {
         settings,
@@ -143,6 +144,10 @@ impl Shell {
             Output::Event(event) => self.emit(event),
             Output::Resume(token) => self.signaling.set_resume(token),
             Output::ProbeSignaling => self.signaling.probe(),
+            Output::Terms(version) => {
+                self.settings.identity.terms = Some(version);
+                self.signaling.set_identity(self.settings.identity.clone());
+            }
             Output::OpenLink { id, who, offer, ice_servers, hide_host, relay_only } => {
                 let privacy = LinkPrivacy { hide_host, relay_only };
                 self.open_link(id, who, offer, ice_servers, privacy).await;

@@ -58,11 +58,13 @@ pub struct ClientOptions {
     /// What is played comes back into the microphone this much later, at -6 dB (see
     /// [`super::echo_room`]); `None`: as with headphones.
     pub echo_path: Option<Duration>,
+    /// The terms version to say the user accepted (for servers started with `--require-terms`).
+    pub terms: Option<String>,
 }
 
 impl Default for ClientOptions {
     fn default() -> Self {
-        Self { udp_bind: "0.0.0.0:0".into(), relay_only: false, echo_cancellation: true, echo_path: None }
+        Self { udp_bind: "0.0.0.0:0".into(), relay_only: false, echo_cancellation: true, echo_path: None, terms: None }
     }
 }
 
@@ -233,6 +235,10 @@ impl HarnessClient {
         let observers = Observers { pictures: Some(pictures), remote_signals: Some(remote_signals) };
         let cfg = EngineConfig {
             server_url: spec.server_url.clone(),
+            identity: crate::signaling::Identity {
+                install: Some(crate::signaling::Identity::new_install_id()),
+                terms: net.terms.clone(),
+            },
             udp_bind: net.udp_bind,
             relay_only: net.relay_only,
             video: Some(Box::new(SyntheticVideo::new(spec.width, spec.height, spec.fps, &spec.name).with_grain(grain))),
@@ -330,7 +336,8 @@ fn candidate_types(text: &str) -> Vec<String> {
 
 fn fold(v: &mut View, event: Event) {
     match event {
-        Event::ServerConnecting => {}
+        Event::ServerConnecting | Event::Reported | Event::Blocked | Event::TermsRequired => {}
+        Event::Banned { until_ms } => v.errors.push(format!("banned until {until_ms}")),
         Event::Reconnecting(_) => v.outages += 1,
         Event::Reconnected(_) => {
             v.recoveries += 1;

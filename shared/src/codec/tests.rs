@@ -24,8 +24,13 @@ fn err(text: &str) -> DecodeError {
 #[test]
 fn every_client_message_round_trips() {
     let msgs = vec![
-        ClientMsg::Hello { version: 1, resume: None },
-        ClientMsg::Hello { version: 1, resume: Some("r1.00.00".into()) },
+        ClientMsg::Hello { version: 1, resume: None, terms: None, install: None },
+        ClientMsg::Hello {
+            version: 1,
+            resume: Some("r1.00.00".into()),
+            terms: Some("2026-12".into()),
+            install: Some("0123456789abcdef0123456789abcdef".into()),
+        },
         ClientMsg::Find { mode: Mode::Video, interests: vec!["music".into(), "rust".into()] },
         ClientMsg::Next { reason: None },
         ClientMsg::Next { reason: Some(crate::NextReason::Failed) },
@@ -44,6 +49,13 @@ fn every_client_message_round_trips() {
         ClientMsg::Chat { text: "hello".into() },
         ClientMsg::Typing { active: true },
         ClientMsg::MediaState { audio: false, video: true },
+        ClientMsg::Report { reason: crate::ReportReason::Spam, text: None, chat: vec![] },
+        ClientMsg::Report {
+            reason: crate::ReportReason::Other,
+            text: Some("kept asking my age".into()),
+            chat: vec!["how old are you".into()],
+        },
+        ClientMsg::Block,
     ];
     for msg in msgs {
         let text = encode(&msg);
@@ -63,6 +75,7 @@ fn every_server_message_round_trips() {
             ice_servers: vec![IceServer { urls: vec!["stun:a:3478".into()], username: None, credential: None }],
             resume: None,
             resumed: false,
+            terms: None,
         },
         ServerMsg::Welcome {
             peer_id: PeerId(2),
@@ -71,6 +84,7 @@ fn every_server_message_round_trips() {
             ice_servers: vec![],
             resume: Some("r1.00.11".into()),
             resumed: true,
+            terms: Some("2026-12".into()),
         },
         ServerMsg::Waiting { mode: Mode::Text, online: 3, searching: 1 },
         ServerMsg::PartnerResumed,
@@ -92,8 +106,21 @@ fn every_server_message_round_trips() {
         ServerMsg::Joined { room: RoomName("r".into()), you: PeerId(1), capacity: 4, members: vec![member.clone()] },
         ServerMsg::PeerJoined { room: RoomName("r".into()), peer: member },
         ServerMsg::PeerLeft { room: RoomName("r".into()), peer: PeerId(7), reason: LeaveReason::Disconnected },
-        ServerMsg::Error { code: ErrorCode::RoomFull, message: "full".into(), retry_in_ms: None },
-        ServerMsg::Error { code: ErrorCode::SlowDown, message: "slow down".into(), retry_in_ms: Some(29_500) },
+        ServerMsg::Error { code: ErrorCode::RoomFull, message: "full".into(), retry_in_ms: None, until_ms: None },
+        ServerMsg::Error {
+            code: ErrorCode::SlowDown,
+            message: "slow down".into(),
+            retry_in_ms: Some(29_500),
+            until_ms: None,
+        },
+        ServerMsg::Error {
+            code: ErrorCode::Banned,
+            message: "banned".into(),
+            retry_in_ms: Some(3_600_000),
+            until_ms: Some(1_800_000_000_000),
+        },
+        ServerMsg::Reported,
+        ServerMsg::Blocked,
     ];
     for msg in msgs {
         let text = encode(&msg);
@@ -238,4 +265,24 @@ fn the_relay_fast_path_agrees_with_the_derived_decoder() {
     assert!(matches!(err(r#"{"type":"offer","sdp":7}"#), DecodeError::BadFields { ty: "offer", .. }));
     assert!(matches!(err(r#"{"type":"offer","sdp":"x""#), DecodeError::Malformed(_)));
     assert_eq!(leading_tag(r#"{"type":"of\"fer"}"#), None);
+}
+
+#[test]
+fn report_and_hello_limits_are_enforced() {
+    let long = "x".repeat(crate::limits::MAX_REPORT_TEXT_CHARS + 1);
+    let text = format!(r#"{{"type":"report","reason":"spam","text":"{long}"}}"#);
+    assert_eq!(err(&text).code(), ErrorCode::FieldTooLong);
+    let lines = vec!["a"; crate::limits::MAX_REPORT_CHAT_LINES + 1];
+    let text = serde_json::json!({"type":"report","reason":"spam","chat":lines}).to_string();
+    assert_eq!(err(&text).code(), ErrorCode::FieldTooLong);
+    let big = vec!["b".repeat(1000); 5];
+    let text = serde_json::json!({"type":"report","reason":"spam","chat":big}).to_string();
+    assert_eq!(err(&text).code(), ErrorCode::FieldTooLong, "4,000 characters of chat at most");
+    assert_eq!(err(r#"{"type":"report","reason":"ugly"}"#).code(), ErrorCode::Malformed);
+    assert_eq!(err(r#"{"type":"hello","version":1,"install":"ABC"}"#).code(), ErrorCode::InvalidField);
+    let upper = r#"{"type":"hello","version":1,"install":"0123456789ABCDEF0123456789ABCDEF"}"#;
+    assert_eq!(err(upper).code(), ErrorCode::InvalidField);
+    assert_eq!(err(r#"{"type":"hello","version":1,"terms":"a\nb"}"#).code(), ErrorCode::InvalidField);
+    // Old clients' hello is unchanged.
+    assert!(matches!(ok(r#"{"type":"hello","version":1}"#), ClientMsg::Hello { terms: None, install: None, .. }));
 }

@@ -4,9 +4,12 @@
 use std::time::Duration;
 
 use bytes::Bytes;
+use std::net::IpAddr;
+
 use strangers_shared::{DecodeError, IceServer, PeerId};
 
 use super::ratelimit::RateLimit;
+use super::safety::{Keyer, SafetyConfig, StoreOp};
 use super::{resume, turn};
 use strangers_shared::ClientMsg;
 
@@ -85,6 +88,10 @@ pub struct CoreConfig {
     pub resume: Option<resume::ResumeConfig>,
     /// How fast a client may press Next before it is paused.
     pub skip_limit: super::SkipLimit,
+    /// Terms gate, ban thresholds and retention.
+    pub safety: SafetyConfig,
+    /// Makes the keys of networks and install ids (with the server's ban secret).
+    pub keyer: Keyer,
 }
 
 impl Default for CoreConfig {
@@ -101,6 +108,9 @@ impl Default for CoreConfig {
             turn: None,
             resume: None,
             skip_limit: super::SkipLimit::default(),
+            safety: SafetyConfig::default(),
+            // A fixed secret is fine for tests; the server always sets its own (see `config.rs`).
+            keyer: Keyer::new(b"strangers-default-ban-secret"),
         }
     }
 }
@@ -108,8 +118,9 @@ impl Default for CoreConfig {
 /// Something that happened on the network, for the core to act on.
 #[derive(Debug, Clone)]
 pub enum Input {
-    /// A WebSocket handshake completed (the peer hears nothing until it says `hello`).
-    Connected(PeerId),
+    /// A WebSocket handshake completed (the peer hears nothing until it says `hello`), from this
+    /// address (kept only as its network's key).
+    Connected(PeerId, Option<IpAddr>),
     /// A decoded message, with the frame it came in (relayed verbatim where the protocol says so).
     Message(PeerId, ClientMsg, TextFrame),
     /// A text frame that failed to decode.
@@ -155,4 +166,6 @@ pub enum Output {
         /// The close reason.
         reason: &'static str,
     },
+    /// Keep something for safety (a block, a report, a ban) in the store, if there is one.
+    Store(StoreOp),
 }

@@ -11,6 +11,9 @@ use super::{Core, Output, Peer, Prefs, State, mode_index};
 
 impl Core {
     pub(super) fn find(&mut self, peer: PeerId, mode: Mode, interests: Vec<String>) {
+        if !self.may_meet(peer) {
+            return;
+        }
         let Some(p) = self.peers.get_mut(&peer) else { return };
         // Stop and find again is not a way around a skip cooldown.
         if let Some(left) = p.skips.paused(self.now.mono) {
@@ -36,6 +39,9 @@ impl Core {
     }
 
     pub(super) fn next(&mut self, peer: PeerId, reason: Option<NextReason>) {
+        if !self.may_meet(peer) {
+            return;
+        }
         let Some(p) = self.peers.get(&peer) else { return };
         if let Some(left) = p.skips.paused(self.now.mono) {
             return self.slow_down(peer, left);
@@ -211,13 +217,14 @@ impl Core {
         }
     }
 
-    /// Whether `a` and `b` parted by Next and must not meet again yet: before the rematch
-    /// cooldown ends, and after it as long as anyone else is waiting in `mode`'s queue.
+    /// Whether `a` and `b` must not meet: one blocked the other, their call failed lately, or
+    /// they parted by Next, before the rematch cooldown ends and after it as long as anyone else
+    /// is waiting in `mode`'s queue.
     fn avoids(&self, a: PeerId, b: PeerId, mode: Mode) -> bool {
         let failed = |x: PeerId, y: PeerId| {
             self.peers.get(&x).and_then(|p| p.failed_with).is_some_and(|(who, until)| who == y && self.now.mono < until)
         };
-        if failed(a, b) || failed(b, a) {
+        if failed(a, b) || failed(b, a) || self.blocked(a, b) {
             return true;
         }
         let skipped = |x: PeerId, y: PeerId| {
@@ -275,8 +282,10 @@ impl Core {
                 self.queues[mode_index(mode)].remove(&entry);
                 self.stats.match_wait.observe(self.now.mono.saturating_sub(since));
             }
+            let met = self.peers.get(&partner).map(|q| q.who.as_met(partner));
             if let Some(p) = self.peers.get_mut(&id) {
                 p.state = State::Paired { partner };
+                p.who.last = met;
             }
             self.out.push_back(Output::Searching { peer: id, searching: false });
         }

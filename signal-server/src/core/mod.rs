@@ -7,12 +7,14 @@
 
 mod io;
 mod matching;
+mod moderation;
 pub mod peermap;
 mod queue;
 mod ratelimit;
 mod relay;
 pub mod resume;
 mod rooms;
+pub mod safety;
 mod sessions;
 mod skips;
 mod stats;
@@ -22,6 +24,7 @@ mod timers;
 pub mod turn;
 
 use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::net::IpAddr;
 use std::time::Duration;
 
 use strangers_shared::{ClientMsg, ErrorCode, Mode, PROTOCOL_VERSION, PeerId, RoomName, ServerMsg, encode};
@@ -90,6 +93,8 @@ struct Peer {
     timer_keys: Vec<(Duration, timers::Timer)>,
     /// Its recent skips and any cooldown (see `skips.rs`).
     skips: skips::SkipMeter,
+    /// Who it is for blocks, reports and bans (see `moderation.rs`).
+    who: moderation::Identity,
 }
 
 /// The matchmaking and room state machine. See the module docs.
@@ -109,6 +114,10 @@ pub struct Core {
     expiries: BTreeSet<(Duration, PeerId)>,
     /// The searchers' timers (see `timers.rs`).
     timers: BTreeSet<(Duration, PeerId, u64, timers::Timer)>,
+    /// Blocks, reports and bans (see `safety/`).
+    ledger: safety::ledger::Ledger,
+    /// When the ledger next forgets what expired.
+    sweep_at: Option<Duration>,
 }
 
 impl Core {
@@ -126,6 +135,8 @@ impl Core {
             sessions: HashMap::new(),
             expiries: BTreeSet::new(),
             timers: BTreeSet::new(),
+            ledger: safety::ledger::Ledger::default(),
+            sweep_at: None,
         }
     }
 
@@ -133,7 +144,7 @@ impl Core {
     pub fn handle(&mut self, now: Now, input: Input) {
         self.now = now;
         match input {
-            Input::Connected(peer) => self.connect(peer),
+            Input::Connected(peer, ip) => self.connect(peer, ip),
             Input::Message(peer, msg, frame) => {
                 if self.admit(peer) {
                     self.dispatch(peer, msg, frame);
@@ -176,6 +187,11 @@ impl Core {
         &self.stats
     }
 
+    /// The time of the latest input.
+    pub fn now(&self) -> Now {
+        self.now
+    }
+
     /// Connections the core knows.
     pub fn online(&self) -> usize {
         self.peers.len()
@@ -201,7 +217,7 @@ impl Core {
         &self.cfg
     }
 
-    fn connect(&mut self, peer: PeerId) {
+    fn connect(&mut self, peer: PeerId, ip: Option<IpAddr>) {
         let bucket = TokenBucket::new(&self.cfg.rate, self.now.mono);
         let sid = self.cfg.resume.as_ref().map(|r| r.sid_for(peer.0));
         let fresh = Peer {
@@ -217,6 +233,13 @@ impl Core {
             held: None,
             timer_keys: Vec::new(),
             skips: skips::SkipMeter::default(),
+            who: moderation::Identity {
+                ident: self.cfg.keyer.connection(peer.0),
+                durable: false,
+                net: ip.map(|ip| self.cfg.keyer.net(ip)),
+                terms: None,
+                last: None,
+            },
         };
         if let Some(sid) = sid {
             self.sessions.insert(sid, peer);
@@ -247,6 +270,7 @@ impl Core {
             ice_servers,
             resume: self.token_for(peer),
             resumed,
+            terms: self.cfg.safety.require_terms.clone(),
         };
         // Straight out, ahead of anything kept for a resumed session.
         self.out.push_back(Output::Send { to: peer, frame: TextFrame::text(encode(&welcome)) });
@@ -274,7 +298,10 @@ impl Core {
 
     fn dispatch(&mut self, peer: PeerId, msg: ClientMsg, frame: TextFrame) {
         match msg {
-            ClientMsg::Hello { version, resume } => self.hello(peer, version, resume),
+            ClientMsg::Hello { version, resume, terms, install } => {
+                self.identify(peer, terms, install);
+                self.hello(peer, version, resume);
+            }
             ClientMsg::Find { mode, interests } => self.find(peer, mode, interests),
             ClientMsg::Next { reason } => self.next(peer, reason),
             ClientMsg::Stop => self.stop(peer),
@@ -286,6 +313,8 @@ impl Core {
             ClientMsg::Chat { text } => self.chat(peer, text),
             ClientMsg::Typing { active } => self.typing(peer, active),
             ClientMsg::MediaState { audio, video } => self.media_state(peer, audio, video),
+            ClientMsg::Report { reason, text, chat } => self.report(peer, reason, text, chat),
+            ClientMsg::Block => self.block(peer),
         }
     }
 
@@ -319,6 +348,7 @@ impl Core {
     fn tick(&mut self) {
         self.expire_sessions();
         self.tick_matching();
+        self.tick_safety();
     }
 
     fn send(&mut self, to: PeerId, msg: &ServerMsg) {
@@ -337,7 +367,7 @@ impl Core {
 
     fn error(&mut self, peer: PeerId, code: ErrorCode, message: String) {
         self.stats.count_error(code);
-        self.send(peer, &ServerMsg::Error { code, message, retry_in_ms: None });
+        self.send(peer, &ServerMsg::Error { code, message, retry_in_ms: None, until_ms: None });
     }
 
     /// Refuse a skip or a search from a client that skips too fast, saying when it may go on.
@@ -346,7 +376,7 @@ impl Core {
         let secs = left.as_secs_f64().ceil();
         let message = format!("you are skipping very fast; you can look for someone new in {secs:.0} s");
         let retry_in_ms = Some(u64::try_from(left.as_millis()).unwrap_or(u64::MAX));
-        self.send(peer, &ServerMsg::Error { code: ErrorCode::SlowDown, message, retry_in_ms });
+        self.send(peer, &ServerMsg::Error { code: ErrorCode::SlowDown, message, retry_in_ms, until_ms: None });
     }
 
     /// Every peer id the core knows (for invariant checks).

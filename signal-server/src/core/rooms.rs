@@ -35,6 +35,9 @@ impl Room {
 
 impl Core {
     pub(super) fn join(&mut self, peer: PeerId, room: RoomName, name: Option<String>, capacity: Option<u8>) {
+        if !self.may_meet(peer) {
+            return;
+        }
         let Some(p) = self.peers.get(&peer) else { return };
         let refusal = match &p.state {
             State::Idle | State::Resuming { .. } => None,

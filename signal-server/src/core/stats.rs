@@ -57,6 +57,14 @@ pub struct Stats {
     pub resumed: u64,
     /// Resume tokens refused.
     pub resume_refused: u64,
+    /// Reports taken, indexed like [`strangers_shared::ReportReason::ALL`].
+    pub reports: [u64; strangers_shared::ReportReason::ALL.len()],
+    /// Reports dropped by the flood limit.
+    pub reports_dropped: u64,
+    /// Blocks made (a report blocks too).
+    pub blocks: u64,
+    /// Bans started (one per stranger, however many keys it covers).
+    pub bans: u64,
 }
 
 impl Stats {

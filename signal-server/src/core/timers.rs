@@ -83,6 +83,6 @@ impl Core {
     pub(super) fn next_deadline(&self) -> Option<Duration> {
         let searchers = self.timers.first().map(|t| t.0);
         let sessions = self.expiries.first().map(|e| e.0);
-        searchers.into_iter().chain(sessions).min()
+        searchers.into_iter().chain(sessions).chain(self.sweep_at).min()
     }
 }

@@ -3,6 +3,7 @@
 //! without splitting the stream, which keeps an idle connection down to a few kilobytes.
 
 use std::future::{Future, poll_fn};
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::task::Poll;
 use std::time::Duration;
@@ -57,6 +58,7 @@ enum Event {
 pub(super) fn serve<S>(
     mut ws: WebSocketStream<S>,
     peer: PeerId,
+    ip: Option<IpAddr>,
     shared: Arc<ServerContext>,
     guard: SocketGuard,
 ) -> impl Future<Output = ()>
@@ -65,7 +67,7 @@ where
 {
     async move {
         let mailbox = Arc::new(Mailbox::new(shared.mailbox));
-        if Box::pin(shared.hub.send(HubMsg::Connected(peer, mailbox.clone()))).await.is_err() {
+        if Box::pin(shared.hub.send(HubMsg::Connected(peer, mailbox.clone(), ip))).await.is_err() {
             return;
         }
         let end = run(&mut ws, peer, &mailbox, &shared).await;

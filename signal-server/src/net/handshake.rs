@@ -6,6 +6,7 @@
 //! the connection's own state and not the request buffers that came before it.
 
 use std::future::Future;
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
@@ -33,6 +34,7 @@ const WRITE_101_TIMEOUT: Duration = Duration::from_secs(5);
 struct Upgraded<S> {
     ws: WebSocketStream<ReadAhead<S>>,
     peer: PeerId,
+    ip: Option<IpAddr>,
     guard: SocketGuard,
 }
 
@@ -52,14 +54,15 @@ pub(super) fn socket_task(
             return;
         }
         let deadline = Instant::now() + shared.cfg.handshake_timeout;
+        let ip = tcp.peer_addr().ok().map(|a| a.ip());
         if shared.tls.is_some() {
             // Rare enough that the TLS stream's larger state can live in a box of its own.
-            return Box::pin(serve_tls(shared, tcp, deadline, guard)).await;
+            return Box::pin(serve_tls(shared, tcp, ip, deadline, guard)).await;
         }
         // Two statements on purpose: a `match` awaited in place keeps its scrutinee (the whole
         // upgraded stream, moved from or not) alive until the end of the statement, that is in
         // every idle connection's task.
-        let connection = match Box::pin(route(shared.clone(), tcp, deadline, guard)).await {
+        let connection = match Box::pin(route(shared.clone(), tcp, ip, deadline, guard)).await {
             Some(up) => connection(up, shared),
             None => return,
         };
@@ -72,7 +75,7 @@ fn connection<S>(up: Upgraded<S>, shared: Arc<ServerContext>) -> impl Future<Out
 where
     S: AsyncRead + AsyncWrite + Cork + Unpin,
 {
-    conn::serve(up.ws, up.peer, shared, up.guard)
+    conn::serve(up.ws, up.peer, up.ip, shared, up.guard)
 }
 
 async fn refuse_full(shared: &ServerContext, mut tcp: TcpStream) {
@@ -81,7 +84,13 @@ async fn refuse_full(shared: &ServerContext, mut tcp: TcpStream) {
     let _ = timeout(Duration::from_secs(1), reply).await;
 }
 
-async fn serve_tls(shared: Arc<ServerContext>, tcp: TcpStream, deadline: Instant, guard: SocketGuard) {
+async fn serve_tls(
+    shared: Arc<ServerContext>,
+    tcp: TcpStream,
+    ip: Option<IpAddr>,
+    deadline: Instant,
+    guard: SocketGuard,
+) {
     let Some(acceptor) = shared.tls.clone() else { return };
     let handshake = tokio::select! {
         r = timeout_at(deadline, acceptor.accept(tcp)) => r,
@@ -91,7 +100,7 @@ async fn serve_tls(shared: Arc<ServerContext>, tcp: TcpStream, deadline: Instant
         NetMetrics::inc(&shared.net.handshake_failures);
         return;
     };
-    let connection = match Box::pin(route(shared.clone(), stream, deadline, guard)).await {
+    let connection = match Box::pin(route(shared.clone(), stream, ip, deadline, guard)).await {
         Some(up) => connection(up, shared),
         None => return,
     };
@@ -102,6 +111,7 @@ async fn serve_tls(shared: Arc<ServerContext>, tcp: TcpStream, deadline: Instant
 async fn route<S>(
     shared: Arc<ServerContext>,
     mut stream: S,
+    ip: Option<IpAddr>,
     deadline: Instant,
     mut guard: SocketGuard,
 ) -> Option<Upgraded<S>>
@@ -148,6 +158,7 @@ where
             }
         }
         Request::Reject(status, text) => (status, plain, text.to_string()),
+        Request::Admin { method, path, query, auth } => admin(&shared, &method, &path, query.as_deref(), auth).await,
         Request::Upgrade { accept, origin } => {
             let allowed = &shared.cfg.allowed_origins;
             if let Some(origin) = origin.filter(|o| !allowed.is_empty() && !allowed.iter().any(|a| a == o)) {
@@ -158,12 +169,44 @@ where
                 NetMetrics::inc(&shared.net.rejected_at_cap);
                 (503, plain, "server full, try again later\n".to_string())
             } else {
-                return upgrade(&shared, stream, rest, &accept, guard).await;
+                return upgrade(&shared, stream, rest, &accept, guard).await.map(|(ws, peer, guard)| Upgraded {
+                    ws,
+                    peer,
+                    ip,
+                    guard,
+                });
             }
         }
     };
     let _ = timeout(Duration::from_secs(5), http::respond(&mut stream, status, content_type, &body)).await;
     None
+}
+
+/// Answer a request under `/admin/` (see `admin.rs`).
+async fn admin(
+    shared: &ServerContext,
+    method: &str,
+    path: &str,
+    query: Option<&str>,
+    auth: Option<String>,
+) -> (u16, &'static str, String) {
+    let plain = "text/plain; charset=utf-8";
+    let Some(token) = &shared.cfg.safety.admin_token else { return (404, plain, "not found\n".into()) };
+    if !super::admin::authorized(token.expose(), auth.as_deref()) {
+        return (401, plain, "a valid admin bearer token is required\n".into());
+    }
+    let req = match super::admin::route(method, path, query) {
+        Ok(req) => req,
+        Err((status, text)) => return (status, plain, text.into()),
+    };
+    let (tx, rx) = oneshot::channel();
+    if shared.hub.send(HubMsg::Admin(req, tx)).await.is_err() {
+        return (503, plain, "shutting down\n".into());
+    }
+    match rx.await {
+        Ok((status, body)) => (status, "application/json", body),
+        Err(_) => (503, plain, "shutting down\n".into()),
+    }
 }
 
 async fn upgrade<S>(
@@ -172,7 +215,7 @@ async fn upgrade<S>(
     rest: Vec<u8>,
     accept: &str,
     guard: SocketGuard,
-) -> Option<Upgraded<S>>
+) -> Option<(WebSocketStream<ReadAhead<S>>, PeerId, SocketGuard)>
 where
     S: AsyncRead + AsyncWrite + Cork + Send + Unpin + 'static,
 {
@@ -192,5 +235,5 @@ where
     NetMetrics::inc(&shared.net.connections_total);
     let peer = PeerId(shared.next_peer.fetch_add(1, Ordering::Relaxed));
     tracing::debug!(%peer, "connected");
-    Some(Upgraded { ws, peer, guard })
+    Some((ws, peer, guard))
 }

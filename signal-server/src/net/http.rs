@@ -21,6 +21,17 @@ pub enum Request {
     Health,
     /// `GET /metrics`.
     Metrics,
+    /// A request under `/admin/` (see `admin.rs`); answered only with the admin token.
+    Admin {
+        /// `GET` or `DELETE`.
+        method: String,
+        /// The path, without the query.
+        path: String,
+        /// The query string, if any.
+        query: Option<String>,
+        /// The `Authorization` header, if any.
+        auth: Option<String>,
+    },
     /// Anything else: answer with this status and text.
     Reject(u16, &'static str),
 }
@@ -76,7 +87,15 @@ fn has_token(value: Option<&str>, token: &str) -> bool {
 
 fn classify(req: &httparse::Request<'_, '_>) -> Request {
     let path = req.path.unwrap_or("/");
-    let path = path.split('?').next().unwrap_or(path);
+    let (path, query) = path.split_once('?').map_or((path, None), |(p, q)| (p, Some(q)));
+    if path.starts_with("/admin/") {
+        return Request::Admin {
+            method: req.method.unwrap_or("").to_owned(),
+            path: path.to_owned(),
+            query: query.map(str::to_owned),
+            auth: header(req, "authorization").map(str::to_owned),
+        };
+    }
     if req.method != Some("GET") {
         return Request::Reject(405, "only GET is supported\n");
     }
@@ -111,6 +130,7 @@ pub async fn respond<S: AsyncWrite + Unpin>(
 ) -> std::io::Result<()> {
     let reason = match status {
         200 => "OK",
+        401 => "Unauthorized",
         400 => "Bad Request",
         403 => "Forbidden",
         404 => "Not Found",

@@ -5,6 +5,7 @@
 //! period for the connections to go, then aborts whatever is left: when [`run`] returns, no task
 //! of the server is running and every socket it accepted is closed.
 
+pub mod admin;
 mod conn;
 mod cork;
 mod handshake;
@@ -106,7 +107,8 @@ pub async fn run(listener: TcpListener, cfg: Config, shutdown: CancellationToken
     };
     let net = Arc::new(NetMetrics::default());
     let (hub_tx, hub_rx) = mpsc::channel(8192);
-    let hub_task = tokio::spawn(Hub::new(cfg.core(), net.clone()).run(hub_rx, shutdown.clone()));
+    let hub = open_safety(&cfg, net.clone())?;
+    let hub_task = tokio::spawn(hub.run(hub_rx, shutdown.clone()));
     let ws = WebSocketConfig::default()
         .read_buffer_size(cfg.read_buffer_bytes.max(64))
         // Frames queued together go out in one system call: `write_batch` feeds every frame
@@ -164,6 +166,37 @@ pub async fn run(listener: TcpListener, cfg: Config, shutdown: CancellationToken
         tracing::warn!(left = shared.tasks.len(), "aborted connection tasks did not finish");
     }
     drop(shared);
-    hub_task.abort();
+    // Every connection is gone, so the hub ends (and its store writes what is queued) once the
+    // last message to it is handled.
+    if timeout(ABORT_WAIT, &mut Box::pin(hub_task)).await.is_err() {
+        tracing::warn!("the hub did not finish after the connections closed");
+    }
     Ok(())
+}
+
+/// The hub, with the store under `--data-dir` loaded into its core (or in memory without one).
+fn open_safety(cfg: &Config, net: Arc<NetMetrics>) -> anyhow::Result<Hub> {
+    let safety = &cfg.safety;
+    let dir = safety.data_dir();
+    let mut core = cfg.core();
+    let secret = crate::store::ban_secret(safety.ban_secret.as_ref().map(|s| s.expose()), dir)?;
+    core.keyer = crate::core::safety::Keyer::new(&secret);
+    let store = match dir {
+        Some(dir) => {
+            let (store, snapshot) = crate::store::Store::open(dir, core.safety.report_ttl_ms)?;
+            tracing::info!(
+                dir = %dir.display(),
+                blocks = snapshot.blocks.len(),
+                bans = snapshot.bans.len(),
+                reports = snapshot.reports.len(),
+                "safety store opened"
+            );
+            Some((store, snapshot))
+        }
+        None => {
+            tracing::info!("no --data-dir: blocks, reports and bans are kept in memory only");
+            None
+        }
+    };
+    Ok(Hub::new(core, net, store))
 }

@@ -156,4 +156,6 @@ pub enum Output {
     /// Check at once that the signaling connection is alive (the media path just broke, and the
     /// same network change may have killed it silently); a dead one is reconnected.
     ProbeSignaling,
+    /// The user accepted this version of the terms: say so in every `hello` (and now).
+    Terms(String),
 }

@@ -13,6 +13,7 @@ mod io;
 mod links;
 mod rebuild;
 pub mod restart;
+mod safety;
 mod server;
 #[cfg(test)]
 mod tests;
@@ -290,6 +291,9 @@ impl EngineCore {
             }
             // A crash says goodbye to nobody, but its sockets close with the process.
             Command::Abort => self.close_all_links(),
+            Command::Report { reason, text, chat } => self.report(reason, text, chat),
+            Command::Block => self.block(),
+            Command::AcceptTerms(version) => self.accept_terms(version),
         }
     }
 

@@ -92,7 +92,10 @@ impl EngineCore {
                     self.emit(Event::MemberLeft(peer));
                 }
             }
-            ServerMsg::Error { code, message, retry_in_ms } => {
+            ServerMsg::Error { code, message, retry_in_ms, until_ms } => {
+                if self.refused(code, until_ms) {
+                    return;
+                }
                 self.emit(Event::Error(format!("server: {message} ({})", code.as_str())));
                 // Paused for skipping too fast: look again when the pause is over, if the user
                 // still wants to.
@@ -103,6 +106,8 @@ impl EngineCore {
                 }
             }
             ServerMsg::PartnerResumed => self.restart_again(),
+            ServerMsg::Reported => self.emit(Event::Reported),
+            ServerMsg::Blocked => self.emit(Event::Blocked),
             ServerMsg::Welcome { .. } | ServerMsg::Ready { .. } => {}
         }
     }

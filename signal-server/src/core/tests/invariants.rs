@@ -1,5 +1,5 @@
 //! Property tests: random sequences of connect, find, next, stop, chat, typing, media state, join,
-//! leave, relay, disconnect and time passing must keep the core's invariants. One run uses the
+//! leave, relay, report, block (bans included: three reports ban), disconnect and time passing must keep the core's invariants. One run uses the
 //! default rate limit; another uses a tiny one, so that abuse closes happen in every state.
 
 use std::cell::Cell;
@@ -27,6 +27,8 @@ enum Op {
     Offer(u64),
     Join(u64, usize, bool),
     Leave(u64),
+    Report(u64, usize),
+    Block(u64),
     Disconnect(u64),
     Garbage(u64),
     /// Several bad frames at once: harmless under the default rate limit, abuse under a tiny one.
@@ -48,6 +50,8 @@ impl Op {
             | Op::Offer(p)
             | Op::Join(p, ..)
             | Op::Leave(p)
+            | Op::Report(p, _)
+            | Op::Block(p)
             | Op::Disconnect(p)
             | Op::Garbage(p)
             | Op::Flood(p) => Some(PeerId(*p)),
@@ -74,6 +78,8 @@ fn op(max_wait_ms: u64) -> impl Strategy<Value = Op> {
         1 => peer.clone().prop_map(Op::Offer),
         2 => (peer.clone(), 0..2usize, any::<bool>()).prop_map(|(p, r, mesh)| Op::Join(p, r, mesh)),
         1 => peer.clone().prop_map(Op::Leave),
+        2 => (peer.clone(), 0..5usize).prop_map(|(p, r)| Op::Report(p, r)),
+        1 => peer.clone().prop_map(Op::Block),
         2 => peer.clone().prop_map(Op::Disconnect),
         1 => peer.clone().prop_map(Op::Garbage),
         2 => peer.clone().prop_map(Op::Flood),
@@ -91,7 +97,7 @@ fn apply(sim: &mut Sim, op: &Op) -> Vec<Output> {
             if sim.state(*p).is_some() {
                 return Vec::new();
             }
-            sim.input(Input::Connected(PeerId(*p)))
+            sim.input(Input::Connected(PeerId(*p), None))
         }
         Op::Find(p, text, tags) => {
             let mode = if *text { "text" } else { "video" };
@@ -109,6 +115,11 @@ fn apply(sim: &mut Sim, op: &Op) -> Vec<Output> {
             sim.send(*p, &format!(r#"{{"type":"join","room":"r{r}"{name}}}"#))
         }
         Op::Leave(p) => sim.send(*p, r#"{"type":"leave"}"#),
+        Op::Report(p, r) => {
+            let reason = strangers_shared::ReportReason::ALL[*r].as_str();
+            sim.send(*p, &serde_json::json!({"type":"report","reason":reason,"text":"x"}).to_string())
+        }
+        Op::Block(p) => sim.send(*p, r#"{"type":"block"}"#),
         Op::Disconnect(p) => sim.input(Input::Disconnected(PeerId(*p))),
         Op::Garbage(p) => sim.send(*p, "{\"type\":"),
         Op::Flood(p) => (0..5).flat_map(|_| sim.send(*p, "{\"type\":")).collect(),
@@ -137,6 +148,10 @@ fn check(sim: &Sim) -> Result<(), TestCaseError> {
                 prop_assert_ne!(partner, id, "paired with itself");
                 let back = core.peers.get(partner).map(|q| q.state.clone());
                 prop_assert_eq!(back, Some(State::Paired { partner: *id }), "asymmetric pair");
+                prop_assert!(
+                    !core.blocked(*id, *partner),
+                    "{id} is paired with {partner}, whom a block stands between"
+                );
             }
             State::Searching { seq, last_waiting, .. } => {
                 let update = (*last_waiting + core.cfg.waiting_interval, *id, *seq, Timer::Waiting);
@@ -228,7 +243,7 @@ fn check_departures(
     let closed = actor.is_some_and(|a| out.iter().any(|o| matches!(o, Output::Close { peer, .. } if *peer == a)));
     let reason = if gone {
         "disconnected"
-    } else if matches!(op, Op::Next(_)) {
+    } else if matches!(op, Op::Next(_) | Op::Report(..) | Op::Block(_)) {
         "skipped"
     } else {
         "stopped"
@@ -300,7 +315,7 @@ fn check_relay(op: &Op, before: &Snapshot, out: &[Output]) -> Result<(), TestCas
                 let v: Value = serde_json::from_slice(&frame.clone().into_bytes()).ok()?;
                 (v["type"] == ty).then_some(*to)
             }
-            Output::Close { .. } | Output::Searching { .. } => None,
+            Output::Close { .. } | Output::Searching { .. } | Output::Store(_) => None,
         })
         .collect();
     prop_assert_eq!(got, expected, "{:?} reached the wrong peers", op);

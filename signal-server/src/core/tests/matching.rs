@@ -23,7 +23,7 @@ fn welcome_carries_id_version_online_and_ice_servers() {
     let mut sim = Sim::with(cfg);
     sim.connect(1);
     // Connecting alone says nothing: a simple room client hears only its own protocol.
-    assert!(sim.input(Input::Connected(PeerId(2))).is_empty());
+    assert!(sim.input(Input::Connected(PeerId(2), None)).is_empty());
     let out = sim.send(2, r#"{"type":"hello","version":1}"#);
     assert_eq!(out.len(), 1);
     let welcome = &to(&out, 2)[0];

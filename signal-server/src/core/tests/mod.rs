@@ -2,6 +2,7 @@
 
 mod invariants;
 mod matching;
+mod moderation;
 mod relay_rooms;
 mod sessions;
 mod skips;
@@ -45,7 +46,7 @@ impl Sim {
 
     /// Connect peer `n`, discarding its welcome.
     pub(super) fn connect(&mut self, n: u64) {
-        self.input(Input::Connected(PeerId(n)));
+        self.input(Input::Connected(PeerId(n), None));
     }
 
     /// Send raw JSON text from peer `n`, as the network layer would.

@@ -131,8 +131,8 @@ impl Sim {
         c.peer = Some(peer);
         // A token is presented once, as the signaling client does.
         let resume = c.resume.take();
-        self.server.handle(self.server_now(), SInput::Connected(peer));
-        self.send_to_server(peer, &ClientMsg::Hello { version: PROTOCOL_VERSION, resume });
+        self.server.handle(self.server_now(), SInput::Connected(peer, None));
+        self.send_to_server(peer, &ClientMsg::Hello { version: PROTOCOL_VERSION, resume, terms: None, install: None });
     }
 
     /// Client `i`'s signaling connection drops; it reconnects after `down_for`.
@@ -314,6 +314,13 @@ impl Sim {
                 self.pending.push_back((self.elapsed + after, i, Due::HalfOpenLost(lost)));
             }
             Output::ProbeSignaling => {}
+            Output::Terms(terms) => {
+                if let (true, Some(peer)) = (c.online, c.peer) {
+                    let hello =
+                        ClientMsg::Hello { version: PROTOCOL_VERSION, resume: None, terms: Some(terms), install: None };
+                    self.send_to_server(peer, &hello);
+                }
+            }
             Output::OpenLink { id, who, offer, .. } => {
                 let others = c.links.values().filter(|l| l.who == who).count();
                 assert_eq!(others, 0, "client {i} opened a second link to {who:?}");
@@ -399,7 +406,7 @@ impl Sim {
                     (peer, Input::ServerDown { reason: reason.into(), retry_in: Duration::from_secs(1) })
                 }
                 // The simulated connections never freeze, so the searchers' heartbeat is moot.
-                SOutput::Searching { .. } => continue,
+                SOutput::Searching { .. } | SOutput::Store(_) => continue,
             };
             if let Some(i) = self.clients.iter().position(|c| c.peer == Some(to) && !c.deaf) {
                 self.later(HOP, i, input);

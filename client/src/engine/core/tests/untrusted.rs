@@ -261,7 +261,12 @@ fn a_skip_pause_ends_with_a_new_search_unless_the_user_stopped() {
         let t0 = Instant::now();
         core.handle(Now { mono: t0, unix_ms: 0 }, Input::Command(Command::Next));
         drain(&mut core);
-        let pause = ServerMsg::Error { code: ErrorCode::SlowDown, message: "slow".into(), retry_in_ms: Some(30_000) };
+        let pause = ServerMsg::Error {
+            code: ErrorCode::SlowDown,
+            message: "slow".into(),
+            retry_in_ms: Some(30_000),
+            until_ms: None,
+        };
         core.handle(Now { mono: t0, unix_ms: 0 }, Input::Server(pause));
         let out = drain(&mut core);
         assert!(out.iter().any(|o| matches!(o, Output::Event(Event::Error(e)) if e.contains("slow_down"))));

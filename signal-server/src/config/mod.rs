@@ -1,5 +1,7 @@
 //! Command-line and environment configuration (clap, with `STRANGERS_*` fallbacks).
 
+mod safety;
+
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -8,8 +10,10 @@ use clap::Parser;
 use strangers_shared::IceServer;
 
 use crate::core::resume::ResumeConfig;
+use crate::core::safety::Keyer;
 use crate::core::turn::TurnConfig;
 use crate::core::{CoreConfig, RateLimit, SkipLimit};
+pub use safety::SafetyArgs;
 
 /// The Strangers signal server: random matchmaking, rooms and WebRTC signaling over WebSocket.
 ///
@@ -167,6 +171,10 @@ pub struct Config {
     /// PEM private key for --tls-cert.
     #[arg(long, env = "STRANGERS_TLS_KEY", requires = "tls_cert")]
     pub tls_key: Option<PathBuf>,
+
+    /// Safety: terms, bans, the store, admin.
+    #[command(flatten)]
+    pub safety: SafetyArgs,
 }
 
 impl Config {
@@ -174,6 +182,8 @@ impl Config {
     pub fn local(listen: SocketAddr) -> Self {
         let mut cfg = Self::parse_from(["signal-server"]);
         cfg.listen = listen;
+        // Embedded servers and tests keep safety in memory unless asked otherwise.
+        cfg.safety.in_memory = true;
         cfg
     }
 
@@ -217,6 +227,11 @@ impl Config {
                 };
                 ResumeConfig::new(&secret, self.resume_window, RESUME_TOKEN_TTL, rand::random())
             }),
+            safety: self.safety.core(),
+            keyer: Keyer::new(&match &self.safety.ban_secret {
+                Some(s) => s.0.as_bytes().to_vec(),
+                None => rand::random::<[u8; 32]>().to_vec(),
+            }),
             ..CoreConfig::default()
         }
     }
@@ -239,6 +254,13 @@ impl std::str::FromStr for Secret {
             return Err("must not be empty".into());
         }
         Ok(Self(s.to_string()))
+    }
+}
+
+impl Secret {
+    /// The secret itself (to use it, never to print it).
+    pub fn expose(&self) -> &str {
+        &self.0
     }
 }
 
