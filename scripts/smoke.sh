@@ -47,7 +47,7 @@ xvfb-run -a -s "-screen 0 1280x800x24" bash -c '
   # A new stranger is blurred until clicked: the screenshot before the click must not show the
   # sharp test card, and one click on the video reveals it.
   import -window root "$1/blurred.png"
-  xdotool mousemove 430 300 click 1
+  xdotool mousemove 430 300 click 1  # (Ctrl+U does the same; the UI tests use it)
   sleep 2
   import -window root "$1/shot.png"
   kill -TERM $app

@@ -97,10 +97,11 @@ fn blur_reveal_masked_chat_and_a_report_made_with_the_keyboard() {
     step_until(&mut h, "the stranger's picture", |app| app.remote_uploads() >= 3 && app.remote_shown());
     settle(&mut h);
     assert!(h.state().remote_blurred());
-    let reveal = "The stranger's video is blurred.\nClick to show it.";
-    h.get_by_label(reveal).click();
+    let reveal = "The stranger's video is blurred.\nClick (or Ctrl+U) to show it.";
+    assert!(h.query_by_label(reveal).is_some());
+    h.key_press_modifiers(Modifiers::CTRL, Key::U);
     settle(&mut h);
-    assert!(!h.state().remote_blurred(), "one click reveals");
+    assert!(!h.state().remote_blurred(), "Ctrl+U reveals (the smoke test clicks)");
     assert!(h.query_by_label(reveal).is_none());
 
     other.send(Command::Chat("what the fuck is this".into()));
@@ -165,4 +166,22 @@ fn block_from_the_keyboard_and_a_ban_shown_plainly() {
     assert!(!h.state().model().busy(), "nor does Ctrl+Enter search");
     drop(h);
     rt.block_on(server.shutdown()).unwrap();
+}
+
+#[test]
+fn the_safety_settings_turn_blur_and_masking_off_and_are_kept() {
+    let (_rt, server) = server_with(|_| {});
+    let mut h = online_app(&server.url());
+    h.get_by_label("⚑ Safety…").click();
+    settle(&mut h);
+    h.get_by_label("Blur a new stranger's video until I click it").click();
+    h.get_by_label("Mask offensive words in the stranger's chat").click();
+    settle(&mut h);
+    let s = h.state().settings();
+    assert!(!s.blur_new && !s.mask_words, "both kept in the settings");
+    assert!(!h.state().remote_blurred());
+    // Esc closes the window, as every other.
+    h.key_press(Key::Escape);
+    settle(&mut h);
+    assert!(h.query_by_label("Restore the default list").is_none());
 }

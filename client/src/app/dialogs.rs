@@ -11,11 +11,12 @@ use super::{StrangersApp, UiCommand};
 use crate::devices::list::DeviceInfo;
 
 /// The shortcuts, as shown in the help overlay.
-pub const SHORTCUTS: [(&str, &str); 8] = [
+pub const SHORTCUTS: [(&str, &str); 9] = [
     ("Ctrl+Enter", "Start looking for a stranger"),
     ("Esc", "Next stranger, during a chat (press twice unless confirmation is off)"),
     ("Ctrl+R", "Report the stranger (also blocks and skips them)"),
     ("Ctrl+B", "Block the stranger (also skips them)"),
+    ("Ctrl+U", "Show the stranger's blurred video"),
     ("Ctrl+M", "Mute or unmute the microphone"),
     ("Ctrl+E", "Turn the camera off or on"),
     ("F1", "Show this help"),
@@ -35,6 +36,9 @@ impl StrangersApp {
         }
         if consume(Modifiers::CTRL, Key::B) && self.model.safety.can_act() {
             cmds.push(UiCommand::Block);
+        }
+        if consume(Modifiers::CTRL, Key::U) && self.model.in_call() {
+            cmds.push(UiCommand::Reveal);
         }
         if consume(Modifiers::CTRL, Key::M) {
             cmds.push(UiCommand::ToggleMute);

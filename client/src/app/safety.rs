@@ -138,10 +138,12 @@ impl StrangersApp {
     }
 
     /// The blur over a new stranger's video: a button over the whole stage (so a click anywhere
-    /// reveals, and Tab then Enter does too).
+    /// reveals; so do Ctrl+U and the button itself by Tab and Enter).
     pub(super) fn reveal_button(&self, ui: &mut egui::Ui, area: egui::Rect, cmds: &mut Vec<UiCommand>) {
         let button = egui::Button::new(
-            RichText::new("The stranger's video is blurred.\nClick to show it.").size(18.0).color(Color32::WHITE),
+            RichText::new("The stranger's video is blurred.\nClick (or Ctrl+U) to show it.")
+                .size(18.0)
+                .color(Color32::WHITE),
         )
         .fill(Color32::from_black_alpha(120));
         let size = egui::vec2(320.0, 72.0).min(area.size());
