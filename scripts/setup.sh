@@ -28,6 +28,7 @@ PACKAGES=(
   nftables
   conntrack         # flushes the NATs' mappings (a router reboot, case 7)
   coturn
+  redis-server      # the cluster tests (several signal-server nodes sharing a queue) start their own
   python3
   # Real-time audio devices for the device tests: a user-space PulseAudio null sink behind ALSA.
   pulseaudio

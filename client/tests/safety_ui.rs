@@ -149,7 +149,7 @@ fn block_from_the_keyboard_and_a_ban_shown_plainly() {
     assert!(disabled(&h, "⚑ Report"), "this stranger was dealt with");
 
     // The stranger reports us back (its last partner): we are banned, told so, and idle.
-    other.send(Command::Report { reason: ReportReason::Spam, text: None, chat: Vec::new() });
+    other.send(Command::Report { reason: ReportReason::Spam, text: None, chat: Vec::new(), call: None });
     step_until(&mut h, "the ban", |app| app.model().safety.banned_until.is_some());
     step_until(&mut h, "idle", |app| !app.model().busy());
     settle(&mut h);

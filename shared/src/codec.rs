@@ -130,7 +130,7 @@ pub fn decode_client(text: &str) -> Result<ClientMsg, DecodeError> {
         }
         ClientMsg::Report { text, chat, .. } => check_report(text.as_deref(), chat)?,
         ClientMsg::Next { .. }
-        | ClientMsg::Block
+        | ClientMsg::Block { .. }
         | ClientMsg::Stop
         | ClientMsg::Leave
         | ClientMsg::Typing { .. }

@@ -201,10 +201,18 @@ pub enum ClientMsg {
         /// [`crate::limits::MAX_REPORT_CHAT_LINES`] lines).
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         chat: Vec<String>,
+        /// The `call` of the `matched` this report is about: if the reporter has been matched
+        /// with someone else since, the report is refused rather than landing on them.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        call: Option<u64>,
     },
     /// Block the current random partner (or the last one): the two are never matched again.
     /// During a call it also skips them. Answered with `blocked`.
-    Block,
+    Block {
+        /// The `call` of the `matched` this block is about (see `report`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        call: Option<u64>,
+    },
 }
 
 /// Why a stranger is reported.
@@ -273,7 +281,7 @@ impl ClientMsg {
             ClientMsg::Typing { .. } => "typing",
             ClientMsg::MediaState { .. } => "media_state",
             ClientMsg::Report { .. } => "report",
-            ClientMsg::Block => "block",
+            ClientMsg::Block { .. } => "block",
         }
     }
 
@@ -435,6 +443,9 @@ pub enum ServerMsg {
         /// A resume token that names this call (see `welcome`).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         resume: Option<String>,
+        /// This call's number, to name it in `report` and `block`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        call: Option<u64>,
     },
     /// The random partner is gone; the receiver is back in the queue unless it was idle.
     PartnerLeft {

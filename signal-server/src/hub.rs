@@ -34,6 +34,15 @@ pub enum HubMsg {
     Metrics(oneshot::Sender<String>),
     /// A moderator's request (already authorized); answered with a status and a JSON body.
     Admin(AdminReq, oneshot::Sender<(u16, String)>),
+    /// From the cluster: a message for one of our peers.
+    Remote(crate::core::cluster::Remote),
+    /// From the cluster: connections online and searchers per mode, cluster-wide.
+    ClusterCounts {
+        /// Connections on every live node.
+        online: u64,
+        /// Searchers in video and text.
+        searching: [u64; 2],
+    },
 }
 
 /// The hub's state; see the module docs.
@@ -44,6 +53,9 @@ pub struct Hub {
     start: Instant,
     shutting_down: bool,
     store: Option<Store>,
+    cluster: Option<crate::cluster::Cluster>,
+    /// Connections on this node, for the cluster's counts.
+    online: Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl Hub {
@@ -54,7 +66,23 @@ impl Hub {
             core.restore(snapshot);
             store
         });
-        Self { core, mailboxes: PeerMap::default(), net, start: Instant::now(), shutting_down: false, store }
+        Self {
+            core,
+            mailboxes: PeerMap::default(),
+            net,
+            start: Instant::now(),
+            shutting_down: false,
+            store,
+            cluster: None,
+            online: Arc::default(),
+        }
+    }
+
+    /// Run as a node of `cluster`; `online` is kept at this node's connection count.
+    pub fn with_cluster(mut self, cluster: crate::cluster::Cluster, online: Arc<std::sync::atomic::AtomicU64>) -> Self {
+        self.cluster = Some(cluster);
+        self.online = online;
+        self
     }
 
     /// Run until every sender of `rx` is gone. When `shutdown` fires, every connection is asked to
@@ -105,6 +133,11 @@ impl Hub {
                 Input::Connected(peer, ip)
             }
             HubMsg::Received(input) => input,
+            HubMsg::Remote(msg) => Input::Remote(msg),
+            HubMsg::ClusterCounts { online, searching } => {
+                self.core.set_cluster_counts(online, searching);
+                return;
+            }
             HubMsg::Disconnected(peer, lost) => {
                 self.mailboxes.remove(&peer);
                 if lost { Input::Disconnected(peer) } else { Input::Closed(peer) }
@@ -123,6 +156,7 @@ impl Hub {
         };
         self.core.handle(now, input);
         self.route(now);
+        self.online.store(self.core.online() as u64, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// Deliver everything the core wants sent. A mailbox that overflows closes its connection
@@ -151,6 +185,11 @@ impl Hub {
                 Output::Store(op) => {
                     if let Some(store) = &self.store {
                         store.keep(op);
+                    }
+                }
+                Output::Cluster(op) => {
+                    if let Some(cluster) = &self.cluster {
+                        cluster.submit(op);
                     }
                 }
             }

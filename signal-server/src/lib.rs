@@ -6,6 +6,7 @@
 //! carries frames. [`start`] binds and serves in the background; [`run`] serves on a listener
 //! that is already bound.
 
+pub mod cluster;
 pub mod config;
 pub mod core;
 pub mod hub;

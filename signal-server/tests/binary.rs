@@ -56,10 +56,13 @@ fn help_explains_every_flag_and_its_environment_variable() {
         "--ban-window",
         "--admin-token",
         "--in-memory",
+        "--redis",
+        "--node-id",
+        "--redis-prefix",
     ] {
         assert!(help.contains(flag), "{flag} missing from --help");
     }
-    assert_eq!(help.matches("[env: STRANGERS_").count(), 40, "every flag has an env fallback:\n{help}");
+    assert_eq!(help.matches("[env: STRANGERS_").count(), 43, "every flag has an env fallback:\n{help}");
 }
 
 #[test]

@@ -110,10 +110,12 @@ async fn three_networks_ban_a_client_the_ban_survives_a_restart_and_ends_on_time
     find(&mut back).await;
     let err = back.expect_error("banned").await;
     assert_eq!(err["until_ms"].as_u64(), Some(until_ms));
-    // Another install on the same /24 is refused too; the same install elsewhere as well.
+    // The same install elsewhere is refused too; someone else on its /24 is not (a network is
+    // banned only after reports from six networks).
     let mut sibling = connect_from(&srv, "127.0.9.200", 500, None).await;
     find(&mut sibling).await;
-    sibling.expect_error("banned").await;
+    sibling.expect("waiting").await;
+    sibling.send(r#"{"type":"stop"}"#).await;
     let mut moved = connect_from(&srv, "127.0.10.1", 99, None).await;
     find(&mut moved).await;
     moved.expect_error("banned").await;
@@ -219,11 +221,9 @@ async fn moderators_list_reports_and_bans_and_lift_a_ban_with_the_token_only() {
     let bans: Value = serde_json::from_str(&body).unwrap();
     let keys: Vec<String> =
         bans["bans"].as_array().unwrap().iter().map(|b| b["key"].as_str().unwrap().to_string()).collect();
-    assert_eq!(keys.len(), 2, "the install and the network: {body}");
+    assert_eq!(keys.len(), 1, "the install id: {body}");
     assert!(!body.contains("127.0.59"), "keys only");
-    for key in &keys {
-        assert_eq!(admin(&srv, "DELETE", &format!("/admin/bans/{key}"), Some(token)).await.0, 200);
-    }
+    assert_eq!(admin(&srv, "DELETE", &format!("/admin/bans/{}", keys[0]), Some(token)).await.0, 200);
     assert_eq!(admin(&srv, "DELETE", &format!("/admin/bans/{}", keys[0]), Some(token)).await.0, 404);
     find(&mut offender).await;
     offender.expect("waiting").await;

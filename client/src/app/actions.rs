@@ -146,11 +146,11 @@ impl StrangersApp {
                 let Some(reason) = form.reason else { return };
                 let chat = if form.attach_chat { super::safety::chat_for_report(&self.model.chat) } else { Vec::new() };
                 self.upkeep.disarm();
-                self.session.send(Command::Report { reason, text: Some(form.text), chat });
+                self.session.send(Command::Report { reason, text: Some(form.text), chat, call: form.call });
             }
             UiCommand::Block => {
                 self.upkeep.disarm();
-                self.session.send(Command::Block);
+                self.session.send(Command::Block { call: self.model.safety.call });
             }
             UiCommand::Reveal => self.model.safety.revealed = true,
         }

@@ -240,7 +240,7 @@ impl Model {
             }
             Event::Reconnected(Who::Partner) => self.system("Reconnected.".into(), time),
             Event::Reconnecting(Who::Member(_)) | Event::Reconnected(Who::Member(_)) => {}
-            Event::Reported | Event::Blocked | Event::Banned { .. } | Event::TermsRequired => {
+            Event::Call(_) | Event::Reported | Event::Blocked | Event::Banned { .. } | Event::TermsRequired => {
                 self.safety_event(event, now, time);
             }
         }

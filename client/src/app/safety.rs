@@ -22,6 +22,11 @@ pub struct ReportForm {
     pub attach_chat: bool,
     /// Put the keyboard on the first reason when the window opens.
     pub focus: bool,
+    /// The call it is about, and how many strangers had been matched when it opened: if a new
+    /// one is matched meanwhile, the window closes rather than report them.
+    pub call: Option<u64>,
+    /// Strangers matched when it opened.
+    pub matches: u64,
 }
 
 /// The last chat lines, as sent with a report: at most [`MAX_REPORT_CHAT_LINES`] lines and
@@ -50,12 +55,17 @@ pub fn chat_for_report(chat: &[ChatLine]) -> Vec<String> {
 impl StrangersApp {
     /// Open the Report window with the keyboard on its first reason.
     pub(super) fn open_report(&mut self) {
-        self.ui.report.open = true;
-        self.ui.report.focus = true;
+        let form = &mut self.ui.report;
+        (form.open, form.focus) = (true, true);
+        (form.call, form.matches) = (self.model.safety.call, self.model.matches);
     }
 
     /// The Report window.
     pub(super) fn report_ui(&mut self, ctx: &egui::Context, cmds: &mut Vec<UiCommand>) {
+        // Someone new arrived while the window was open: it was about the one before.
+        if self.ui.report.open && self.ui.report.matches != self.model.matches {
+            self.ui.report = ReportForm::default();
+        }
         let mut open = self.ui.report.open;
         egui::Window::new("Report this stranger").open(&mut open).collapsible(false).resizable(false).show(ctx, |ui| {
             ui.set_max_width(420.0);

@@ -64,7 +64,9 @@ impl VideoTexture {
             // is shown: the self-view then uploads (and samples) a ninth of the pixels.
             let mut factor = if fit > 0.0 { ((1.0 / fit).floor() as usize).clamp(1, 8) } else { 1 };
             if self.blur {
-                factor = (frame.width / BLUR_WIDTH).max(factor).max(1);
+                // By the longer side, so a tall or tiny picture is blurred as much as any.
+                factor = frame.width.max(frame.height).div_ceil(BLUR_WIDTH).max(factor).max(2);
+                factor = factor.min(frame.width.min(frame.height)).max(1);
             }
             let image = to_image(&frame, factor);
             // At (about) its own size a picture looks the same sampled nearest, which costs

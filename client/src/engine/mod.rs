@@ -68,9 +68,15 @@ pub enum Command {
         text: Option<String>,
         /// The last chat lines, if the user chose to attach them.
         chat: Vec<String>,
+        /// The call this is about (from [`Event::Call`]); the server refuses it if we have met
+        /// someone else since.
+        call: Option<u64>,
     },
     /// Block the current (or last) stranger, skipping them during a call.
-    Block,
+    Block {
+        /// The call this is about (from [`Event::Call`]).
+        call: Option<u64>,
+    },
     /// The user accepted this version of the terms (and confirmed being 18 or older).
     AcceptTerms(String),
     /// Shut the engine down cleanly (stop, close calls).
@@ -187,6 +193,9 @@ pub enum Event {
     Reconnected(Who),
     /// Something failed; shown to the user.
     Error(String),
+    /// The number the server gave the call about to start (comes just before
+    /// `State(Matched)`); a report or block names it.
+    Call(u64),
     /// The server took our report (the stranger is blocked too).
     Reported,
     /// The server took our block.

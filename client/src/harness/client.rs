@@ -336,7 +336,7 @@ fn candidate_types(text: &str) -> Vec<String> {
 
 fn fold(v: &mut View, event: Event) {
     match event {
-        Event::ServerConnecting | Event::Reported | Event::Blocked | Event::TermsRequired => {}
+        Event::ServerConnecting | Event::Call(_) | Event::Reported | Event::Blocked | Event::TermsRequired => {}
         Event::Banned { until_ms } => v.errors.push(format!("banned until {until_ms}")),
         Event::Reconnecting(_) => v.outages += 1,
         Event::Reconnected(_) => {

@@ -49,13 +49,15 @@ fn every_client_message_round_trips() {
         ClientMsg::Chat { text: "hello".into() },
         ClientMsg::Typing { active: true },
         ClientMsg::MediaState { audio: false, video: true },
-        ClientMsg::Report { reason: crate::ReportReason::Spam, text: None, chat: vec![] },
+        ClientMsg::Report { reason: crate::ReportReason::Spam, text: None, chat: vec![], call: Some(3) },
         ClientMsg::Report {
             reason: crate::ReportReason::Other,
             text: Some("kept asking my age".into()),
             chat: vec!["how old are you".into()],
+            call: None,
         },
-        ClientMsg::Block,
+        ClientMsg::Block { call: None },
+        ClientMsg::Block { call: Some(9) },
     ];
     for msg in msgs {
         let text = encode(&msg);
@@ -88,12 +90,19 @@ fn every_server_message_round_trips() {
         },
         ServerMsg::Waiting { mode: Mode::Text, online: 3, searching: 1 },
         ServerMsg::PartnerResumed,
-        ServerMsg::Matched { role: Role::Offerer, mode: Mode::Video, common_interests: vec!["x".into()], resume: None },
+        ServerMsg::Matched {
+            role: Role::Offerer,
+            mode: Mode::Video,
+            common_interests: vec!["x".into()],
+            resume: None,
+            call: Some(7),
+        },
         ServerMsg::Matched {
             role: Role::Answerer,
             mode: Mode::Text,
             common_interests: vec![],
             resume: Some("r1.ab.cd".into()),
+            call: None,
         },
         ServerMsg::PartnerLeft { reason: LeaveReason::Skipped },
         ServerMsg::Offer { from: Some(PeerId(2)), sdp: "v=0".into() },

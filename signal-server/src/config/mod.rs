@@ -1,5 +1,6 @@
 //! Command-line and environment configuration (clap, with `STRANGERS_*` fallbacks).
 
+mod cluster;
 mod safety;
 
 use std::net::SocketAddr;
@@ -13,6 +14,7 @@ use crate::core::resume::ResumeConfig;
 use crate::core::safety::Keyer;
 use crate::core::turn::TurnConfig;
 use crate::core::{CoreConfig, RateLimit, SkipLimit};
+pub use cluster::ClusterArgs;
 pub use safety::SafetyArgs;
 
 /// The Strangers signal server: random matchmaking, rooms and WebRTC signaling over WebSocket.
@@ -175,6 +177,10 @@ pub struct Config {
     /// Safety: terms, bans, the store, admin.
     #[command(flatten)]
     pub safety: SafetyArgs,
+
+    /// Several nodes over Redis.
+    #[command(flatten)]
+    pub cluster: ClusterArgs,
 }
 
 impl Config {

@@ -92,6 +92,8 @@ pub struct CoreConfig {
     pub safety: SafetyConfig,
     /// Makes the keys of networks and install ids (with the server's ban secret).
     pub keyer: Keyer,
+    /// This node's number in a cluster (`--redis`); `None`: a server on its own.
+    pub node: Option<u16>,
 }
 
 impl Default for CoreConfig {
@@ -111,6 +113,7 @@ impl Default for CoreConfig {
             safety: SafetyConfig::default(),
             // A fixed secret is fine for tests; the server always sets its own (see `config.rs`).
             keyer: Keyer::new(b"strangers-default-ban-secret"),
+            node: None,
         }
     }
 }
@@ -134,6 +137,8 @@ pub enum Input {
     /// exited), or the server did (a violation, a reader too slow, a shutdown). Forgotten at
     /// once; its partner or room is told.
     Closed(PeerId),
+    /// A message from another node, or the shared queue's answer to a search (cluster mode).
+    Remote(super::cluster::Remote),
     /// Time passed; run timers. Drivers send it at [`Core::poll_timeout`] (sending it more often
     /// is harmless).
     Tick,
@@ -168,4 +173,6 @@ pub enum Output {
     },
     /// Keep something for safety (a block, a report, a ban) in the store, if there is one.
     Store(StoreOp),
+    /// Ask the cluster for something (cluster mode only).
+    Cluster(super::cluster::ClusterOp),
 }

@@ -40,7 +40,8 @@ impl Core {
 
     pub(super) fn next(&mut self, peer: PeerId, reason: Option<NextReason>) {
         if !self.may_meet(peer) {
-            return;
+            // Refused, and not left in a call its client has given up on.
+            return self.stop(peer);
         }
         let Some(p) = self.peers.get(&peer) else { return };
         if let Some(left) = p.skips.paused(self.now.mono) {
@@ -122,6 +123,9 @@ impl Core {
         {
             p.state = State::Idle;
         }
+        if !self.is_local(partner) {
+            return self.remote_left(peer, partner, reason);
+        }
         if let Some(q) = self.peers.get_mut(&partner) {
             q.state = State::Idle;
             self.send(partner, &ServerMsg::PartnerLeft { reason });
@@ -131,6 +135,12 @@ impl Core {
 
     /// Put an idle peer with preferences at the back of its queue and try to match it.
     pub(super) fn enqueue(&mut self, peer: PeerId) {
+        // Every way into the queue (a search, a partner who left, a resumed session, a held one
+        // coming back) passes the terms gate and the bans.
+        let away = self.peers.get(&peer).is_some_and(|p| p.held.is_some());
+        if !away && !self.may_meet(peer) {
+            return;
+        }
         let seq = self.next_seq;
         let since = self.now.mono;
         let Some(p) = self.peers.get_mut(&peer) else { return };
@@ -178,6 +188,9 @@ impl Core {
     /// Take a searcher's entry out of its queue; if that leaves two, see whether they may meet.
     pub(super) fn unqueue(&mut self, peer: PeerId, mode: Mode, entry: &Entry) {
         self.unschedule(peer);
+        if self.clustered() {
+            self.out.push_back(Output::Cluster(super::cluster::ClusterOp::Unsearch { peer }));
+        }
         let q = &mut self.queues[mode_index(mode)];
         if q.get(entry.seq) == Some(peer) {
             q.remove(entry);
@@ -188,6 +201,10 @@ impl Core {
     /// Two who parted by Next may meet once their cooldown is over and nobody else waits: when
     /// the queue shrinks to two, see whether they can meet now.
     fn retry_if_alone(&mut self, mode: Mode) {
+        // In a cluster the shared queue decides (see `cluster.rs`).
+        if self.clustered() {
+            return;
+        }
         let queue = &self.queues[mode_index(mode)];
         let first = (queue.len() == 2).then(|| queue.values().next().copied()).flatten();
         if let Some(first) = first {
@@ -196,16 +213,12 @@ impl Core {
     }
 
     pub(super) fn send_waiting(&mut self, peer: PeerId, mode: Mode) {
-        let msg = ServerMsg::Waiting {
-            mode,
-            online: self.peers.len() as u64,
-            searching: self.queues[mode_index(mode)].len() as u64,
-        };
+        let msg = ServerMsg::Waiting { mode, online: self.online_shown(), searching: self.searching_shown(mode) };
         self.send(peer, &msg);
     }
 
     /// Whether a searcher takes anyone, not only a common interest.
-    fn open_to_anyone(&self, since: Duration, prefs: &Prefs) -> bool {
+    pub(super) fn open_to_anyone(&self, since: Duration, prefs: &Prefs) -> bool {
         prefs.interests.is_empty() || self.now.mono.saturating_sub(since) >= self.cfg.interest_fallback
     }
 
@@ -238,6 +251,9 @@ impl Core {
     /// common interest, else (when both are open to anyone) the oldest searcher at all.
     /// Costs O(the searcher's tags), whatever the queue's length (see `queue.rs`).
     pub(super) fn try_match(&mut self, peer: PeerId) {
+        if self.clustered() {
+            return self.cluster_search(peer);
+        }
         let Some(mode) = self.peers.get(&peer).and_then(|p| p.prefs.as_ref()).map(|p| p.mode) else { return };
         self.queues[mode_index(mode)].open_due(self.now.mono);
         let Some(me) = self.peers.get(&peer) else { return };
@@ -275,6 +291,8 @@ impl Core {
             }
         }
         let mut mode = Mode::Video;
+        let call = self.next_call;
+        self.next_call += 1;
         for (id, partner) in [(older, newer), (newer, older)] {
             let Some(p) = self.peers.get(&id) else { continue };
             if let (State::Searching { since, .. }, Some((m, entry))) = (p.state.clone(), self.queue_entry(p)) {
@@ -282,7 +300,7 @@ impl Core {
                 self.queues[mode_index(mode)].remove(&entry);
                 self.stats.match_wait.observe(self.now.mono.saturating_sub(since));
             }
-            let met = self.peers.get(&partner).map(|q| q.who.as_met(partner));
+            let met = self.peers.get(&partner).map(|q| q.who.as_met(partner, call));
             if let Some(p) = self.peers.get_mut(&id) {
                 p.state = State::Paired { partner };
                 p.who.last = met;
@@ -290,7 +308,13 @@ impl Core {
             self.out.push_back(Output::Searching { peer: id, searching: false });
         }
         self.stats.matches += 1;
-        let matched = |role, resume| ServerMsg::Matched { role, mode, common_interests: common.clone(), resume };
+        let matched = |role, resume| ServerMsg::Matched {
+            role,
+            mode,
+            common_interests: common.clone(),
+            resume,
+            call: Some(call),
+        };
         let (older_token, newer_token) = (self.token_for(older), self.token_for(newer));
         self.send(older, &matched(Role::Offerer, older_token));
         self.send(newer, &matched(Role::Answerer, newer_token));

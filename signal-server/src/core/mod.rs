@@ -5,6 +5,7 @@
 //! [`Core::poll_output`]. It never reads a clock, never locks and never touches a socket, so every
 //! behaviour is unit-tested, property-tested and fuzzed without a network. One task owns it.
 
+pub mod cluster;
 mod io;
 mod matching;
 mod moderation;
@@ -118,6 +119,10 @@ pub struct Core {
     ledger: safety::ledger::Ledger,
     /// When the ledger next forgets what expired.
     sweep_at: Option<Duration>,
+    /// The next call's number (see `matched`).
+    next_call: u64,
+    /// Cluster-wide (online, searching per mode), when running as a node.
+    cluster_counts: Option<(u64, [u64; 2])>,
 }
 
 impl Core {
@@ -137,6 +142,8 @@ impl Core {
             timers: BTreeSet::new(),
             ledger: safety::ledger::Ledger::default(),
             sweep_at: None,
+            next_call: 1,
+            cluster_counts: None,
         }
     }
 
@@ -166,6 +173,11 @@ impl Core {
             }
             Input::Disconnected(peer) => self.disconnected(peer),
             Input::Closed(peer) => self.remove(peer),
+            Input::Remote(msg) => {
+                if self.is_local(msg.to()) {
+                    self.remote(msg);
+                }
+            }
             Input::Tick => self.tick(),
         }
     }
@@ -195,6 +207,24 @@ impl Core {
     /// Connections the core knows.
     pub fn online(&self) -> usize {
         self.peers.len()
+    }
+
+    /// The cluster's counts (from its heartbeat), shown in `welcome` and `waiting` instead of
+    /// this node's own.
+    pub fn set_cluster_counts(&mut self, online: u64, searching: [u64; 2]) {
+        self.cluster_counts = Some((online, searching));
+    }
+
+    /// Connections online as clients are told: the cluster's (never fewer than here), or ours.
+    fn online_shown(&self) -> u64 {
+        let here = self.peers.len() as u64;
+        self.cluster_counts.map_or(here, |(all, _)| all.max(here))
+    }
+
+    /// Searchers in `mode` as clients are told.
+    fn searching_shown(&self, mode: Mode) -> u64 {
+        let here = self.queues[mode_index(mode)].len() as u64;
+        self.cluster_counts.map_or(here, |(_, s)| s[mode_index(mode)].max(here))
     }
 
     /// Searchers waiting in `mode`'s queue.
@@ -266,7 +296,7 @@ impl Core {
         let welcome = ServerMsg::Welcome {
             peer_id: peer,
             version: PROTOCOL_VERSION,
-            online: self.peers.len() as u64,
+            online: self.online_shown(),
             ice_servers,
             resume: self.token_for(peer),
             resumed,
@@ -313,8 +343,10 @@ impl Core {
             ClientMsg::Chat { text } => self.chat(peer, text),
             ClientMsg::Typing { active } => self.typing(peer, active),
             ClientMsg::MediaState { audio, video } => self.media_state(peer, audio, video),
-            ClientMsg::Report { reason, text, chat } => self.report(peer, reason, text, chat),
-            ClientMsg::Block => self.block(peer),
+            ClientMsg::Report { reason, text, chat, call } => {
+                self.report(peer, moderation::Complaint { reason, text, chat, call });
+            }
+            ClientMsg::Block { call } => self.block(peer, call),
         }
     }
 
@@ -322,6 +354,7 @@ impl Core {
     fn remove(&mut self, peer: PeerId) {
         // Forget the peer first, so that what its partner or room hears already counts it gone.
         let Some(p) = self.peers.remove(&peer) else { return };
+        self.forget_connection(&p.who);
         let queued = self.queue_entry(&p);
         if let State::Searching { seq, .. } = p.state {
             self.drop_timers(peer, seq, &p.timer_keys);

@@ -13,10 +13,38 @@ use super::{Core, Output, State};
 #[derive(Debug, Clone)]
 pub(super) struct Met {
     peer: PeerId,
+    /// The call's number (from `matched`), so that a report names this call and no later one.
+    pub(super) call: u64,
     ident: Key,
     durable: bool,
     net: Option<Key>,
     reported: bool,
+}
+
+impl Met {
+    /// A partner on another node, known by the keys its node sent.
+    pub(super) fn remote(peer: PeerId, call: u64, keys: super::cluster::Keys) -> Met {
+        Met { peer, call, ident: keys.ident, durable: keys.durable, net: keys.net, reported: false }
+    }
+
+    /// The same stranger, now on a new connection (it resumed its session).
+    pub(super) fn moved_to(&mut self, peer: PeerId) {
+        self.peer = peer;
+    }
+
+    /// Who it is.
+    pub(super) fn peer(&self) -> PeerId {
+        self.peer
+    }
+}
+
+/// What a `report` says.
+#[derive(Debug, Clone)]
+pub(super) struct Complaint {
+    pub(super) reason: ReportReason,
+    pub(super) text: Option<String>,
+    pub(super) chat: Vec<String>,
+    pub(super) call: Option<u64>,
 }
 
 /// What a peer is known by, for safety.
@@ -41,21 +69,40 @@ impl Identity {
         id.into_iter().chain(self.net).collect()
     }
 
+    /// What this client's keys are, for a partner on another node.
+    pub(super) fn keys(&self) -> super::cluster::Keys {
+        super::cluster::Keys { ident: self.ident, durable: self.durable, net: self.net }
+    }
+
     /// What this client is to whoever meets it.
-    pub(super) fn as_met(&self, peer: PeerId) -> Met {
-        Met { peer, ident: self.ident, durable: self.durable, net: self.net, reported: false }
+    pub(super) fn as_met(&self, peer: PeerId, call: u64) -> Met {
+        Met { peer, call, ident: self.ident, durable: self.durable, net: self.net, reported: false }
     }
 }
 
 impl Core {
     /// `hello`'s safety fields: the terms accepted and the install id (kept only as its key).
+    /// The install id is fixed by the first `hello` that gives one: a connection cannot change
+    /// identity between calls to shed its reports or slip past blocks.
     pub(super) fn identify(&mut self, peer: PeerId, terms: Option<String>, install: Option<String>) {
         let key = install.map(|id| self.cfg.keyer.install(&id));
         let Some(p) = self.peers.get_mut(&peer) else { return };
-        p.who.terms = terms;
-        if let Some(key) = key {
-            p.who.ident = key;
+        if terms.is_some() {
+            p.who.terms = terms;
+        }
+        if let Some(key) = key
+            && !p.who.durable
+        {
+            let connection_key = std::mem::replace(&mut p.who.ident, key);
             p.who.durable = true;
+            self.ledger.forget(connection_key);
+        }
+    }
+
+    /// A connection is gone: blocks made under its connection key can never apply again.
+    pub(super) fn forget_connection(&mut self, who: &Identity) {
+        if !who.durable {
+            self.ledger.forget(who.ident);
         }
     }
 
@@ -89,17 +136,23 @@ impl Core {
         self.send(peer, &msg);
     }
 
-    /// The partner a report or block from `peer` is about: the current or last one only.
-    fn met(&mut self, peer: PeerId) -> Option<Met> {
+    /// The partner a report or block from `peer` is about: the current or last one only, and
+    /// only if it is the call the client names (when it names one).
+    fn met(&mut self, peer: PeerId, call: Option<u64>) -> Option<Met> {
         let met = self.peers.get(&peer).and_then(|p| p.who.last.clone());
-        if met.is_none() {
-            self.error(
-                peer,
-                ErrorCode::NotPaired,
-                "there is nobody to report or block: you have not met anyone".into(),
-            );
+        match met {
+            None => {
+                let text = "there is nobody to report or block: you have not met anyone";
+                self.error(peer, ErrorCode::NotPaired, text.into());
+                None
+            }
+            Some(m) if call.is_some_and(|c| c != m.call) => {
+                let text = "that stranger is gone: you have met someone else since; nothing was done";
+                self.error(peer, ErrorCode::WrongState, text.into());
+                None
+            }
+            met => met,
         }
-        met
     }
 
     /// Block the target and, when it is the current partner, skip it.
@@ -112,32 +165,43 @@ impl Core {
         if durable {
             self.out.push_back(Output::Store(StoreOp::Block(BlockRow { a: me, b: met.ident, expires })));
         }
+        self.schedule_sweep();
         let paired = self.peers.get(&peer).is_some_and(|p| p.state == State::Paired { partner: met.peer });
         if paired {
+            // A block ends the call as Next does, and counts as a skip: blocking is not a way
+            // past the skip limit.
+            let (limit, now) = (self.cfg.skip_limit, self.now.mono);
+            let refused = self.peers.get_mut(&peer).and_then(|p| p.skips.skip(&limit, now).err());
             self.stats.skips += 1;
             if let Some(p) = self.peers.get_mut(&peer) {
                 p.state = State::Idle;
             }
-            self.enqueue(peer);
+            if refused.is_none() {
+                self.enqueue(peer);
+            }
             self.unpair(peer, met.peer, LeaveReason::Skipped);
+            if let Some(left) = refused {
+                self.stats.slowdowns += 1;
+                self.slow_down(peer, left);
+            }
         }
     }
 
     /// `block`: never meet the current or last partner again.
-    pub(super) fn block(&mut self, peer: PeerId) {
-        let Some(met) = self.met(peer) else { return };
+    pub(super) fn block(&mut self, peer: PeerId, call: Option<u64>) {
+        let Some(met) = self.met(peer, call) else { return };
         self.block_and_skip(peer, &met);
         self.send(peer, &ServerMsg::Blocked);
     }
 
     /// `report`: blocks and skips like `block`, and counts toward a ban of the stranger. A second
     /// report of the same stranger is acknowledged and ignored.
-    pub(super) fn report(&mut self, peer: PeerId, reason: ReportReason, text: Option<String>, chat: Vec<String>) {
-        let Some(met) = self.met(peer) else { return };
+    pub(super) fn report(&mut self, peer: PeerId, what: Complaint) {
+        let Complaint { reason, text, chat, call } = what;
+        let Some(met) = self.met(peer, call) else { return };
         self.block_and_skip(peer, &met);
-        let Some(p) = self.peers.get_mut(&peer) else { return };
-        let first = p.who.last.as_mut().filter(|m| m.peer == met.peer && !m.reported).map(|m| m.reported = true);
-        if first.is_none() {
+        let Some(p) = self.peers.get(&peer) else { return };
+        if p.who.last.as_ref().is_none_or(|m| m.peer != met.peer || m.reported) {
             return self.send(peer, &ServerMsg::Reported);
         }
         let report = Report {
@@ -150,8 +214,17 @@ impl Core {
             text,
             chat,
         };
-        let also: Vec<Key> = met.durable.then_some(met.ident).into_iter().chain(met.net).collect();
-        match self.ledger.report(&self.cfg.safety, report.clone(), &also) {
+        // Counted on the install id, and on the network with a higher bar: rotating install ids
+        // does not escape reports, and a shared network (a carrier's NAT, a campus) is not shut
+        // out by as few reports as one person is. Without an install id the network is all there
+        // is, at the ordinary bar.
+        let bar = self.cfg.safety.ban_threshold;
+        let targets: Vec<(Key, u32)> = if met.durable {
+            std::iter::once((met.ident, bar)).chain(met.net.map(|n| (n, bar.saturating_mul(2)))).collect()
+        } else {
+            met.net.map(|n| (n, bar)).into_iter().collect()
+        };
+        match self.ledger.report(&self.cfg.safety, report.clone(), &targets) {
             Verdict::Flood => {
                 self.stats.reports_dropped += 1;
                 let text = "too many reports from your network; this one was not taken (the stranger is blocked)";
@@ -165,6 +238,9 @@ impl Core {
                 }
                 self.enforce(&bans);
             }
+        }
+        if let Some(m) = self.peers.get_mut(&peer).and_then(|p| p.who.last.as_mut()) {
+            m.reported = true;
         }
         self.stats.reports[ReportReason::ALL.iter().position(|r| *r == reason).unwrap_or(0)] += 1;
         self.out.push_back(Output::Store(StoreOp::Report(report)));
@@ -223,15 +299,15 @@ impl Core {
         self.ledger.active_bans(unix_ms)
     }
 
-    /// End the ban on `key` now (a moderator's decision); whether there was one.
+    /// End the ban on `key` now (a moderator's decision), with the bans of the same incident
+    /// on the stranger's other keys; whether there was one.
     pub fn lift_ban(&mut self, unix_ms: u64, key: Key) -> bool {
-        match self.ledger.lift(key, unix_ms) {
-            Some(ban) => {
-                self.out.push_back(Output::Store(StoreOp::Ban(ban)));
-                true
-            }
-            None => false,
+        let lifted = self.ledger.lift(key, unix_ms);
+        let any = !lifted.is_empty();
+        for ban in lifted {
+            self.out.push_back(Output::Store(StoreOp::Ban(ban)));
         }
+        any
     }
 }
 

@@ -42,7 +42,7 @@ impl Core {
                 let Some(msg) = signal_msg(kind, None, relay) else {
                     return self.error(peer, ErrorCode::Malformed, "sdp is required".into());
                 };
-                self.send_frame(partner, TextFrame::text(encode(&msg)));
+                self.send_to_partner(peer, partner, TextFrame::text(encode(&msg)));
             }
             Some(Target::Room(RoomKind::Simple, others)) => {
                 let in_room = match (&relay.room, self.peers.get(&peer).map(|p| &p.state)) {
@@ -86,7 +86,7 @@ impl Core {
     fn relay_app(&mut self, peer: PeerId, build: impl Fn(Option<PeerId>) -> ServerMsg) -> bool {
         match self.target(peer) {
             Some(Target::Partner(partner)) => {
-                self.send_frame(partner, TextFrame::text(encode(&build(None))));
+                self.send_to_partner(peer, partner, TextFrame::text(encode(&build(None))));
                 true
             }
             Some(Target::Room(_, others)) => {

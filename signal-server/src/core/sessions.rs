@@ -152,10 +152,16 @@ impl Core {
         p.failed_with = moved.failed_with;
         p.audio = moved.audio;
         p.video = moved.video;
+        p.who.last = moved.who.last.clone();
         if let State::Paired { partner } = moved.state
             && let Some(q) = self.peers.get_mut(&partner)
         {
             q.state = State::Paired { partner: peer };
+            // A report or block from the partner still reaches this session on its new
+            // connection.
+            if let Some(m) = q.who.last.as_mut().filter(|m| m.peer() == old) {
+                m.moved_to(peer);
+            }
             // What was in flight on the old connection may be lost (an ICE restart offer, its
             // answer): the partner offers again if it was restarting.
             self.send(partner, &strangers_shared::ServerMsg::PartnerResumed);
@@ -191,10 +197,14 @@ impl Core {
             .is_some_and(|q| matches!(q.state, State::Resuming { partner, .. } if partner == claims.sid));
         match partner {
             Some(q) if waiting_for_us => {
+                let call = self.next_call;
+                self.next_call += 1;
                 for (a, b) in [(peer, q), (q, peer)] {
+                    let met = self.peers.get(&b).map(|other| other.who.as_met(b, call));
                     if let Some(p) = self.peers.get_mut(&a) {
                         p.state = State::Paired { partner: b };
                         p.prefs.get_or_insert(Prefs { mode, interests: Vec::new() });
+                        p.who.last = met;
                     }
                 }
                 self.stats.resumed += 2;

@@ -107,7 +107,26 @@ pub async fn run(listener: TcpListener, cfg: Config, shutdown: CancellationToken
     };
     let net = Arc::new(NetMetrics::default());
     let (hub_tx, hub_rx) = mpsc::channel(8192);
-    let hub = open_safety(&cfg, net.clone())?;
+    let mut core = cfg.core();
+    let mut first_peer = 1;
+    let mut driver = None;
+    if let Some(url) = &cfg.cluster.redis {
+        let (cluster, d) =
+            crate::cluster::Cluster::connect(url, &cfg.cluster.redis_prefix, cfg.cluster.node_id).await?;
+        tracing::info!(node = cluster.node, "joined the cluster");
+        core.node = Some(cluster.node);
+        // Resume tokens name sessions of one process; across nodes they are not honoured yet.
+        core.resume = None;
+        first_peer = crate::core::cluster::first_id(cluster.node);
+        driver = Some((cluster, d));
+    }
+    let mut hub = open_safety(&cfg, core, net.clone())?;
+    let mut driver_task = None;
+    if let Some((cluster, d)) = driver {
+        let online = Arc::new(AtomicU64::new(0));
+        hub = hub.with_cluster(cluster, online.clone());
+        driver_task = Some(tokio::spawn(d.run(hub_tx.clone(), online)));
+    }
     let hub_task = tokio::spawn(hub.run(hub_rx, shutdown.clone()));
     let ws = WebSocketConfig::default()
         .read_buffer_size(cfg.read_buffer_bytes.max(64))
@@ -123,7 +142,7 @@ pub async fn run(listener: TcpListener, cfg: Config, shutdown: CancellationToken
         cfg,
         net,
         hub: hub_tx,
-        next_peer: AtomicU64::new(1),
+        next_peer: AtomicU64::new(first_peer),
         counts: Arc::default(),
         tls,
         ws,
@@ -166,6 +185,9 @@ pub async fn run(listener: TcpListener, cfg: Config, shutdown: CancellationToken
         tracing::warn!(left = shared.tasks.len(), "aborted connection tasks did not finish");
     }
     drop(shared);
+    if let Some(task) = driver_task {
+        task.abort();
+    }
     // Every connection is gone, so the hub ends (and its store writes what is queued) once the
     // last message to it is handled.
     if timeout(ABORT_WAIT, &mut Box::pin(hub_task)).await.is_err() {
@@ -175,10 +197,9 @@ pub async fn run(listener: TcpListener, cfg: Config, shutdown: CancellationToken
 }
 
 /// The hub, with the store under `--data-dir` loaded into its core (or in memory without one).
-fn open_safety(cfg: &Config, net: Arc<NetMetrics>) -> anyhow::Result<Hub> {
+fn open_safety(cfg: &Config, mut core: crate::core::CoreConfig, net: Arc<NetMetrics>) -> anyhow::Result<Hub> {
     let safety = &cfg.safety;
     let dir = safety.data_dir();
-    let mut core = cfg.core();
     let secret = crate::store::ban_secret(safety.ban_secret.as_ref().map(|s| s.expose()), dir)?;
     core.keyer = crate::core::safety::Keyer::new(&secret);
     let store = match dir {

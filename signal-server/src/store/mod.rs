@@ -6,7 +6,7 @@
 mod sqlite;
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, mpsc};
 use std::thread::JoinHandle;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -15,8 +15,9 @@ use anyhow::Context;
 
 use crate::core::safety::{Snapshot, StoreOp};
 
-/// Most writes waiting for the store's thread; past this they are dropped (and counted).
-const QUEUE: usize = 4096;
+/// Most blocks waiting for the store's thread; past this new ones are dropped (and counted).
+/// Reports and bans are never dropped: the flood limit bounds them.
+const MAX_PENDING_BLOCKS: usize = 4096;
 
 /// How often rows past their time are deleted.
 const PURGE_EVERY: Duration = Duration::from_secs(600);
@@ -27,9 +28,11 @@ pub const DB_FILE: &str = "strangers.db";
 /// A running store (see the module docs). Dropping it writes what is queued and stops the thread.
 #[derive(Debug)]
 pub struct Store {
-    tx: Option<mpsc::SyncSender<StoreOp>>,
+    tx: Option<mpsc::Sender<StoreOp>>,
     thread: Option<JoinHandle<()>>,
     dropped: Arc<AtomicU64>,
+    /// Blocks queued and not yet written.
+    blocks: Arc<AtomicUsize>,
 }
 
 impl Store {
@@ -41,20 +44,27 @@ impl Store {
         let mut db = sqlite::Db::open(&path, report_ttl_ms).with_context(|| format!("opening {}", path.display()))?;
         db.purge(unix_ms()).context("deleting expired rows")?;
         let snapshot = db.load().context("loading blocks, reports and bans")?;
-        let (tx, rx) = mpsc::sync_channel(QUEUE);
+        let (tx, rx) = mpsc::channel();
+        let blocks = Arc::new(AtomicUsize::new(0));
+        let pending = blocks.clone();
         let thread = std::thread::Builder::new()
             .name("store".into())
-            .spawn(move || writer(db, &rx))
+            .spawn(move || writer(db, &rx, &pending))
             .context("starting the store thread")?;
-        Ok((Store { tx: Some(tx), thread: Some(thread), dropped: Arc::default() }, snapshot))
+        Ok((Store { tx: Some(tx), thread: Some(thread), dropped: Arc::default(), blocks }, snapshot))
     }
 
-    /// Queue one write; never blocks. A full queue drops it (see [`Store::dropped`]).
+    /// Queue one write; never blocks. Past [`MAX_PENDING_BLOCKS`] blocks waiting, a new block is
+    /// dropped (see [`Store::dropped`]); reports and bans always go in.
     pub fn keep(&self, op: StoreOp) {
-        let sent = self.tx.as_ref().is_some_and(|tx| tx.try_send(op).is_ok());
-        if !sent {
+        if matches!(op, StoreOp::Block(_)) && self.blocks.fetch_add(1, Ordering::Relaxed) >= MAX_PENDING_BLOCKS {
+            self.blocks.fetch_sub(1, Ordering::Relaxed);
             self.dropped.fetch_add(1, Ordering::Relaxed);
-            tracing::warn!("store queue full; a safety record was not written");
+            tracing::warn!("store queue full; a block was kept in memory only");
+            return;
+        }
+        if self.tx.as_ref().is_none_or(|tx| tx.send(op).is_err()) {
+            self.dropped.fetch_add(1, Ordering::Relaxed);
         }
     }
 
@@ -73,10 +83,13 @@ impl Drop for Store {
     }
 }
 
-fn writer(mut db: sqlite::Db, rx: &mpsc::Receiver<StoreOp>) {
+fn writer(mut db: sqlite::Db, rx: &mpsc::Receiver<StoreOp>, blocks: &AtomicUsize) {
     loop {
         match rx.recv_timeout(PURGE_EVERY) {
             Ok(op) => {
+                if matches!(op, StoreOp::Block(_)) {
+                    blocks.fetch_sub(1, Ordering::Relaxed);
+                }
                 if let Err(e) = db.write(&op) {
                     tracing::error!(error = %e, "store write failed");
                 }
@@ -100,10 +113,14 @@ pub fn ban_secret(given: Option<&str>, dir: Option<&Path>) -> anyhow::Result<Vec
     }
     let Some(dir) = dir else { return Ok(rand::random::<[u8; 32]>().to_vec()) };
     let path: PathBuf = dir.join("ban-secret");
-    if let Ok(text) = std::fs::read_to_string(&path) {
-        let text = text.trim();
-        anyhow::ensure!(text.len() >= 32, "{} is too short to be a secret", path.display());
-        return Ok(text.as_bytes().to_vec());
+    match std::fs::read_to_string(&path) {
+        Ok(text) => {
+            let text = text.trim();
+            anyhow::ensure!(text.len() >= 32, "{} is too short to be a secret", path.display());
+            return Ok(text.as_bytes().to_vec());
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
     }
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     let secret: String = rand::random::<[u8; 32]>().iter().map(|b| format!("{b:02x}")).collect();

@@ -18,6 +18,8 @@ pub struct SafetyView {
     pub revealed: bool,
     /// The server will not let us meet anyone until then (Unix ms).
     pub banned_until: Option<u64>,
+    /// The server's number for the current (or last) call; a report or block names it.
+    pub call: Option<u64>,
 }
 
 impl SafetyView {
@@ -41,6 +43,7 @@ impl Model {
     /// Fold a safety event in (the rest of [`Model::apply`]'s events go elsewhere).
     pub(super) fn safety_event(&mut self, event: Event, now: Instant, time: &str) {
         match event {
+            Event::Call(call) => self.safety.call = Some(call),
             Event::Reported => {
                 self.safety.acted = true;
                 self.system("Thanks. The stranger was reported and blocked: you won't meet them again.".into(), time);

@@ -86,6 +86,8 @@ pub struct EngineCore {
     camera_off: bool,
     /// The latest resume token the server gave us (in `welcome` or `matched`).
     token: Option<String>,
+    /// The number of the current (or last) random call, from `matched`.
+    call: Option<u64>,
     /// The signaling connection broke mid-call and the call is kept while we reconnect.
     resuming: bool,
     /// New links relay all media (the user asked to hide their address).
@@ -110,6 +112,7 @@ impl EngineCore {
             muted: false,
             camera_off: false,
             token: None,
+            call: None,
             resuming: false,
             relay_only: false,
             out: VecDeque::new(),
@@ -291,8 +294,8 @@ impl EngineCore {
             }
             // A crash says goodbye to nobody, but its sockets close with the process.
             Command::Abort => self.close_all_links(),
-            Command::Report { reason, text, chat } => self.report(reason, text, chat),
-            Command::Block => self.block(),
+            Command::Report { reason, text, chat, call } => self.report(reason, text, chat, call),
+            Command::Block { call } => self.block(call),
             Command::AcceptTerms(version) => self.accept_terms(version),
         }
     }

@@ -10,21 +10,23 @@ use crate::engine::{Event, Who};
 impl EngineCore {
     /// Report the current or last stranger. During a call the server skips them for us, so the
     /// call ends here as it would with Next.
-    pub(super) fn report(&mut self, reason: ReportReason, text: Option<String>, chat: Vec<String>) {
+    pub(super) fn report(&mut self, reason: ReportReason, text: Option<String>, chat: Vec<String>, call: Option<u64>) {
         let text = text.map(|t| t.trim().to_string()).filter(|t| !t.is_empty());
-        self.signal(ClientMsg::Report { reason, text, chat });
-        self.leave_partner();
+        self.signal(ClientMsg::Report { reason, text, chat, call });
+        self.leave_partner(call);
     }
 
     /// Block the current or last stranger (skipping them during a call).
-    pub(super) fn block(&mut self) {
-        self.signal(ClientMsg::Block);
-        self.leave_partner();
+    pub(super) fn block(&mut self, call: Option<u64>) {
+        self.signal(ClientMsg::Block { call });
+        self.leave_partner(call);
     }
 
-    fn leave_partner(&mut self) {
+    /// End the call here if it is the one reported (the server skips it for us).
+    fn leave_partner(&mut self, call: Option<u64>) {
         if let Some(mode) = self.searching_mode()
             && self.state.in_call()
+            && (call.is_none() || call == self.call)
         {
             self.close_link(Who::Partner);
             self.set_state(CallState::Searching { mode });

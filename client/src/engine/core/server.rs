@@ -33,9 +33,15 @@ impl EngineCore {
                     self.set_state(CallState::Searching { mode });
                 }
             }
-            ServerMsg::Matched { role, mode, common_interests, resume } => {
+            ServerMsg::Matched { role, mode, common_interests, resume, call } => {
                 if resume.is_some() {
                     self.token = resume;
+                }
+                if self.searching_mode().is_some() {
+                    self.call = call;
+                    if let Some(call) = call {
+                        self.emit(Event::Call(call));
+                    }
                 }
                 self.matched(role, mode, common_interests);
             }

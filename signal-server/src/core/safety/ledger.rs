@@ -23,6 +23,8 @@ pub(crate) enum Verdict {
 pub(crate) struct Ledger {
     /// Blocks by (smaller key, larger key): symmetric by construction, with their expiry.
     blocks: HashMap<(Key, Key), u64>,
+    /// Each key's block partners (both directions), for telling a shared queue whom to avoid.
+    blocked_with: HashMap<Key, Vec<Key>>,
     /// Per subject, the distinct reporters' networks that reported it since its last ban, with
     /// the time of each one's latest report.
     counting: HashMap<Key, Vec<(Key, u64)>>,
@@ -45,7 +47,16 @@ fn pair(a: Key, b: Key) -> (Key, Key) {
 impl Ledger {
     /// `a` blocks `b` (or the other way round: blocks are symmetric) until `expires`.
     pub(crate) fn block(&mut self, a: Key, b: Key, expires: u64) {
-        self.blocks.insert(pair(a, b), expires);
+        if self.blocks.insert(pair(a, b), expires).is_none() {
+            self.blocked_with.entry(a).or_default().push(b);
+            self.blocked_with.entry(b).or_default().push(a);
+        }
+    }
+
+    /// The keys a block stands between `key` and at `now`.
+    pub(crate) fn blocked_by(&self, key: Key, now: u64) -> impl Iterator<Item = Key> + '_ {
+        let others = self.blocked_with.get(&key).map_or(&[][..], Vec::as_slice);
+        others.iter().copied().filter(move |o| self.blocked(key, *o, now))
     }
 
     /// Whether a block stands between `a` and `b` at `now`.
@@ -59,9 +70,10 @@ impl Ledger {
     }
 
     /// Take a report. `voice` is the reporter's network (one network is one reporter, however
-    /// many times it reports); `subject` the key reports about the stranger are counted on, and
-    /// `also` the stranger's other keys that a ban covers too.
-    pub(crate) fn report(&mut self, cfg: &SafetyConfig, report: Report, also: &[Key]) -> Verdict {
+    /// many times and under however many install ids it reports). The report counts toward a ban
+    /// on each of `targets`, the stranger's keys, each with its own bar: reports from that many
+    /// distinct networks within the window ban that key.
+    pub(crate) fn report(&mut self, cfg: &SafetyConfig, report: Report, targets: &[(Key, u32)]) -> Verdict {
         let now = report.at;
         let sent = self.sent.entry(report.voice).or_default();
         while sent.front().is_some_and(|t| now.saturating_sub(*t) >= cfg.report_flood_window_ms) {
@@ -71,41 +83,65 @@ impl Ledger {
             return Verdict::Flood;
         }
         sent.push_back(now);
-        let subject = report.subject;
         let voice = report.voice;
         self.recent.push_back(report);
         if self.recent.len() > RECENT_REPORTS {
             self.recent.pop_front();
         }
-        let voices = self.counting.entry(subject).or_default();
-        voices.retain(|(_, at)| now.saturating_sub(*at) < cfg.ban_window_ms);
-        match voices.iter_mut().find(|(v, _)| *v == voice) {
-            Some(seen) => seen.1 = now,
-            None => voices.push((voice, now)),
+        let mut bans = Vec::new();
+        for &(key, bar) in targets {
+            let voices = self.counting.entry(key).or_default();
+            voices.retain(|(_, at)| now.saturating_sub(*at) < cfg.ban_window_ms);
+            match voices.iter_mut().find(|(v, _)| *v == voice) {
+                Some(seen) => seen.1 = now,
+                None => voices.push((voice, now)),
+            }
+            if voices.len() < bar.max(1) as usize {
+                continue;
+            }
+            self.counting.remove(&key);
+            let strikes = self.bans.get(&key).filter(|b| b.forget_at > now).map_or(0, |b| b.strikes) + 1;
+            let steps = &cfg.ban_steps_ms;
+            let length = steps.get(strikes as usize - 1).or(steps.last()).copied().unwrap_or(0);
+            let until = now + length;
+            let ban = Ban { key, since: now, until, strikes, forget_at: until + cfg.strike_memory_ms };
+            bans.push(self.impose(ban));
         }
-        if voices.len() < cfg.ban_threshold as usize {
-            return Verdict::Noted;
-        }
-        self.counting.remove(&subject);
-        let strikes = self.bans.get(&subject).filter(|b| b.forget_at > now).map_or(0, |b| b.strikes) + 1;
-        let steps = &cfg.ban_steps_ms;
-        let length = steps.get(strikes as usize - 1).or(steps.last()).copied().unwrap_or(0);
-        let until = now + length;
-        let bans: Vec<Ban> = std::iter::once(subject)
-            .chain(also.iter().copied().filter(|k| *k != subject))
-            .map(|key| Ban { key, since: now, until, strikes, forget_at: until + cfg.strike_memory_ms })
-            .collect();
-        for ban in &bans {
-            self.bans.insert(ban.key, ban.clone());
-        }
-        Verdict::Ban(bans)
+        if bans.is_empty() { Verdict::Noted } else { Verdict::Ban(bans) }
     }
 
-    /// End a ban now (a moderator's decision). The strike is still remembered for escalation.
-    pub(crate) fn lift(&mut self, key: Key, now: u64) -> Option<Ban> {
-        let ban = self.bans.get_mut(&key).filter(|b| b.until > now)?;
-        ban.until = now;
-        Some(ban.clone())
+    /// Put a ban in force, never shortening one already running on the key.
+    fn impose(&mut self, mut ban: Ban) -> Ban {
+        if let Some(old) = self.bans.get(&ban.key).filter(|old| old.until > ban.since) {
+            ban.until = ban.until.max(old.until);
+            ban.strikes = ban.strikes.max(old.strikes);
+            ban.forget_at = ban.forget_at.max(old.forget_at);
+        }
+        self.bans.insert(ban.key, ban.clone());
+        ban
+    }
+
+    /// End a ban now (a moderator's decision), with every ban that started with it (the same
+    /// stranger's other keys). The strikes are still remembered for escalation.
+    pub(crate) fn lift(&mut self, key: Key, now: u64) -> Vec<Ban> {
+        let Some(since) = self.bans.get(&key).filter(|b| b.until > now).map(|b| b.since) else { return Vec::new() };
+        let mut lifted = Vec::new();
+        for ban in self.bans.values_mut().filter(|b| b.since == since && b.until > now) {
+            ban.until = now;
+            lifted.push(ban.clone());
+        }
+        lifted
+    }
+
+    /// Forget every block of a key that can never be seen again (a connection's own key, once
+    /// the connection is gone or has given its install id).
+    pub(crate) fn forget(&mut self, key: Key) {
+        for other in self.blocked_with.remove(&key).unwrap_or_default() {
+            self.blocks.remove(&pair(key, other));
+            if let Some(list) = self.blocked_with.get_mut(&other) {
+                list.retain(|k| *k != key);
+            }
+        }
     }
 
     /// Bans in force at `now`, ending last first.
@@ -124,6 +160,11 @@ impl Ledger {
     /// window, bans whose strike memory is over, idle flood meters.
     pub(crate) fn sweep(&mut self, cfg: &SafetyConfig, now: u64) {
         self.blocks.retain(|_, until| *until > now);
+        let blocks = &self.blocks;
+        self.blocked_with.retain(|key, others| {
+            others.retain(|o| blocks.contains_key(&pair(*key, *o)));
+            !others.is_empty()
+        });
         self.counting.retain(|_, voices| {
             voices.retain(|(_, at)| now.saturating_sub(*at) < cfg.ban_window_ms);
             !voices.is_empty()
@@ -150,13 +191,16 @@ impl Ledger {
         let mut reports = reports;
         reports.sort_by_key(|r| r.at);
         for r in reports {
-            let since = self.bans.get(&r.subject).map_or(0, |b| b.since);
-            // The reports up to a ban were spent on it.
-            if r.at > since {
-                let voices = self.counting.entry(r.subject).or_default();
-                match voices.iter_mut().find(|(v, _)| *v == r.voice) {
-                    Some(seen) => seen.1 = r.at,
-                    None => voices.push((r.voice, r.at)),
+            let keys = std::iter::once(r.subject).chain(r.subject_net.filter(|n| *n != r.subject));
+            for key in keys {
+                // The reports up to a ban were spent on it.
+                let since = self.bans.get(&key).map_or(0, |b| b.since);
+                if r.at > since {
+                    let voices = self.counting.entry(key).or_default();
+                    match voices.iter_mut().find(|(v, _)| *v == r.voice) {
+                        Some(seen) => seen.1 = r.at,
+                        None => voices.push((r.voice, r.at)),
+                    }
                 }
             }
             self.recent.push_back(r);

@@ -315,7 +315,7 @@ fn check_relay(op: &Op, before: &Snapshot, out: &[Output]) -> Result<(), TestCas
                 let v: Value = serde_json::from_slice(&frame.clone().into_bytes()).ok()?;
                 (v["type"] == ty).then_some(*to)
             }
-            Output::Close { .. } | Output::Searching { .. } | Output::Store(_) => None,
+            Output::Close { .. } | Output::Searching { .. } | Output::Store(_) | Output::Cluster(_) => None,
         })
         .collect();
     prop_assert_eq!(got, expected, "{:?} reached the wrong peers", op);

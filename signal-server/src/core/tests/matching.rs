@@ -43,7 +43,10 @@ fn queue_is_fifo_and_the_older_searcher_offers() {
     let out = sim.send(1, FIND_VIDEO);
     assert_eq!(to(&out, 1), vec![json!({"type":"waiting","mode":"video","online":3,"searching":1})]);
     let out = sim.send(2, FIND_VIDEO);
-    assert_eq!(to(&out, 1), vec![json!({"type":"matched","role":"offerer","mode":"video","common_interests":[]})]);
+    assert_eq!(
+        to(&out, 1),
+        vec![json!({"type":"matched","role":"offerer","mode":"video","common_interests":[],"call":1})]
+    );
     assert_eq!(types(&out, 2), ["waiting", "matched"]);
     assert_eq!(to(&out, 2)[1]["role"], "answerer");
     sim.send(3, FIND_VIDEO);

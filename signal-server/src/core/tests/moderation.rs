@@ -20,9 +20,14 @@ fn install(n: u64) -> String {
 
 /// Connect peer `n` from `ip`, say hello with an install id (and `terms`), discard the welcome.
 fn join(sim: &mut Sim, n: u64, ip: &str, terms: Option<&str>) {
+    join_as(sim, n, ip, n, terms);
+}
+
+/// [`join`] with the install id of `id`.
+fn join_as(sim: &mut Sim, n: u64, ip: &str, id: u64, terms: Option<&str>) {
     let ip: IpAddr = ip.parse().unwrap();
     sim.input(Input::Connected(PeerId(n), Some(ip)));
-    let hello = serde_json::json!({"type":"hello","version":1,"install":install(n),"terms":terms});
+    let hello = serde_json::json!({"type":"hello","version":1,"install":install(id),"terms":terms});
     sim.send(n, &hello.to_string());
 }
 
@@ -171,17 +176,21 @@ fn three_networks_ban_a_client_at_once_and_the_ban_ends_on_time() {
     let err = first_error(&out, 99).expect("told at once");
     assert_eq!(err["code"], "banned");
     assert_eq!(err["retry_in_ms"], 3_600_000);
-    assert!(stored(&out).iter().filter(|op| matches!(op, StoreOp::Ban(_))).count() == 2, "install and network");
+    let bans = stored(&out).iter().filter(|op| matches!(op, StoreOp::Ban(_))).count();
+    assert_eq!(bans, 1, "the install id; its network needs reports from six networks");
     assert_eq!(sim.state(99), Some(State::Idle), "out of the queue");
-    // It cannot search, and a new connection under the same install id cannot either.
+    // It cannot search, nor shed the ban by saying another install id on this connection.
     assert_eq!(first_error(&find(&mut sim, 99), 99).map(|e| e["code"].clone()), Some("banned".into()));
+    sim.send(99, &serde_json::json!({"type":"hello","version":1,"install":install(12345)}).to_string());
+    assert_eq!(first_error(&find(&mut sim, 99), 99).map(|e| e["code"].clone()), Some("banned".into()));
+    // A new connection under the same install id, from elsewhere, is refused too.
     sim.input(Input::Closed(PeerId(99)));
-    join(&mut sim, 98, "172.16.0.1", None);
-    sim.send(98, &serde_json::json!({"type":"hello","version":1,"install":install(99)}).to_string());
+    join_as(&mut sim, 98, "172.16.0.1", 99, None);
     assert_eq!(first_error(&find(&mut sim, 98), 98).map(|e| e["code"].clone()), Some("banned".into()));
-    // Another install on the banned network is refused too; a different network is not.
+    // Someone else on the same network is not punished for it.
     join(&mut sim, 97, "10.9.9.200", None);
-    assert_eq!(first_error(&find(&mut sim, 97), 97).map(|e| e["code"].clone()), Some("banned".into()));
+    assert_eq!(types(&find(&mut sim, 97), 97)[0], "waiting");
+    sim.send(97, r#"{"type":"stop"}"#);
     // An hour after the ban began, it is over.
     sim.advance(HOUR);
     assert_eq!(types(&find(&mut sim, 98), 98)[0], "waiting");
@@ -209,4 +218,61 @@ fn a_network_flooding_reports_gets_rate_limited_but_still_blocks() {
     assert_eq!(refused, 2, "10 an hour from one network");
     assert_eq!(sim.core.stats().reports_dropped, 2);
     assert_eq!(sim.core.searching(Mode::Video), 0);
+}
+
+#[test]
+fn a_report_naming_an_earlier_call_is_refused_and_lands_on_nobody() {
+    let mut sim = Sim::with(no_cooldowns());
+    for (n, ip) in [(1, "198.51.100.1"), (2, "203.0.113.2"), (3, "192.0.2.3")] {
+        join(&mut sim, n, ip, None);
+    }
+    find(&mut sim, 1);
+    let out = find(&mut sim, 2);
+    let first_call = to(&out, 1).iter().find(|v| v["type"] == "matched").map(|v| v["call"].clone()).unwrap();
+    // The stranger skips, and someone new is matched before the report is sent.
+    sim.send(2, r#"{"type":"stop"}"#);
+    let out = find(&mut sim, 3);
+    let second_call = to(&out, 1).iter().find(|v| v["type"] == "matched").map(|v| v["call"].clone()).unwrap();
+    assert_ne!(first_call, second_call);
+    let report = serde_json::json!({"type":"report","reason":"sexual","call":first_call});
+    let err = first_error(&sim.send(1, &report.to_string()), 1).expect("refused");
+    assert_eq!(err["code"], "wrong_state");
+    assert_eq!(sim.partner(1), Some(3), "the newcomer is neither skipped");
+    assert!(!sim.core.blocked(PeerId(1), PeerId(3)), "nor blocked");
+    assert_eq!(sim.core.stats().reports.iter().sum::<u64>(), 0);
+    // Naming the current call works.
+    let block = serde_json::json!({"type":"block","call":second_call});
+    assert_eq!(types(&sim.send(1, &block.to_string()), 1).last().map(String::as_str), Some("blocked"));
+}
+
+#[test]
+fn blocking_counts_as_a_skip_for_the_skip_limit() {
+    let cfg = CoreConfig {
+        rematch_cooldown: Duration::ZERO,
+        skip_limit: super::super::SkipLimit {
+            max: 2,
+            window: Duration::from_secs(60),
+            cooldown: Duration::from_secs(30),
+        },
+        ..CoreConfig::default()
+    };
+    let mut sim = Sim::with(cfg);
+    join(&mut sim, 1, "198.51.100.1", None);
+    let mut paused = false;
+    for n in 2..=5u64 {
+        join(&mut sim, n, &format!("10.2.{n}.1"), None);
+        find(&mut sim, n);
+        if sim.state(1) == Some(State::Idle) {
+            find(&mut sim, 1);
+        }
+        if sim.partner(1) != Some(n) {
+            continue;
+        }
+        let out = sim.send(1, r#"{"type":"block"}"#);
+        if first_error(&out, 1).is_some_and(|e| e["code"] == "slow_down") {
+            paused = true;
+            break;
+        }
+    }
+    assert!(paused, "the third block within a minute pauses the blocker");
 }

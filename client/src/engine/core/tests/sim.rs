@@ -406,7 +406,7 @@ impl Sim {
                     (peer, Input::ServerDown { reason: reason.into(), retry_in: Duration::from_secs(1) })
                 }
                 // The simulated connections never freeze, so the searchers' heartbeat is moot.
-                SOutput::Searching { .. } | SOutput::Store(_) => continue,
+                SOutput::Searching { .. } | SOutput::Store(_) | SOutput::Cluster(_) => continue,
             };
             if let Some(i) = self.clients.iter().position(|c| c.peer == Some(to) && !c.deaf) {
                 self.later(HOP, i, input);

@@ -35,7 +35,10 @@ fn in_call(role: Role) -> EngineCore {
         Input::ServerUp { peer_id: PeerId(1), online: 2, ice_servers: vec![], resume: None, resumed: false },
     );
     core.handle(now(), Input::Command(Command::Start { mode: Mode::Video, interests: vec![] }));
-    let out = feed(&mut core, ServerMsg::Matched { role, mode: Mode::Video, common_interests: vec![], resume: None });
+    let out = feed(
+        &mut core,
+        ServerMsg::Matched { role, mode: Mode::Video, common_interests: vec![], resume: None, call: None },
+    );
     assert_eq!(opened(&out), 1);
     core
 }
@@ -123,7 +126,13 @@ fn server_messages_for_a_state_we_are_not_in_are_ignored() {
     drain(&mut core);
     let out = feed(
         &mut core,
-        ServerMsg::Matched { role: Role::Offerer, mode: Mode::Video, common_interests: vec![], resume: None },
+        ServerMsg::Matched {
+            role: Role::Offerer,
+            mode: Mode::Video,
+            common_interests: vec![],
+            resume: None,
+            call: None,
+        },
     );
     assert!(out.is_empty(), "matched while idle: {out:?}");
     let joined =
@@ -158,7 +167,13 @@ fn host_candidates_are_kept_from_strangers_when_a_server_gives_another_address()
         core.handle(now(), Input::Command(Command::Start { mode: Mode::Video, interests: vec![] }));
         let out = feed(
             &mut core,
-            ServerMsg::Matched { role: Role::Offerer, mode: Mode::Video, common_interests: vec![], resume: None },
+            ServerMsg::Matched {
+                role: Role::Offerer,
+                mode: Mode::Video,
+                common_interests: vec![],
+                resume: None,
+                call: None,
+            },
         );
         let hide = out.iter().find_map(|o| match o {
             Output::OpenLink { hide_host, .. } => Some(*hide_host),
@@ -196,8 +211,13 @@ fn relay_only_needs_a_turn_server_and_applies_to_new_links() {
         let said = out.iter().any(|o| matches!(o, Output::Event(Event::Error(e)) if e.contains("TURN")));
         assert_eq!(said, !works, "{out:?}");
         if works {
-            let matched =
-                ServerMsg::Matched { role: Role::Offerer, mode: Mode::Video, common_interests: vec![], resume: None };
+            let matched = ServerMsg::Matched {
+                role: Role::Offerer,
+                mode: Mode::Video,
+                common_interests: vec![],
+                resume: None,
+                call: None,
+            };
             let out = feed(&mut core, matched);
             assert!(out.iter().any(|o| matches!(o, Output::OpenLink { relay_only: true, .. })));
         }
@@ -220,8 +240,13 @@ fn a_failed_call_blames_the_relay_when_it_gave_us_no_address() {
         };
         core.handle(now(), up);
         core.handle(now(), Input::Command(Command::Start { mode: Mode::Video, interests: vec![] }));
-        let matched =
-            ServerMsg::Matched { role: Role::Offerer, mode: Mode::Video, common_interests: vec![], resume: None };
+        let matched = ServerMsg::Matched {
+            role: Role::Offerer,
+            mode: Mode::Video,
+            common_interests: vec![],
+            resume: None,
+            call: None,
+        };
         let out = feed(&mut core, matched);
         let id = out
             .iter()

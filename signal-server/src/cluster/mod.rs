@@ -1,0 +1,250 @@
+//! The cluster driver (`--redis`): carries out the core's [`ClusterOp`]s against Redis and feeds
+//! what comes back to the hub. Redis holds the shared queue (sorted sets per mode, per interest
+//! and of those open to anyone, scored by a place every node shares; `queue.lua` claims
+//! atomically), and each node listens on a channel of its own for [`Remote`] messages about its
+//! peers. Crate: `redis` (tokio, connection manager): it reconnects by itself, speaks RESP with
+//! pipelining, and runs Lua scripts by hash.
+//!
+//! One task runs the operations in order, so a search and the stop that follows it reach Redis
+//! in that order, and relayed frames leave in the order the core sent them.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use anyhow::Context;
+use futures_util::StreamExt;
+use redis::aio::ConnectionManager;
+use strangers_shared::{Mode, PeerId, Role};
+use tokio::sync::mpsc;
+
+use crate::core::cluster::{ClusterOp, Keys, Remote, Search, node_of};
+use crate::hub::HubMsg;
+
+/// How often a node says it is alive and publishes its counts.
+const HEARTBEAT: Duration = Duration::from_secs(1);
+
+/// A running cluster driver; see the module docs.
+#[derive(Debug, Clone)]
+pub struct Cluster {
+    ops: mpsc::UnboundedSender<ClusterOp>,
+    /// This node's number.
+    pub node: u16,
+    /// Operations that failed (Redis unreachable or refusing).
+    pub failures: Arc<AtomicU64>,
+}
+
+/// Where a node's messages go.
+fn channel(prefix: &str, node: u16) -> String {
+    format!("{prefix}:node:{node}")
+}
+
+impl Cluster {
+    /// Connect to Redis at `url` and take a node number (`node`, or the next free one).
+    pub async fn connect(url: &str, prefix: &str, node: Option<u16>) -> anyhow::Result<(Cluster, Driver)> {
+        let client = redis::Client::open(url).with_context(|| format!("bad --redis URL {url}"))?;
+        let mut con = client.get_connection_manager().await.with_context(|| format!("connecting to {url}"))?;
+        let node = match node {
+            Some(n) => n,
+            None => {
+                let n: u64 = redis::cmd("INCR").arg(format!("{prefix}:node_seq")).query_async(&mut con).await?;
+                ((n - 1) % u64::from(u16::MAX)) as u16 + 1
+            }
+        };
+        let (tx, rx) = mpsc::unbounded_channel();
+        let failures = Arc::new(AtomicU64::new(0));
+        let driver = Driver { client, con, prefix: prefix.to_owned(), node, rx, failures: failures.clone() };
+        Ok((Cluster { ops: tx, node, failures }, driver))
+    }
+
+    /// Queue an operation; never blocks.
+    pub fn submit(&self, op: ClusterOp) {
+        let _ = self.ops.send(op);
+    }
+}
+
+/// The tasks behind a [`Cluster`]; [`Driver::run`] starts them.
+pub struct Driver {
+    client: redis::Client,
+    con: ConnectionManager,
+    prefix: String,
+    node: u16,
+    rx: mpsc::UnboundedReceiver<ClusterOp>,
+    failures: Arc<AtomicU64>,
+}
+
+impl Driver {
+    /// Run until the hub is gone: the operations, this node's channel and its heartbeat.
+    pub async fn run(self, hub: mpsc::Sender<HubMsg>, online: Arc<AtomicU64>) {
+        let Driver { client, con, prefix, node, rx, failures } = self;
+        // One task for all three, so that stopping it (or the hub going) stops them all.
+        let listen = listen(client, channel(&prefix, node), hub.clone());
+        let beat = heartbeat(con.clone(), prefix.clone(), node, online, hub.clone());
+        let claim = redis::Script::new(CLAIM);
+        let ops = Ops { con, prefix, node, hub, failures, claim, drop: redis::Script::new(UNSEARCH) };
+        tokio::select! {
+            () = ops.run(rx) => {}
+            () = listen => {}
+            () = beat => {}
+        }
+    }
+}
+
+const CLAIM: &str = include_str!("queue.lua");
+const UNSEARCH: &str = include_str!("unsearch.lua");
+
+struct Ops {
+    con: ConnectionManager,
+    prefix: String,
+    node: u16,
+    hub: mpsc::Sender<HubMsg>,
+    failures: Arc<AtomicU64>,
+    claim: redis::Script,
+    drop: redis::Script,
+}
+
+impl Ops {
+    async fn run(mut self, mut rx: mpsc::UnboundedReceiver<ClusterOp>) {
+        while let Some(op) = rx.recv().await {
+            if let Err(e) = self.one(op).await {
+                self.failures.fetch_add(1, Ordering::Relaxed);
+                tracing::warn!(error = %e, "cluster operation failed");
+            }
+        }
+    }
+
+    async fn one(&mut self, op: ClusterOp) -> anyhow::Result<()> {
+        match op {
+            ClusterOp::Search(search) => self.search(search).await,
+            ClusterOp::Unsearch { peer } => {
+                let _: i64 = self.drop.arg(&self.prefix).arg(peer.0).invoke_async(&mut self.con).await?;
+                Ok(())
+            }
+            ClusterOp::Send(msg) => self.deliver(msg).await,
+        }
+    }
+
+    async fn search(&mut self, search: Search) -> anyhow::Result<()> {
+        let Search { peer, mode, tags, open, exclude, keys } = search;
+        let who = format!("p:{}\nk:{}", peer.0, keys.ident);
+        let claimed: Option<Vec<String>> = self
+            .claim
+            .arg(&self.prefix)
+            .arg(mode.as_str())
+            .arg(peer.0)
+            .arg(if open { "1" } else { "0" })
+            .arg(serde_json::to_string(&keys)?)
+            .arg(exclude.join("\n"))
+            .arg(tags.join("\n"))
+            .arg(self.node)
+            .arg(who)
+            .invoke_async(&mut self.con)
+            .await?;
+        let Some([partner, their_place, my_place, their_tags, their_keys]) =
+            claimed.and_then(|v| <[String; 5]>::try_from(v).ok())
+        else {
+            return Ok(());
+        };
+        let partner = PeerId(partner.parse().context("partner id")?);
+        let their_keys: Keys = serde_json::from_str(&their_keys).context("partner keys")?;
+        let place = |s: &str| s.parse::<f64>().unwrap_or(f64::MAX);
+        // Whoever waited longer (the smaller place) offers.
+        let (mine, theirs) = if place(&their_place) <= place(&my_place) {
+            (Role::Answerer, Role::Offerer)
+        } else {
+            (Role::Offerer, Role::Answerer)
+        };
+        let their_tags: Vec<&str> = their_tags.split('\n').collect();
+        let common: Vec<String> = tags.iter().filter(|t| their_tags.contains(&t.as_str())).cloned().collect();
+        let to_me =
+            Remote::Matched { to: peer, from: partner, role: mine, mode, common: common.clone(), keys: their_keys };
+        let to_them = Remote::Matched { to: partner, from: peer, role: theirs, mode, common, keys };
+        self.deliver(to_me).await?;
+        self.deliver(to_them).await
+    }
+
+    /// To our own hub, or published to the node the peer lives on.
+    async fn deliver(&mut self, msg: Remote) -> anyhow::Result<()> {
+        let node = node_of(msg.to());
+        if node == self.node {
+            let _ = self.hub.send(HubMsg::Remote(msg)).await;
+            return Ok(());
+        }
+        let payload = serde_json::to_string(&msg)?;
+        let _: i64 =
+            redis::cmd("PUBLISH").arg(channel(&self.prefix, node)).arg(payload).query_async(&mut self.con).await?;
+        Ok(())
+    }
+}
+
+/// This node's channel: every message for one of its peers, in the order it was published.
+async fn listen(client: redis::Client, channel: String, hub: mpsc::Sender<HubMsg>) {
+    loop {
+        match client.get_async_pubsub().await {
+            Ok(mut pubsub) => {
+                if let Err(e) = pubsub.subscribe(&channel).await {
+                    tracing::warn!(error = %e, "cluster subscribe failed");
+                } else {
+                    let mut stream = pubsub.into_on_message();
+                    while let Some(msg) = stream.next().await {
+                        let Ok(payload) = msg.get_payload::<String>() else { continue };
+                        match serde_json::from_str::<Remote>(&payload) {
+                            Ok(remote) => {
+                                if hub.send(HubMsg::Remote(remote)).await.is_err() {
+                                    return;
+                                }
+                            }
+                            Err(e) => tracing::warn!(error = %e, "bad message on the cluster channel"),
+                        }
+                    }
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "cluster channel unreachable"),
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// Say this node is alive, publish its online count, and read the cluster's counts.
+async fn heartbeat(
+    mut con: ConnectionManager,
+    prefix: String,
+    node: u16,
+    online: Arc<AtomicU64>,
+    hub: mpsc::Sender<HubMsg>,
+) {
+    let mut tick = tokio::time::interval(HEARTBEAT);
+    loop {
+        tick.tick().await;
+        let mine = online.load(Ordering::Relaxed);
+        let now = unix_secs();
+        let mut pipe = redis::pipe();
+        pipe.cmd("SET").arg(format!("{prefix}:alive:{node}")).arg(mine).arg("EX").arg(3).ignore();
+        // "count stamp": a node that stopped beating stops counting after a few seconds.
+        pipe.cmd("HSET").arg(format!("{prefix}:online")).arg(node).arg(format!("{mine} {now}")).ignore();
+        pipe.cmd("HVALS").arg(format!("{prefix}:online"));
+        for mode in Mode::ALL {
+            pipe.cmd("ZCARD").arg(format!("{prefix}:q:{}:all", mode.as_str()));
+        }
+        let counts: redis::RedisResult<(Vec<String>, u64, u64)> = pipe.query_async(&mut con).await;
+        match counts {
+            Ok((online, video, text)) => {
+                let fresh = |v: &String| {
+                    let (count, stamp) = v.split_once(' ')?;
+                    let stamp: u64 = stamp.parse().ok()?;
+                    (now.saturating_sub(stamp) <= 3).then(|| count.parse::<u64>().ok()).flatten()
+                };
+                let msg =
+                    HubMsg::ClusterCounts { online: online.iter().filter_map(fresh).sum(), searching: [video, text] };
+                if hub.send(msg).await.is_err() {
+                    return;
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "cluster heartbeat failed"),
+        }
+    }
+}
+
+fn unix_secs() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs())
+}

@@ -1,0 +1,266 @@
+//! Several nodes as one server (with `--redis`): the core's side. The shared queue and the bus
+//! between nodes are effects: the core asks for them with [`ClusterOp`]s and hears back through
+//! [`Input::Remote`](super::Input::Remote). It never touches the network.
+//!
+//! - Peer ids carry their node in the top 16 bits, so anyone can tell where a peer lives.
+//! - In cluster mode the core never matches on its own: each search becomes a
+//!   [`ClusterOp::Search`], which the shared queue answers by claiming the oldest compatible
+//!   stranger atomically (on any node) or by keeping the searcher. A claim comes back as
+//!   [`Remote::Matched`] for both sides; a side that is no longer searching answers
+//!   [`Remote::Refused`], and the other searches again.
+//! - Between partners on different nodes, relay, departures and refusals travel as [`Remote`]
+//!   messages; a node delivers one only for a pair its own core holds.
+
+use serde::{Deserialize, Serialize};
+use strangers_shared::{LeaveReason, Mode, PeerId, Role, ServerMsg};
+
+use super::moderation::Met;
+use super::safety::Key;
+use super::{Core, Output, State, TextFrame};
+
+/// Bits of a peer id that hold its node.
+pub const NODE_SHIFT: u32 = 48;
+
+/// The node a peer lives on (0 without a cluster).
+pub fn node_of(peer: PeerId) -> u16 {
+    (peer.0 >> NODE_SHIFT) as u16
+}
+
+/// The first peer id of a node's range.
+pub fn first_id(node: u16) -> u64 {
+    (u64::from(node) << NODE_SHIFT) | 1
+}
+
+/// What others may know of a searcher, for blocks and reports: its keys.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Keys {
+    /// Install key (or connection key).
+    pub ident: Key,
+    /// Whether `ident` is an install key.
+    pub durable: bool,
+    /// Network key.
+    pub net: Option<Key>,
+}
+
+/// A search handed to the shared queue.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Search {
+    /// The searcher (on this node).
+    pub peer: PeerId,
+    /// Its mode.
+    pub mode: Mode,
+    /// Its interests.
+    pub tags: Vec<String>,
+    /// Whether it takes anyone (no interests, or its fallback passed).
+    pub open: bool,
+    /// Who it must not meet: peer ids (`p:ID`) and identity keys (`k:KEY`).
+    pub exclude: Vec<String>,
+    /// Its keys.
+    pub keys: Keys,
+}
+
+/// What the core asks of the cluster.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ClusterOp {
+    /// Pair a searcher with the oldest compatible one in the shared queue, or keep it there
+    /// (a searcher already there keeps its place).
+    Search(Search),
+    /// Take `peer` out of the shared queue.
+    Unsearch {
+        /// The searcher.
+        peer: PeerId,
+    },
+    /// Deliver a message to a peer on another node.
+    Send(Remote),
+}
+
+/// A message between nodes about one pair.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "t", rename_all = "snake_case")]
+pub enum Remote {
+    /// The shared queue paired `to` with `from`.
+    Matched {
+        /// The peer this is for.
+        to: PeerId,
+        /// Its new partner.
+        from: PeerId,
+        /// Whether `to` offers.
+        role: Role,
+        /// The call's mode.
+        mode: Mode,
+        /// Interests both gave.
+        common: Vec<String>,
+        /// The partner's keys (for report and block).
+        keys: Keys,
+    },
+    /// `from` was no longer searching when it was matched with `to`.
+    Refused {
+        /// The peer this is for.
+        to: PeerId,
+        /// The one that refused.
+        from: PeerId,
+    },
+    /// `from` left the pair.
+    Left {
+        /// The peer this is for.
+        to: PeerId,
+        /// The one that left.
+        from: PeerId,
+        /// Why.
+        reason: LeaveReason,
+    },
+    /// A frame from `from` for its partner `to`.
+    Relay {
+        /// The peer this is for.
+        to: PeerId,
+        /// The sender.
+        from: PeerId,
+        /// The frame, as the receiving client gets it.
+        frame: String,
+    },
+}
+
+impl Remote {
+    /// Whom it is for.
+    pub fn to(&self) -> PeerId {
+        match self {
+            Remote::Matched { to, .. }
+            | Remote::Refused { to, .. }
+            | Remote::Left { to, .. }
+            | Remote::Relay { to, .. } => *to,
+        }
+    }
+}
+
+impl Core {
+    /// Whether the core runs as a node of a cluster.
+    pub(super) fn clustered(&self) -> bool {
+        self.cfg.node.is_some()
+    }
+
+    /// Whether `peer` lives on this node.
+    pub(super) fn is_local(&self, peer: PeerId) -> bool {
+        self.cfg.node.is_none_or(|n| node_of(peer) == n)
+    }
+
+    /// Hand a searcher to the shared queue (cluster mode's `try_match`).
+    pub(super) fn cluster_search(&mut self, peer: PeerId) {
+        let now = self.now;
+        let Some(p) = self.peers.get(&peer) else { return };
+        let (State::Searching { since, .. }, Some(prefs)) = (&p.state, &p.prefs) else { return };
+        let mut exclude = Vec::new();
+        for (who, until) in [p.avoid, p.failed_with].into_iter().flatten() {
+            if now.mono < until {
+                exclude.push(format!("p:{}", who.0));
+            }
+        }
+        exclude.extend(self.ledger.blocked_by(p.who.ident, now.unix_ms).map(|k| format!("k:{k}")));
+        let op = ClusterOp::Search(Search {
+            peer,
+            mode: prefs.mode,
+            tags: prefs.interests.clone(),
+            open: self.open_to_anyone(*since, prefs),
+            exclude,
+            keys: p.who.keys(),
+        });
+        self.out.push_back(Output::Cluster(op));
+    }
+
+    /// Send a frame from `from` to its partner `to`, wherever it is.
+    pub(super) fn send_to_partner(&mut self, from: PeerId, to: PeerId, frame: TextFrame) {
+        if self.is_local(to) {
+            self.send_frame(to, frame);
+        } else {
+            self.stats.relayed += 1;
+            let frame = frame.as_str().to_owned();
+            self.out.push_back(Output::Cluster(ClusterOp::Send(Remote::Relay { to, from, frame })));
+        }
+    }
+
+    /// Tell a partner on another node that `from` left.
+    pub(super) fn remote_left(&mut self, from: PeerId, to: PeerId, reason: LeaveReason) {
+        self.out.push_back(Output::Cluster(ClusterOp::Send(Remote::Left { to, from, reason })));
+    }
+
+    /// A message from another node (or from the shared queue) for one of ours.
+    pub(super) fn remote(&mut self, msg: Remote) {
+        let to = msg.to();
+        let state = self.peers.get(&to).map(|p| p.state.clone());
+        match msg {
+            Remote::Matched { from, role, mode, common, keys, .. } => {
+                let searching = matches!(state, Some(State::Searching { .. }))
+                    && self.peers.get(&to).and_then(|p| p.prefs.as_ref()).is_some_and(|p| p.mode == mode);
+                if !searching {
+                    return self.refuse_match(to, from);
+                }
+                self.dequeue_locally(to);
+                let call = self.next_call;
+                self.next_call += 1;
+                let met = Met::remote(from, call, keys);
+                if let Some(p) = self.peers.get_mut(&to) {
+                    p.state = State::Paired { partner: from };
+                    p.who.last = Some(met);
+                    p.avoid = None;
+                }
+                self.out.push_back(Output::Searching { peer: to, searching: false });
+                if role == Role::Offerer {
+                    self.stats.matches += 1;
+                }
+                let token = self.token_for(to);
+                let matched =
+                    ServerMsg::Matched { role, mode, common_interests: common, resume: token, call: Some(call) };
+                self.send(to, &matched);
+            }
+            Remote::Refused { from, .. } => {
+                if state == Some(State::Paired { partner: from }) {
+                    if let Some(p) = self.peers.get_mut(&to) {
+                        p.state = State::Idle;
+                    }
+                    self.send(to, &ServerMsg::PartnerLeft { reason: LeaveReason::Disconnected });
+                    self.enqueue(to);
+                }
+            }
+            Remote::Left { from, reason, .. } => {
+                if state == Some(State::Paired { partner: from }) {
+                    if let Some(p) = self.peers.get_mut(&to) {
+                        p.state = State::Idle;
+                    }
+                    self.send(to, &ServerMsg::PartnerLeft { reason });
+                    self.enqueue(to);
+                }
+            }
+            Remote::Relay { from, frame, .. } => {
+                if state == Some(State::Paired { partner: from }) {
+                    self.send_frame(to, TextFrame::text(frame));
+                }
+            }
+        }
+    }
+
+    /// `from` was matched with our `to`, who is no longer searching.
+    fn refuse_match(&mut self, to: PeerId, from: PeerId) {
+        let msg = Remote::Refused { to: from, from: to };
+        if self.is_local(from) {
+            self.remote(msg);
+        } else {
+            self.out.push_back(Output::Cluster(ClusterOp::Send(msg)));
+        }
+    }
+
+    /// Take a searcher out of this node's own queue and timers (the shared queue already let it
+    /// go).
+    fn dequeue_locally(&mut self, peer: PeerId) {
+        let Some((mode, entry)) = self.peers.get(&peer).and_then(|p| self.queue_entry(p)) else { return };
+        self.unschedule(peer);
+        let q = &mut self.queues[super::mode_index(mode)];
+        if q.get(entry.seq) == Some(peer) {
+            q.remove(&entry);
+        }
+        if let Some(since) = self.peers.get(&peer).and_then(|p| match p.state {
+            State::Searching { since, .. } => Some(since),
+            _ => None,
+        }) {
+            self.stats.match_wait.observe(self.now.mono.saturating_sub(since));
+        }
+    }
+}
