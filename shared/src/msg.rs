@@ -345,11 +345,14 @@ pub enum ErrorCode {
     TermsRequired,
     /// The client is banned after reports from several people; `until_ms` says when it ends.
     Banned,
+    /// The server cannot match anyone right now (its cluster's shared queue is unreachable);
+    /// calls in progress go on. Try again shortly.
+    Unavailable,
 }
 
 impl ErrorCode {
     /// Every code, in a fixed order (for metrics).
-    pub const ALL: [ErrorCode; 17] = [
+    pub const ALL: [ErrorCode; 18] = [
         ErrorCode::Malformed,
         ErrorCode::UnknownType,
         ErrorCode::FieldTooLong,
@@ -367,6 +370,7 @@ impl ErrorCode {
         ErrorCode::SlowDown,
         ErrorCode::TermsRequired,
         ErrorCode::Banned,
+        ErrorCode::Unavailable,
     ];
 
     /// The code's wire name.
@@ -389,6 +393,7 @@ impl ErrorCode {
             ErrorCode::SlowDown => "slow_down",
             ErrorCode::TermsRequired => "terms_required",
             ErrorCode::Banned => "banned",
+            ErrorCode::Unavailable => "unavailable",
         }
     }
 }

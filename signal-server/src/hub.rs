@@ -36,6 +36,8 @@ pub enum HubMsg {
     Admin(AdminReq, oneshot::Sender<(u16, String)>),
     /// From the cluster: a message for one of our peers.
     Remote(crate::core::cluster::Remote),
+    /// From the cluster: news about the cluster itself.
+    Cluster(crate::core::cluster::ClusterEvent),
     /// From the cluster: connections online and searchers per mode, cluster-wide.
     ClusterCounts {
         /// Connections on every live node.
@@ -134,6 +136,7 @@ impl Hub {
             }
             HubMsg::Received(input) => input,
             HubMsg::Remote(msg) => Input::Remote(msg),
+            HubMsg::Cluster(event) => Input::Cluster(event),
             HubMsg::ClusterCounts { online, searching } => {
                 self.core.set_cluster_counts(online, searching);
                 return;
@@ -145,7 +148,13 @@ impl Hub {
             HubMsg::Metrics(reply) => {
                 let queued = self.mailboxes.values().map(|m| m.queued_bytes()).sum();
                 let dropped = self.store.as_ref().map_or(0, Store::dropped);
-                let _ = reply.send(metrics::render(&self.core, &self.net, queued, dropped));
+                let mut text = metrics::render(&self.core, &self.net, queued, dropped);
+                if let Some(cluster) = &self.cluster {
+                    let up = cluster.up.load(std::sync::atomic::Ordering::Relaxed);
+                    let failures = cluster.failures.load(std::sync::atomic::Ordering::Relaxed);
+                    metrics::cluster(&mut text, up, failures);
+                }
+                let _ = reply.send(text);
                 return;
             }
             HubMsg::Admin(req, reply) => {

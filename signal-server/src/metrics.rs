@@ -172,3 +172,15 @@ fn safety(m: &mut String, core: &Core, store_dropped: u64) {
     metric(m, "strangers_bans_active", "gauge", "Keys banned now.", core.active_bans(now).len() as u64);
     metric(m, "strangers_store_dropped_total", "counter", "Safety records the store could not queue.", store_dropped);
 }
+
+/// A node's view of its cluster: whether Redis answers, and the operations that failed.
+pub fn cluster(m: &mut String, up: bool, failures: u64) {
+    metric(
+        m,
+        "strangers_cluster_up",
+        "gauge",
+        "Whether the cluster's Redis answered the last heartbeat.",
+        u64::from(up),
+    );
+    metric(m, "strangers_cluster_failures_total", "counter", "Cluster operations that failed.", failures);
+}

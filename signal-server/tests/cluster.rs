@@ -5,44 +5,23 @@
 
 mod common;
 
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use common::Client;
 use serde_json::Value;
 use signal_server::ServerHandle;
+use signal_server::cluster::LocalRedis;
 
 /// A real Redis on a free port, stopped when dropped.
-pub struct Redis {
-    child: Child,
-    pub url: String,
+struct Redis {
+    server: LocalRedis,
+    url: String,
 }
 
 impl Redis {
-    pub fn start() -> Redis {
-        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        let child = Command::new("redis-server")
-            .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
-            .stdout(Stdio::null())
-            .spawn()
-            .expect("redis-server is installed (scripts/setup.sh)");
-        let url = format!("redis://127.0.0.1:{port}/");
-        // Owned at once, so that it is stopped (and waited for) whatever happens next.
-        let redis = Redis { child, url };
-        for _ in 0..100 {
-            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                return redis;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        panic!("redis-server did not start");
-    }
-}
-
-impl Drop for Redis {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+    fn start() -> Redis {
+        let server = LocalRedis::start().expect("redis-server starts");
+        Redis { url: server.url(), server }
     }
 }
 
@@ -146,5 +125,129 @@ async fn racing_searches_on_three_nodes_never_pair_anyone_twice() {
     }
     for c in &mut clients {
         c.nothing_pending().await;
+    }
+}
+
+/// A node as its own process (so it can be killed with SIGKILL), on a free port.
+struct NodeProcess {
+    child: std::process::Child,
+    url: String,
+}
+
+impl NodeProcess {
+    fn start(redis: &Redis) -> NodeProcess {
+        use std::io::BufRead;
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_signal-server"))
+            .env("STRANGERS_LISTEN", "127.0.0.1:0")
+            .env("STRANGERS_REDIS", &redis.url)
+            .env("STRANGERS_IN_MEMORY", "true")
+            .env("STRANGERS_RESUME_WINDOW", "0")
+            .env("RUST_LOG", "info")
+            .env("NO_COLOR", "1")
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
+        let url = loop {
+            let line = lines.next().expect("the node printed its address").unwrap();
+            if let Some(rest) = line.split("listening on ").nth(1) {
+                break rest.split_whitespace().next().unwrap().to_string();
+            }
+        };
+        // Keep draining its output so it never blocks on a full pipe.
+        std::thread::spawn(move || lines.for_each(drop));
+        NodeProcess { child, url }
+    }
+}
+
+impl Drop for NodeProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+async fn connect_url(url: &str) -> Client {
+    let (ws, _) = tokio_tungstenite::connect_async(url).await.unwrap();
+    let mut c = Client { ws, id: 0 };
+    c.send(common::HELLO).await;
+    c.id = c.expect("welcome").await["peer_id"].as_u64().unwrap();
+    c
+}
+
+#[tokio::test]
+async fn a_killed_nodes_partners_are_told_and_its_searchers_leave_the_queue() {
+    let redis = Redis::start();
+    let mut doomed = NodeProcess::start(&redis);
+    let b = node(&redis).await;
+    let mut x = connect_url(&doomed.url).await;
+    let mut y = Client::connect(&b).await;
+    x.send(r#"{"type":"find","mode":"text"}"#).await;
+    x.expect("waiting").await;
+    queued(&redis, "text", 1).await;
+    y.send(r#"{"type":"find","mode":"text"}"#).await;
+    until(&mut y, "matched").await;
+    until(&mut x, "matched").await;
+    // Another client of the doomed node waits in the shared queue.
+    let mut w = connect_url(&doomed.url).await;
+    w.send(r#"{"type":"find","mode":"text"}"#).await;
+    queued(&redis, "text", 1).await;
+    let killed = std::time::Instant::now();
+    let _ = doomed.child.kill();
+    let _ = doomed.child.wait();
+    let left = tokio::time::timeout(Duration::from_secs(8), until(&mut y, "partner_left")).await.expect("told");
+    assert_eq!(left["reason"], "disconnected");
+    let took = killed.elapsed();
+    eprintln!("cluster: the partner heard after {took:?}");
+    // Its heartbeat lives 3 s; the others look every second.
+    assert!(took < Duration::from_secs(6), "told after {took:?}");
+    // The dead node's searcher is gone from the shared queue: y (re-queued) waits alone.
+    queued(&redis, "text", 1).await;
+    no_match_within(&mut y, Duration::from_millis(500)).await;
+    drop((x, w));
+}
+
+#[tokio::test]
+async fn a_redis_outage_refuses_new_matches_then_the_cluster_recovers_by_itself() {
+    let mut redis = Redis::start();
+    let (a, b) = (node(&redis).await, node(&redis).await);
+    let mut x = Client::connect(&a).await;
+    let mut y = Client::connect(&b).await;
+    redis.server.kill();
+    // Refused plainly (the search is taken, then refused when the queue cannot be reached),
+    // and the health check says so.
+    x.send(r#"{"type":"find","mode":"video"}"#).await;
+    let v = tokio::time::timeout(Duration::from_secs(10), until(&mut x, "error")).await.expect("refused in time");
+    assert_eq!(v["code"], "unavailable", "{v}");
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let health = loop {
+        let (status, _) = common::http_get(&a, "/healthz").await;
+        if status == 503 || std::time::Instant::now() > deadline {
+            break status;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert_eq!(health, 503);
+    assert_eq!(common::metric(&a, "strangers_cluster_up").await, 0.0);
+    // Redis comes back (empty): the nodes notice and matching works again.
+    redis.server.restart().unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while common::http_get(&a, "/healthz").await.0 != 200 {
+        assert!(std::time::Instant::now() < deadline, "never recovered");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    x.send(r#"{"type":"find","mode":"video"}"#).await;
+    until(&mut x, "waiting").await;
+    queued(&redis, "video", 1).await;
+    y.send(r#"{"type":"find","mode":"video"}"#).await;
+    until(&mut y, "matched").await;
+    until(&mut x, "matched").await;
+}
+
+/// No `matched` arrives within `d` (`waiting` updates may).
+async fn no_match_within(c: &mut Client, d: Duration) {
+    let deadline = tokio::time::Instant::now() + d;
+    while let Ok(v) = tokio::time::timeout_at(deadline, c.recv()).await {
+        assert_ne!(v["type"], "matched", "matched with someone who is gone");
     }
 }

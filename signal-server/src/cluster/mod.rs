@@ -8,8 +8,11 @@
 //! One task runs the operations in order, so a search and the stop that follows it reach Redis
 //! in that order, and relayed frames leave in the order the core sent them.
 
+mod local;
+
+use std::collections::HashSet;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use anyhow::Context;
@@ -18,11 +21,16 @@ use redis::aio::ConnectionManager;
 use strangers_shared::{Mode, PeerId, Role};
 use tokio::sync::mpsc;
 
-use crate::core::cluster::{ClusterOp, Keys, Remote, Search, node_of};
+use crate::core::cluster::{ClusterEvent, ClusterOp, Keys, Remote, Search, node_of};
 use crate::hub::HubMsg;
+
+pub use local::LocalRedis;
 
 /// How often a node says it is alive and publishes its counts.
 const HEARTBEAT: Duration = Duration::from_secs(1);
+
+/// How long one operation may take before Redis counts as unreachable for it.
+const OP_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// A running cluster driver; see the module docs.
 #[derive(Debug, Clone)]
@@ -32,6 +40,8 @@ pub struct Cluster {
     pub node: u16,
     /// Operations that failed (Redis unreachable or refusing).
     pub failures: Arc<AtomicU64>,
+    /// Whether Redis answered the last heartbeat.
+    pub up: Arc<AtomicBool>,
 }
 
 /// Where a node's messages go.
@@ -53,8 +63,10 @@ impl Cluster {
         };
         let (tx, rx) = mpsc::unbounded_channel();
         let failures = Arc::new(AtomicU64::new(0));
-        let driver = Driver { client, con, prefix: prefix.to_owned(), node, rx, failures: failures.clone() };
-        Ok((Cluster { ops: tx, node, failures }, driver))
+        let up = Arc::new(AtomicBool::new(true));
+        let driver =
+            Driver { client, con, prefix: prefix.to_owned(), node, rx, failures: failures.clone(), up: up.clone() };
+        Ok((Cluster { ops: tx, node, failures, up }, driver))
     }
 
     /// Queue an operation; never blocks.
@@ -71,15 +83,17 @@ pub struct Driver {
     node: u16,
     rx: mpsc::UnboundedReceiver<ClusterOp>,
     failures: Arc<AtomicU64>,
+    up: Arc<AtomicBool>,
 }
 
 impl Driver {
     /// Run until the hub is gone: the operations, this node's channel and its heartbeat.
     pub async fn run(self, hub: mpsc::Sender<HubMsg>, online: Arc<AtomicU64>) {
-        let Driver { client, con, prefix, node, rx, failures } = self;
+        let Driver { client, con, prefix, node, rx, failures, up } = self;
         // One task for all three, so that stopping it (or the hub going) stops them all.
         let listen = listen(client, channel(&prefix, node), hub.clone());
-        let beat = heartbeat(con.clone(), prefix.clone(), node, online, hub.clone());
+        let beat = Beat { con: con.clone(), prefix: prefix.clone(), node, online, hub: hub.clone(), up };
+        let beat = beat.run();
         let claim = redis::Script::new(CLAIM);
         let ops = Ops { con, prefix, node, hub, failures, claim, drop: redis::Script::new(UNSEARCH) };
         tokio::select! {
@@ -106,9 +120,18 @@ struct Ops {
 impl Ops {
     async fn run(mut self, mut rx: mpsc::UnboundedReceiver<ClusterOp>) {
         while let Some(op) = rx.recv().await {
-            if let Err(e) = self.one(op).await {
+            let searcher = match &op {
+                ClusterOp::Search(s) => Some(s.peer),
+                _ => None,
+            };
+            let done = tokio::time::timeout(OP_TIMEOUT, self.one(op)).await;
+            if let Err(e) = done.unwrap_or_else(|_| Err(anyhow::anyhow!("timed out"))) {
                 self.failures.fetch_add(1, Ordering::Relaxed);
                 tracing::warn!(error = %e, "cluster operation failed");
+                // A searcher the queue never saw is told, rather than left waiting for nothing.
+                if let Some(peer) = searcher {
+                    let _ = self.hub.send(HubMsg::Cluster(ClusterEvent::SearchFailed(peer))).await;
+                }
             }
         }
     }
@@ -205,43 +228,115 @@ async fn listen(client: redis::Client, channel: String, hub: mpsc::Sender<HubMsg
     }
 }
 
-/// Say this node is alive, publish its online count, and read the cluster's counts.
-async fn heartbeat(
-    mut con: ConnectionManager,
+/// The heartbeat: say this node is alive, publish its online count, read the cluster's counts,
+/// notice nodes that stopped beating, and notice Redis going and coming back.
+struct Beat {
+    con: ConnectionManager,
     prefix: String,
     node: u16,
     online: Arc<AtomicU64>,
     hub: mpsc::Sender<HubMsg>,
-) {
-    let mut tick = tokio::time::interval(HEARTBEAT);
-    loop {
-        tick.tick().await;
-        let mine = online.load(Ordering::Relaxed);
-        let now = unix_secs();
-        let mut pipe = redis::pipe();
-        pipe.cmd("SET").arg(format!("{prefix}:alive:{node}")).arg(mine).arg("EX").arg(3).ignore();
-        // "count stamp": a node that stopped beating stops counting after a few seconds.
-        pipe.cmd("HSET").arg(format!("{prefix}:online")).arg(node).arg(format!("{mine} {now}")).ignore();
-        pipe.cmd("HVALS").arg(format!("{prefix}:online"));
-        for mode in Mode::ALL {
-            pipe.cmd("ZCARD").arg(format!("{prefix}:q:{}:all", mode.as_str()));
-        }
-        let counts: redis::RedisResult<(Vec<String>, u64, u64)> = pipe.query_async(&mut con).await;
-        match counts {
-            Ok((online, video, text)) => {
-                let fresh = |v: &String| {
-                    let (count, stamp) = v.split_once(' ')?;
-                    let stamp: u64 = stamp.parse().ok()?;
-                    (now.saturating_sub(stamp) <= 3).then(|| count.parse::<u64>().ok()).flatten()
-                };
-                let msg =
-                    HubMsg::ClusterCounts { online: online.iter().filter_map(fresh).sum(), searching: [video, text] };
-                if hub.send(msg).await.is_err() {
-                    return;
+    up: Arc<AtomicBool>,
+}
+
+impl Beat {
+    async fn run(mut self) {
+        let mut tick = tokio::time::interval(HEARTBEAT);
+        let mut dead = HashSet::new();
+        loop {
+            tick.tick().await;
+            let beat = tokio::time::timeout(OP_TIMEOUT, self.beat(&mut dead)).await;
+            let beat = beat
+                .unwrap_or_else(|_| Err(redis::RedisError::from(std::io::Error::from(std::io::ErrorKind::TimedOut))));
+            match beat {
+                Ok(msgs) => {
+                    if !self.up.swap(true, Ordering::Relaxed) {
+                        tracing::info!("the cluster's Redis is back");
+                        if self.hub.send(HubMsg::Cluster(ClusterEvent::Back)).await.is_err() {
+                            return;
+                        }
+                    }
+                    for msg in msgs {
+                        if self.hub.send(msg).await.is_err() {
+                            return;
+                        }
+                    }
+                }
+                Err(e) => {
+                    if self.up.swap(false, Ordering::Relaxed) {
+                        tracing::warn!(error = %e, "the cluster's Redis is unreachable; no new matches until it is back");
+                    }
                 }
             }
-            Err(e) => tracing::warn!(error = %e, "cluster heartbeat failed"),
         }
+    }
+
+    /// One beat; returns what to tell the hub.
+    async fn beat(&mut self, dead: &mut HashSet<u16>) -> redis::RedisResult<Vec<HubMsg>> {
+        let (p, node) = (self.prefix.clone(), self.node);
+        let mine = self.online.load(Ordering::Relaxed);
+        let now = unix_secs();
+        let mut pipe = redis::pipe();
+        pipe.cmd("SET").arg(format!("{p}:alive:{node}")).arg(mine).arg("EX").arg(3).ignore();
+        pipe.cmd("SADD").arg(format!("{p}:nodes")).arg(node).ignore();
+        // "count stamp": a node that stopped beating stops counting after a few seconds.
+        pipe.cmd("HSET").arg(format!("{p}:online")).arg(node).arg(format!("{mine} {now}")).ignore();
+        pipe.cmd("HVALS").arg(format!("{p}:online"));
+        for mode in Mode::ALL {
+            pipe.cmd("ZCARD").arg(format!("{p}:q:{}:all", mode.as_str()));
+        }
+        pipe.cmd("SMEMBERS").arg(format!("{p}:nodes"));
+        let (online, video, text, nodes): (Vec<String>, u64, u64, Vec<u16>) = pipe.query_async(&mut self.con).await?;
+        let fresh = |v: &String| {
+            let (count, stamp) = v.split_once(' ')?;
+            let stamp: u64 = stamp.parse().ok()?;
+            (now.saturating_sub(stamp) <= 3).then(|| count.parse::<u64>().ok()).flatten()
+        };
+        let mut msgs =
+            vec![HubMsg::ClusterCounts { online: online.iter().filter_map(fresh).sum(), searching: [video, text] }];
+        let others: Vec<u16> = nodes.into_iter().filter(|n| *n != node).collect();
+        let mut pipe = redis::pipe();
+        for n in &others {
+            pipe.cmd("EXISTS").arg(format!("{p}:alive:{n}"));
+        }
+        let alive: Vec<bool> = if others.is_empty() { Vec::new() } else { pipe.query_async(&mut self.con).await? };
+        for (n, alive) in others.into_iter().zip(alive) {
+            if alive {
+                dead.remove(&n);
+            } else if dead.insert(n) {
+                tracing::warn!(node = n, "a node stopped beating; its pairs are over");
+                msgs.push(HubMsg::Cluster(ClusterEvent::NodeDown(n)));
+                self.reap(n).await?;
+            }
+        }
+        Ok(msgs)
+    }
+
+    /// Take a dead node's searchers out of the shared queue (one node does it).
+    async fn reap(&mut self, n: u16) -> redis::RedisResult<()> {
+        let p = self.prefix.clone();
+        let won: Option<String> = redis::cmd("SET")
+            .arg(format!("{p}:reaped:{n}"))
+            .arg(self.node)
+            .arg("NX")
+            .arg("EX")
+            .arg(30)
+            .query_async(&mut self.con)
+            .await?;
+        if won.is_none() {
+            return Ok(());
+        }
+        let searchers: Vec<u64> =
+            redis::cmd("SMEMBERS").arg(format!("{p}:nodeq:{n}")).query_async(&mut self.con).await?;
+        let unsearch = redis::Script::new(UNSEARCH);
+        for id in searchers {
+            let _: i64 = unsearch.arg(&p).arg(id).invoke_async(&mut self.con).await?;
+        }
+        let mut pipe = redis::pipe();
+        pipe.cmd("SREM").arg(format!("{p}:nodes")).arg(n).ignore();
+        pipe.cmd("HDEL").arg(format!("{p}:online")).arg(n).ignore();
+        pipe.cmd("DEL").arg(format!("{p}:nodeq:{n}")).ignore();
+        pipe.query_async::<()>(&mut self.con).await
     }
 }
 

@@ -74,6 +74,18 @@ pub enum ClusterOp {
     Send(Remote),
 }
 
+/// What the cluster driver tells the core about the cluster itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClusterEvent {
+    /// A node stopped beating: pairs with its peers are over.
+    NodeDown(u16),
+    /// A search could not reach the shared queue: the searcher is told, and stops searching.
+    SearchFailed(PeerId),
+    /// The shared queue is reachable again after a failure (it may have lost its contents):
+    /// every searcher here searches again, keeping its place where the queue still has it.
+    Back,
+}
+
 /// A message between nodes about one pair.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "t", rename_all = "snake_case")]
@@ -237,6 +249,65 @@ impl Core {
         }
     }
 
+    /// Something about the cluster itself (see [`ClusterEvent`]).
+    pub(super) fn cluster_event(&mut self, event: ClusterEvent) {
+        match event {
+            ClusterEvent::NodeDown(node) => {
+                let orphans: Vec<(PeerId, PeerId)> = self
+                    .peers
+                    .iter()
+                    .filter_map(|(id, p)| match p.state {
+                        State::Paired { partner } if node_of(partner) == node && !self.is_local(partner) => {
+                            Some((*id, partner))
+                        }
+                        _ => None,
+                    })
+                    .collect();
+                for (peer, partner) in orphans {
+                    self.remote(Remote::Left { to: peer, from: partner, reason: LeaveReason::Disconnected });
+                }
+            }
+            ClusterEvent::SearchFailed(peer) => {
+                if matches!(self.peers.get(&peer).map(|p| &p.state), Some(State::Searching { .. })) {
+                    self.dequeue_quietly(peer);
+                    let text = "matching is unavailable for a moment; calls in progress go on. Try again shortly";
+                    self.error(peer, strangers_shared::ErrorCode::Unavailable, text.into());
+                }
+            }
+            ClusterEvent::Back => {
+                let searching: Vec<PeerId> = self
+                    .peers
+                    .iter()
+                    .filter(|(_, p)| matches!(p.state, State::Searching { .. }))
+                    .map(|(id, _)| *id)
+                    .collect();
+                for peer in searching {
+                    self.cluster_search(peer);
+                }
+            }
+        }
+    }
+
+    /// Take a searcher out of this node's queue without asking the shared queue to drop it
+    /// (it could not be reached).
+    fn dequeue_quietly(&mut self, peer: PeerId) {
+        self.leave_local_queue(peer);
+        if let Some(p) = self.peers.get_mut(&peer) {
+            p.state = State::Idle;
+        }
+        self.out.push_back(Output::Searching { peer, searching: false });
+    }
+
+    /// Take a searcher out of this node's own queue and timers only.
+    fn leave_local_queue(&mut self, peer: PeerId) {
+        let Some((mode, entry)) = self.peers.get(&peer).and_then(|p| self.queue_entry(p)) else { return };
+        self.unschedule(peer);
+        let q = &mut self.queues[super::mode_index(mode)];
+        if q.get(entry.seq) == Some(peer) {
+            q.remove(&entry);
+        }
+    }
+
     /// `from` was matched with our `to`, who is no longer searching.
     fn refuse_match(&mut self, to: PeerId, from: PeerId) {
         let msg = Remote::Refused { to: from, from: to };
@@ -250,12 +321,7 @@ impl Core {
     /// Take a searcher out of this node's own queue and timers (the shared queue already let it
     /// go).
     fn dequeue_locally(&mut self, peer: PeerId) {
-        let Some((mode, entry)) = self.peers.get(&peer).and_then(|p| self.queue_entry(p)) else { return };
-        self.unschedule(peer);
-        let q = &mut self.queues[super::mode_index(mode)];
-        if q.get(entry.seq) == Some(peer) {
-            q.remove(&entry);
-        }
+        self.leave_local_queue(peer);
         if let Some(since) = self.peers.get(&peer).and_then(|p| match p.state {
             State::Searching { since, .. } => Some(since),
             _ => None,

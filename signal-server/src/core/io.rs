@@ -139,6 +139,9 @@ pub enum Input {
     Closed(PeerId),
     /// A message from another node, or the shared queue's answer to a search (cluster mode).
     Remote(super::cluster::Remote),
+    /// The cluster's state changed (cluster mode): a node died, a search could not reach the
+    /// shared queue, or the queue is reachable again.
+    Cluster(super::cluster::ClusterEvent),
     /// Time passed; run timers. Drivers send it at [`Core::poll_timeout`] (sending it more often
     /// is harmless).
     Tick,

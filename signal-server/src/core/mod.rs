@@ -178,6 +178,7 @@ impl Core {
                     self.remote(msg);
                 }
             }
+            Input::Cluster(event) => self.cluster_event(event),
             Input::Tick => self.tick(),
         }
     }

@@ -145,7 +145,12 @@ where
     };
     let plain = "text/plain; charset=utf-8";
     let (status, content_type, body) = match request {
-        Request::Health => (200, plain, "ok\n".to_string()),
+        Request::Health => match &shared.cluster_up {
+            Some(up) if !up.load(Ordering::Relaxed) => {
+                (503, plain, "cluster unavailable: no new matches\n".to_string())
+            }
+            _ => (200, plain, "ok\n".to_string()),
+        },
         Request::Metrics => {
             let (tx, rx) = oneshot::channel();
             let text = match shared.hub.send(HubMsg::Metrics(tx)).await {

@@ -51,6 +51,8 @@ pub(crate) struct ServerContext {
     mailbox: MailboxLimits,
     shutdown: CancellationToken,
     tasks: Tasks,
+    /// Whether the cluster's Redis answers (`/healthz` says 503 when not); `None` on its own.
+    cluster_up: Option<Arc<std::sync::atomic::AtomicBool>>,
 }
 
 /// A running server, for tests and for embedding in the desktop app.
@@ -122,6 +124,7 @@ pub async fn run(listener: TcpListener, cfg: Config, shutdown: CancellationToken
     }
     let mut hub = open_safety(&cfg, core, net.clone())?;
     let mut driver_task = None;
+    let cluster_up = driver.as_ref().map(|(cluster, _)| cluster.up.clone());
     if let Some((cluster, d)) = driver {
         let online = Arc::new(AtomicU64::new(0));
         hub = hub.with_cluster(cluster, online.clone());
@@ -149,6 +152,7 @@ pub async fn run(listener: TcpListener, cfg: Config, shutdown: CancellationToken
         mailbox,
         shutdown: shutdown.clone(),
         tasks: Tasks::default(),
+        cluster_up,
     });
     // Set once on the listener: Linux hands TCP_NODELAY down to every accepted socket, which
     // saves a system call per connection. Elsewhere each socket sets it.

@@ -1,5 +1,6 @@
 //! Tests of the core: scenario tests in virtual time, and property tests of its invariants.
 
+mod cluster;
 mod invariants;
 mod matching;
 mod moderation;
