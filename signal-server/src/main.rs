@@ -33,8 +33,7 @@ fn main() -> anyhow::Result<()> {
 }
 
 async fn serve(cfg: Config) -> anyhow::Result<()> {
-    let listener =
-        tokio::net::TcpListener::bind(cfg.listen).await.with_context(|| format!("binding {}", cfg.listen))?;
+    let listener = signal_server::net::bind(&cfg)?;
     let addr = listener.local_addr()?;
     let scheme = if cfg.tls_cert.is_some() { "wss" } else { "ws" };
     tracing::info!("listening on {scheme}://{addr}/ (health: /healthz, metrics: /metrics)");

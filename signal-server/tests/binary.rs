@@ -59,10 +59,11 @@ fn help_explains_every_flag_and_its_environment_variable() {
         "--redis",
         "--node-id",
         "--redis-prefix",
+        "--reuse-port",
     ] {
         assert!(help.contains(flag), "{flag} missing from --help");
     }
-    assert_eq!(help.matches("[env: STRANGERS_").count(), 43, "every flag has an env fallback:\n{help}");
+    assert_eq!(help.matches("[env: STRANGERS_").count(), 44, "every flag has an env fallback:\n{help}");
 }
 
 #[test]

@@ -251,3 +251,35 @@ async fn no_match_within(c: &mut Client, d: Duration) {
         assert_ne!(v["type"], "matched", "matched with someone who is gone");
     }
 }
+
+#[tokio::test]
+async fn two_nodes_on_one_port_share_the_connections_and_the_queue() {
+    let redis = Redis::start();
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let mut nodes = Vec::new();
+    for _ in 0..2 {
+        let url = redis.url.clone();
+        nodes.push(
+            common::server_with(move |cfg| {
+                cfg.listen = ([127, 0, 0, 1], port).into();
+                cfg.cluster.redis = Some(url);
+                cfg.cluster.reuse_port = true;
+            })
+            .await,
+        );
+    }
+    let url = format!("ws://127.0.0.1:{port}/");
+    let mut clients = Vec::new();
+    for _ in 0..16 {
+        clients.push(connect_url(&url).await);
+    }
+    let on: std::collections::HashSet<u64> = clients.iter().map(|c| c.id >> 48).collect();
+    assert_eq!(on.len(), 2, "the kernel spread 16 connections over both nodes");
+    for c in &mut clients {
+        c.send(r#"{"type":"find","mode":"video"}"#).await;
+    }
+    for c in &mut clients {
+        until(c, "matched").await;
+    }
+    drop(nodes);
+}

@@ -32,6 +32,9 @@ const HEARTBEAT: Duration = Duration::from_secs(1);
 /// How long one operation may take before Redis counts as unreachable for it.
 const OP_TIMEOUT: Duration = Duration::from_secs(2);
 
+/// Most messages published in one pipeline.
+const MAX_BATCH: usize = 64;
+
 /// A running cluster driver; see the module docs.
 #[derive(Debug, Clone)]
 pub struct Cluster {
@@ -119,19 +122,69 @@ struct Ops {
 
 impl Ops {
     async fn run(mut self, mut rx: mpsc::UnboundedReceiver<ClusterOp>) {
+        let mut batch = Vec::new();
         while let Some(op) = rx.recv().await {
-            let searcher = match &op {
-                ClusterOp::Search(s) => Some(s.peer),
-                _ => None,
-            };
-            let done = tokio::time::timeout(OP_TIMEOUT, self.one(op)).await;
-            if let Err(e) = done.unwrap_or_else(|_| Err(anyhow::anyhow!("timed out"))) {
-                self.failures.fetch_add(1, Ordering::Relaxed);
-                tracing::warn!(error = %e, "cluster operation failed");
-                // A searcher the queue never saw is told, rather than left waiting for nothing.
-                if let Some(peer) = searcher {
-                    let _ = self.hub.send(HubMsg::Cluster(ClusterEvent::SearchFailed(peer))).await;
+            // Messages for other nodes waiting together go out in one pipeline: one round trip
+            // for all of them, in order.
+            if let ClusterOp::Send(msg) = op {
+                batch.push(msg);
+                while batch.len() < MAX_BATCH {
+                    match rx.try_recv() {
+                        Ok(ClusterOp::Send(msg)) => batch.push(msg),
+                        Ok(other) => {
+                            self.publish(&mut batch).await;
+                            self.run_one(other).await;
+                            break;
+                        }
+                        Err(_) => break,
+                    }
                 }
+                self.publish(&mut batch).await;
+                continue;
+            }
+            self.run_one(op).await;
+        }
+    }
+
+    /// Publish a batch of messages (ours go straight to our hub), in order.
+    async fn publish(&mut self, batch: &mut Vec<Remote>) {
+        if batch.is_empty() {
+            return;
+        }
+        let mut pipe = redis::pipe();
+        let mut published = 0;
+        for msg in batch.drain(..) {
+            let node = node_of(msg.to());
+            if node == self.node {
+                let _ = self.hub.send(HubMsg::Remote(msg)).await;
+                continue;
+            }
+            let Ok(payload) = serde_json::to_string(&msg) else { continue };
+            pipe.cmd("PUBLISH").arg(channel(&self.prefix, node)).arg(payload).ignore();
+            published += 1;
+        }
+        if published == 0 {
+            return;
+        }
+        let sent = tokio::time::timeout(OP_TIMEOUT, pipe.query_async::<()>(&mut self.con)).await;
+        if !matches!(sent, Ok(Ok(()))) {
+            self.failures.fetch_add(1, Ordering::Relaxed);
+            tracing::warn!("publishing to other nodes failed");
+        }
+    }
+
+    async fn run_one(&mut self, op: ClusterOp) {
+        let searcher = match &op {
+            ClusterOp::Search(s) => Some(s.peer),
+            _ => None,
+        };
+        let done = tokio::time::timeout(OP_TIMEOUT, self.one(op)).await;
+        if let Err(e) = done.unwrap_or_else(|_| Err(anyhow::anyhow!("timed out"))) {
+            self.failures.fetch_add(1, Ordering::Relaxed);
+            tracing::warn!(error = %e, "cluster operation failed");
+            // A searcher the queue never saw is told, rather than left waiting for nothing.
+            if let Some(peer) = searcher {
+                let _ = self.hub.send(HubMsg::Cluster(ClusterEvent::SearchFailed(peer))).await;
             }
         }
     }

@@ -19,4 +19,10 @@ pub struct ClusterArgs {
     /// Redis under different prefixes).
     #[arg(long, env = "STRANGERS_REDIS_PREFIX", default_value = "strangers")]
     pub redis_prefix: String,
+
+    /// Let several processes on this machine listen on the same --listen port (Linux
+    /// SO_REUSEPORT: the kernel spreads new connections over them). With --redis they serve as
+    /// one server, a core each.
+    #[arg(long, env = "STRANGERS_REUSE_PORT")]
+    pub reuse_port: bool,
 }

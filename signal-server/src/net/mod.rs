@@ -86,10 +86,25 @@ impl ServerHandle {
     }
 }
 
+/// Bind `cfg.listen` (with SO_REUSEPORT when `--reuse-port` asks for it).
+pub fn bind(cfg: &Config) -> anyhow::Result<TcpListener> {
+    let addr = cfg.listen;
+    let socket = socket2::Socket::new(socket2::Domain::for_address(addr), socket2::Type::STREAM, None)?;
+    socket.set_reuse_address(true)?;
+    #[cfg(unix)]
+    if cfg.cluster.reuse_port {
+        socket.set_reuse_port(true)?;
+    }
+    socket.set_nonblocking(true)?;
+    socket.bind(&addr.into()).with_context(|| format!("binding {addr}"))?;
+    socket.listen(1024)?;
+    Ok(TcpListener::from_std(socket.into())?)
+}
+
 /// Bind `cfg.listen` and serve in a background task.
 pub async fn start(cfg: Config) -> anyhow::Result<ServerHandle> {
     cfg.check().map_err(anyhow::Error::msg)?;
-    let listener = TcpListener::bind(cfg.listen).await.with_context(|| format!("binding {}", cfg.listen))?;
+    let listener = bind(&cfg)?;
     let addr = listener.local_addr()?;
     let shutdown = CancellationToken::new();
     let task = tokio::spawn(run(listener, cfg, shutdown.clone()));

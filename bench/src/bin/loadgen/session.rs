@@ -9,10 +9,10 @@ use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream, connect_async};
 
-type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
+pub(crate) type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
 /// Per-step time limit; a session that takes longer has failed.
-const STEP: Duration = Duration::from_secs(10);
+pub(crate) const STEP: Duration = Duration::from_secs(10);
 
 /// What one session measured.
 #[derive(Debug, Default)]
@@ -72,7 +72,7 @@ fn now_ns(base: Instant) -> u64 {
     base.elapsed().as_nanos() as u64
 }
 
-async fn next_text(ws: &mut Ws) -> Result<String, String> {
+pub(crate) async fn next_text(ws: &mut Ws) -> Result<String, String> {
     loop {
         match tokio::time::timeout(STEP, ws.next()).await {
             Err(_) => return Err("timed out".into()),
@@ -115,7 +115,7 @@ async fn send(ws: &mut Ws, text: String) -> Result<(), String> {
         .map_err(|e| e.to_string())
 }
 
-async fn connect(url: &str) -> Result<Ws, String> {
+pub(crate) async fn connect(url: &str) -> Result<Ws, String> {
     match tokio::time::timeout(STEP, connect_async(url)).await {
         Ok(Ok((ws, _))) => Ok(ws),
         Ok(Err(e)) => Err(format!("connect: {e}")),
@@ -152,6 +152,11 @@ pub async fn run(url: &str, room: &str, sdp: &str, base: Instant) -> Result<Outc
         hop(expect(&mut b, "candidate", room).await?);
         hop(expect(&mut a, "candidate", room).await?);
     }
+    finish(a, b, started, out).await
+}
+
+/// Close both sides and stamp the session's length.
+pub(crate) async fn finish(a: Ws, b: Ws, started: Instant, mut out: Outcome) -> Result<Outcome, String> {
     let (ca, cb) = tokio::join!(close(a), close(b));
     ca?;
     cb?;
@@ -160,7 +165,7 @@ pub async fn run(url: &str, room: &str, sdp: &str, base: Instant) -> Result<Outc
 }
 
 /// Close and wait for the server's half of the close handshake.
-async fn close(mut ws: Ws) -> Result<(), String> {
+pub(crate) async fn close(mut ws: Ws) -> Result<(), String> {
     tokio::time::timeout(STEP, async {
         let _ = ws.close(None).await;
         while let Some(Ok(_)) = ws.next().await {}
