@@ -36,6 +36,8 @@ pub enum HubMsg {
     Admin(AdminReq, oneshot::Sender<(u16, String)>),
     /// From the cluster: a message for one of our peers.
     Remote(crate::core::cluster::Remote),
+    /// From the cluster: a report or ban another node shared.
+    Safety(crate::core::safety::StoreOp),
     /// From the cluster: news about the cluster itself.
     Cluster(crate::core::cluster::ClusterEvent),
     /// From the cluster: connections online and searchers per mode, cluster-wide.
@@ -61,13 +63,11 @@ pub struct Hub {
 }
 
 impl Hub {
-    /// A hub around a fresh core, with the store (and what it kept) if there is one.
-    pub fn new(cfg: CoreConfig, net: Arc<NetMetrics>, store: Option<(Store, Snapshot)>) -> Self {
+    /// A hub around a fresh core, with the store if there is one, and what was kept (by the
+    /// store or by the cluster) loaded.
+    pub fn new(cfg: CoreConfig, net: Arc<NetMetrics>, store: Option<Store>, kept: Snapshot) -> Self {
         let mut core = Core::new(cfg);
-        let store = store.map(|(store, snapshot)| {
-            core.restore(snapshot);
-            store
-        });
+        core.restore(kept);
         Self {
             core,
             mailboxes: PeerMap::default(),
@@ -137,6 +137,7 @@ impl Hub {
             HubMsg::Received(input) => input,
             HubMsg::Remote(msg) => Input::Remote(msg),
             HubMsg::Cluster(event) => Input::Cluster(event),
+            HubMsg::Safety(op) => Input::Safety(op),
             HubMsg::ClusterCounts { online, searching } => {
                 self.core.set_cluster_counts(online, searching);
                 return;

@@ -49,7 +49,7 @@ async fn queued(redis: &Redis, mode: &str, n: u64) {
     panic!("the shared queue never held {n}");
 }
 
-async fn until(c: &mut Client, ty: &str) -> Value {
+async fn until<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin>(c: &mut Client<S>, ty: &str) -> Value {
     loop {
         let v = c.recv().await;
         if v["type"] == ty {
@@ -282,4 +282,36 @@ async fn two_nodes_on_one_port_share_the_connections_and_the_queue() {
         until(c, "matched").await;
     }
     drop(nodes);
+}
+
+#[tokio::test]
+async fn reports_on_other_nodes_ban_a_client_everywhere_and_a_new_node_knows() {
+    let redis = Redis::start();
+    let (a, b, c) = (node(&redis).await, node(&redis).await, node(&redis).await);
+    let mut offender = common::connect_from(&a, "127.0.9.1", 99, None).await;
+    for (r, srv) in [(1u64, &b), (2, &c), (3, &b)] {
+        let mut reporter = common::connect_from(srv, &format!("127.0.{r}.1"), r, None).await;
+        reporter.send(r#"{"type":"find","mode":"text"}"#).await;
+        queued(&redis, "text", 1).await;
+        offender.send(r#"{"type":"find","mode":"text"}"#).await;
+        until(&mut reporter, "matched").await;
+        until(&mut offender, "matched").await;
+        reporter.send(r#"{"type":"report","reason":"spam"}"#).await;
+        until(&mut reporter, "reported").await;
+        reporter.send(r#"{"type":"stop"}"#).await;
+        if r < 3 {
+            until(&mut offender, "partner_left").await;
+            offender.send(r#"{"type":"stop"}"#).await;
+            queued(&redis, "text", 0).await;
+        }
+    }
+    // Three networks, reporting through two other nodes: banned where it is.
+    let err = tokio::time::timeout(Duration::from_secs(5), until(&mut offender, "error")).await.expect("told");
+    assert_eq!(err["code"], "banned", "{err}");
+    // A node that starts now loads the ban from Redis (and the cluster's ban secret with it).
+    let d = node(&redis).await;
+    let mut again = common::connect_from(&d, "127.0.20.1", 99, None).await;
+    again.send(r#"{"type":"find","mode":"text"}"#).await;
+    assert_eq!(until(&mut again, "error").await["code"], "banned");
+    drop((a, b, c, d));
 }

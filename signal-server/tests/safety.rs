@@ -5,15 +5,14 @@
 
 mod common;
 
-use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::time::Duration;
 
-use common::{Client, WAIT};
+use common::{Client, WAIT, connect_from};
 use serde_json::{Value, json};
 use signal_server::ServerHandle;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpSocket, TcpStream};
+use tokio::net::TcpStream;
 
 type Plain = Client<TcpStream>;
 
@@ -31,20 +30,6 @@ async fn server(dir: Option<&PathBuf>, tweak: impl FnOnce(&mut signal_server::Co
         tweak(cfg);
     })
     .await
-}
-
-/// A client whose socket comes from `ip` (any 127.x.y.z works on Linux's loopback), with install
-/// id `install` and the terms `terms` in its hello.
-async fn connect_from(srv: &ServerHandle, ip: &str, install: u64, terms: Option<&str>) -> Plain {
-    let ip: IpAddr = ip.parse().unwrap();
-    let socket = TcpSocket::new_v4().unwrap();
-    socket.bind(SocketAddr::new(ip, 0)).unwrap();
-    let tcp = socket.connect(srv.addr()).await.unwrap();
-    let (ws, _) = tokio_tungstenite::client_async(srv.url(), tcp).await.unwrap();
-    let mut c = Client { ws, id: 0 };
-    c.send_json(json!({"type":"hello","version":1,"install":format!("{install:032x}"),"terms":terms})).await;
-    c.id = c.expect("welcome").await["peer_id"].as_u64().unwrap();
-    c
 }
 
 /// Read until a message of type `ty` (skipping `waiting` and the like); returns it.

@@ -9,6 +9,7 @@
 //! in that order, and relayed frames leave in the order the core sent them.
 
 mod local;
+mod safety;
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -45,6 +46,8 @@ pub struct Cluster {
     pub failures: Arc<AtomicU64>,
     /// Whether Redis answered the last heartbeat.
     pub up: Arc<AtomicBool>,
+    /// The cluster's ban secret (made by the first node), for nodes given none.
+    pub ban_secret: Vec<u8>,
 }
 
 /// Where a node's messages go.
@@ -54,7 +57,12 @@ fn channel(prefix: &str, node: u16) -> String {
 
 impl Cluster {
     /// Connect to Redis at `url` and take a node number (`node`, or the next free one).
-    pub async fn connect(url: &str, prefix: &str, node: Option<u16>) -> anyhow::Result<(Cluster, Driver)> {
+    pub async fn connect(
+        url: &str,
+        prefix: &str,
+        node: Option<u16>,
+        report_ttl_ms: u64,
+    ) -> anyhow::Result<(Cluster, Driver)> {
         let client = redis::Client::open(url).with_context(|| format!("bad --redis URL {url}"))?;
         let mut con = client.get_connection_manager().await.with_context(|| format!("connecting to {url}"))?;
         let node = match node {
@@ -64,12 +72,14 @@ impl Cluster {
                 ((n - 1) % u64::from(u16::MAX)) as u16 + 1
             }
         };
+        let ban_secret = safety::secret(&mut con, prefix).await?;
         let (tx, rx) = mpsc::unbounded_channel();
         let failures = Arc::new(AtomicU64::new(0));
         let up = Arc::new(AtomicBool::new(true));
+        let prefix = prefix.to_owned();
         let driver =
-            Driver { client, con, prefix: prefix.to_owned(), node, rx, failures: failures.clone(), up: up.clone() };
-        Ok((Cluster { ops: tx, node, failures, up }, driver))
+            Driver { client, con, prefix, node, rx, failures: failures.clone(), up: up.clone(), report_ttl_ms };
+        Ok((Cluster { ops: tx, node, failures, up, ban_secret }, driver))
     }
 
     /// Queue an operation; never blocks.
@@ -87,18 +97,25 @@ pub struct Driver {
     rx: mpsc::UnboundedReceiver<ClusterOp>,
     failures: Arc<AtomicU64>,
     up: Arc<AtomicBool>,
+    report_ttl_ms: u64,
 }
 
 impl Driver {
+    /// The bans and reports the cluster keeps, to load into a node that starts.
+    pub async fn load_safety(&mut self, now_ms: u64) -> anyhow::Result<crate::core::safety::Snapshot> {
+        safety::load(&mut self.con, &self.prefix, now_ms, self.report_ttl_ms).await
+    }
+
     /// Run until the hub is gone: the operations, this node's channel and its heartbeat.
     pub async fn run(self, hub: mpsc::Sender<HubMsg>, online: Arc<AtomicU64>) {
-        let Driver { client, con, prefix, node, rx, failures, up } = self;
+        let Driver { client, con, prefix, node, rx, failures, up, report_ttl_ms } = self;
         // One task for all three, so that stopping it (or the hub going) stops them all.
-        let listen = listen(client, channel(&prefix, node), hub.clone());
+        let listen = listen(client, [channel(&prefix, node), safety::channel(&prefix)], node, hub.clone());
         let beat = Beat { con: con.clone(), prefix: prefix.clone(), node, online, hub: hub.clone(), up };
         let beat = beat.run();
         let claim = redis::Script::new(CLAIM);
-        let ops = Ops { con, prefix, node, hub, failures, claim, drop: redis::Script::new(UNSEARCH) };
+        let drop = redis::Script::new(UNSEARCH);
+        let ops = Ops { con, prefix, node, hub, failures, claim, drop, report_ttl_ms };
         tokio::select! {
             () = ops.run(rx) => {}
             () = listen => {}
@@ -118,6 +135,7 @@ struct Ops {
     failures: Arc<AtomicU64>,
     claim: redis::Script,
     drop: redis::Script,
+    report_ttl_ms: u64,
 }
 
 impl Ops {
@@ -197,6 +215,7 @@ impl Ops {
                 Ok(())
             }
             ClusterOp::Send(msg) => self.deliver(msg).await,
+            ClusterOp::Share(op) => safety::share(&mut self.con, &self.prefix, self.node, op, self.report_ttl_ms).await,
         }
     }
 
@@ -253,24 +272,40 @@ impl Ops {
     }
 }
 
-/// This node's channel: every message for one of its peers, in the order it was published.
-async fn listen(client: redis::Client, channel: String, hub: mpsc::Sender<HubMsg>) {
+/// This node's channel (every message for one of its peers, in the order it was published)
+/// and the cluster's safety channel.
+async fn listen(client: redis::Client, channels: [String; 2], node: u16, hub: mpsc::Sender<HubMsg>) {
     loop {
         match client.get_async_pubsub().await {
             Ok(mut pubsub) => {
-                if let Err(e) = pubsub.subscribe(&channel).await {
+                if let Err(e) = pubsub.subscribe(&channels).await {
                     tracing::warn!(error = %e, "cluster subscribe failed");
                 } else {
                     let mut stream = pubsub.into_on_message();
                     while let Some(msg) = stream.next().await {
                         let Ok(payload) = msg.get_payload::<String>() else { continue };
-                        match serde_json::from_str::<Remote>(&payload) {
-                            Ok(remote) => {
-                                if hub.send(HubMsg::Remote(remote)).await.is_err() {
-                                    return;
+                        let to_hub = if msg.get_channel_name() == channels[1] {
+                            match serde_json::from_str::<safety::Shared>(&payload) {
+                                Ok(shared) if shared.node != node => Some(HubMsg::Safety(shared.op)),
+                                Ok(_) => None,
+                                Err(e) => {
+                                    tracing::warn!(error = %e, "bad message on the safety channel");
+                                    None
                                 }
                             }
-                            Err(e) => tracing::warn!(error = %e, "bad message on the cluster channel"),
+                        } else {
+                            match serde_json::from_str::<Remote>(&payload) {
+                                Ok(remote) => Some(HubMsg::Remote(remote)),
+                                Err(e) => {
+                                    tracing::warn!(error = %e, "bad message on the cluster channel");
+                                    None
+                                }
+                            }
+                        };
+                        if let Some(m) = to_hub
+                            && hub.send(m).await.is_err()
+                        {
+                            return;
                         }
                     }
                 }

@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 use strangers_shared::{LeaveReason, Mode, PeerId, Role, ServerMsg};
 
 use super::moderation::Met;
-use super::safety::Key;
+use super::safety::{Key, StoreOp};
 use super::{Core, Output, State, TextFrame};
 
 /// Bits of a peer id that hold its node.
@@ -72,6 +72,8 @@ pub enum ClusterOp {
     },
     /// Deliver a message to a peer on another node.
     Send(Remote),
+    /// Share a report or a ban with every node (and keep it in Redis for nodes yet to start).
+    Share(StoreOp),
 }
 
 /// What the cluster driver tells the core about the cluster itself.

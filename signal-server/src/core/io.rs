@@ -142,6 +142,8 @@ pub enum Input {
     /// The cluster's state changed (cluster mode): a node died, a search could not reach the
     /// shared queue, or the queue is reachable again.
     Cluster(super::cluster::ClusterEvent),
+    /// A report or ban another node of the cluster shared (see `shared_safety.rs`).
+    Safety(StoreOp),
     /// Time passed; run timers. Drivers send it at [`Core::poll_timeout`] (sending it more often
     /// is harmless).
     Tick,

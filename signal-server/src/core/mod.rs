@@ -17,6 +17,7 @@ pub mod resume;
 mod rooms;
 pub mod safety;
 mod sessions;
+mod shared_safety;
 mod skips;
 mod stats;
 #[cfg(test)]
@@ -179,6 +180,7 @@ impl Core {
                 }
             }
             Input::Cluster(event) => self.cluster_event(event),
+            Input::Safety(op) => self.import(op),
             Input::Tick => self.tick(),
         }
     }

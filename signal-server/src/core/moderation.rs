@@ -6,6 +6,7 @@ use strangers_shared::{ErrorCode, LeaveReason, PeerId, ReportReason, ServerMsg};
 
 use super::safety::ledger::Verdict;
 use super::safety::{Ban, BlockRow, Key, Report, Snapshot, StoreOp};
+use super::shared_safety::report_targets;
 use super::{Core, Output, State};
 
 /// Whom a client met last (the current partner during a call): kept so that a report or a block
@@ -214,16 +215,7 @@ impl Core {
             text,
             chat,
         };
-        // Counted on the install id, and on the network with a higher bar: rotating install ids
-        // does not escape reports, and a shared network (a carrier's NAT, a campus) is not shut
-        // out by as few reports as one person is. Without an install id the network is all there
-        // is, at the ordinary bar.
-        let bar = self.cfg.safety.ban_threshold;
-        let targets: Vec<(Key, u32)> = if met.durable {
-            std::iter::once((met.ident, bar)).chain(met.net.map(|n| (n, bar.saturating_mul(2)))).collect()
-        } else {
-            met.net.map(|n| (n, bar)).into_iter().collect()
-        };
+        let targets = report_targets(&report, self.cfg.safety.ban_threshold);
         match self.ledger.report(&self.cfg.safety, report.clone(), &targets) {
             Verdict::Flood => {
                 self.stats.reports_dropped += 1;
@@ -234,7 +226,7 @@ impl Core {
             Verdict::Ban(bans) => {
                 self.stats.bans += 1;
                 for ban in &bans {
-                    self.out.push_back(Output::Store(StoreOp::Ban(ban.clone())));
+                    self.keep(StoreOp::Ban(ban.clone()), true);
                 }
                 self.enforce(&bans);
             }
@@ -243,13 +235,13 @@ impl Core {
             m.reported = true;
         }
         self.stats.reports[ReportReason::ALL.iter().position(|r| *r == reason).unwrap_or(0)] += 1;
-        self.out.push_back(Output::Store(StoreOp::Report(report)));
+        self.keep(StoreOp::Report(report), true);
         self.schedule_sweep();
         self.send(peer, &ServerMsg::Reported);
     }
 
     /// Whoever is online under a banned key stops where they are and is told.
-    fn enforce(&mut self, bans: &[Ban]) {
+    pub(super) fn enforce(&mut self, bans: &[Ban]) {
         let hit = |keys: Vec<Key>| bans.iter().find(|b| keys.contains(&b.key)).map(|b| b.until);
         let caught: Vec<(PeerId, u64)> =
             self.peers.iter().filter_map(|(id, p)| hit(p.who.ban_keys()).map(|until| (*id, until))).collect();
@@ -305,7 +297,7 @@ impl Core {
         let lifted = self.ledger.lift(key, unix_ms);
         let any = !lifted.is_empty();
         for ban in lifted {
-            self.out.push_back(Output::Store(StoreOp::Ban(ban)));
+            self.keep(StoreOp::Ban(ban), true);
         }
         any
     }

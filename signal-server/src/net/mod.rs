@@ -127,9 +127,14 @@ pub async fn run(listener: TcpListener, cfg: Config, shutdown: CancellationToken
     let mut core = cfg.core();
     let mut first_peer = 1;
     let mut driver = None;
+    let mut shared_safety = None;
     if let Some(url) = &cfg.cluster.redis {
-        let (cluster, d) =
-            crate::cluster::Cluster::connect(url, &cfg.cluster.redis_prefix, cfg.cluster.node_id).await?;
+        let ttl = core.safety.report_ttl_ms;
+        let (cluster, mut d) =
+            crate::cluster::Cluster::connect(url, &cfg.cluster.redis_prefix, cfg.cluster.node_id, ttl).await?;
+        let now =
+            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |t| t.as_millis() as u64);
+        shared_safety = Some((d.load_safety(now).await?, cluster.ban_secret.clone()));
         tracing::info!(node = cluster.node, "joined the cluster");
         core.node = Some(cluster.node);
         // Resume tokens name sessions of one process; across nodes they are not honoured yet.
@@ -137,7 +142,7 @@ pub async fn run(listener: TcpListener, cfg: Config, shutdown: CancellationToken
         first_peer = crate::core::cluster::first_id(cluster.node);
         driver = Some((cluster, d));
     }
-    let mut hub = open_safety(&cfg, core, net.clone())?;
+    let mut hub = open_safety(&cfg, core, net.clone(), shared_safety)?;
     let mut driver_task = None;
     let cluster_up = driver.as_ref().map(|(cluster, _)| cluster.up.clone());
     if let Some((cluster, d)) = driver {
@@ -216,8 +221,21 @@ pub async fn run(listener: TcpListener, cfg: Config, shutdown: CancellationToken
 }
 
 /// The hub, with the store under `--data-dir` loaded into its core (or in memory without one).
-fn open_safety(cfg: &Config, mut core: crate::core::CoreConfig, net: Arc<NetMetrics>) -> anyhow::Result<Hub> {
+/// With a cluster (`shared`: what it keeps, and its ban secret), safety is kept in Redis, so that
+/// every node sees the same bans, and no file is used.
+fn open_safety(
+    cfg: &Config,
+    mut core: crate::core::CoreConfig,
+    net: Arc<NetMetrics>,
+    shared: Option<(crate::core::safety::Snapshot, Vec<u8>)>,
+) -> anyhow::Result<Hub> {
     let safety = &cfg.safety;
+    if let Some((snapshot, cluster_secret)) = shared {
+        let secret = safety.ban_secret.as_ref().map_or(cluster_secret, |s| s.expose().as_bytes().to_vec());
+        core.keyer = crate::core::safety::Keyer::new(&secret);
+        tracing::info!(bans = snapshot.bans.len(), reports = snapshot.reports.len(), "safety loaded from the cluster");
+        return Ok(Hub::new(core, net, None, snapshot));
+    }
     let dir = safety.data_dir();
     let secret = crate::store::ban_secret(safety.ban_secret.as_ref().map(|s| s.expose()), dir)?;
     core.keyer = crate::core::safety::Keyer::new(&secret);
@@ -238,5 +256,6 @@ fn open_safety(cfg: &Config, mut core: crate::core::CoreConfig, net: Arc<NetMetr
             None
         }
     };
-    Ok(Hub::new(core, net, store))
+    let (store, snapshot) = store.map_or((None, Default::default()), |(s, snap)| (Some(s), snap));
+    Ok(Hub::new(core, net, store, snapshot))
 }

@@ -165,3 +165,19 @@ pub async fn metric(srv: &ServerHandle, name: &str) -> f64 {
         .find_map(|l| l.strip_prefix(name).and_then(|rest| rest.strip_prefix(' ')).and_then(|v| v.parse().ok()))
         .unwrap_or_else(|| panic!("metric {name} missing"))
 }
+
+/// A client whose socket comes from `ip` (any 127.x.y.z works on Linux's loopback, so each
+/// 127.0.X.1 is a network of its own), with install id `install` and the terms `terms` in its
+/// hello; its welcome is read.
+pub async fn connect_from(srv: &ServerHandle, ip: &str, install: u64, terms: Option<&str>) -> Client<TcpStream> {
+    let ip: std::net::IpAddr = ip.parse().unwrap();
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.bind(std::net::SocketAddr::new(ip, 0)).unwrap();
+    let tcp = socket.connect(srv.addr()).await.unwrap();
+    let (ws, _) = tokio_tungstenite::client_async(srv.url(), tcp).await.unwrap();
+    let mut c = Client { ws, id: 0 };
+    let hello = serde_json::json!({"type":"hello","version":1,"install":format!("{install:032x}"),"terms":terms});
+    c.send(&hello.to_string()).await;
+    c.id = c.expect("welcome").await["peer_id"].as_u64().unwrap();
+    c
+}

@@ -110,6 +110,11 @@ impl Ledger {
         if bans.is_empty() { Verdict::Noted } else { Verdict::Ban(bans) }
     }
 
+    /// A ban another node decided, put in force here too.
+    pub(crate) fn impose_shared(&mut self, ban: Ban) -> Ban {
+        self.impose(ban)
+    }
+
     /// Put a ban in force, never shortening one already running on the key.
     fn impose(&mut self, mut ban: Ban) -> Ban {
         if let Some(old) = self.bans.get(&ban.key).filter(|old| old.until > ban.since) {

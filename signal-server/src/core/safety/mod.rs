@@ -91,7 +91,7 @@ pub struct Ban {
 }
 
 /// A block between two keys (symmetric), until `expires`.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BlockRow {
     /// One side.
     pub a: Key,
@@ -102,7 +102,8 @@ pub struct BlockRow {
 }
 
 /// What a store must keep. Rows expire by their own times; the store deletes them after.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "snake_case")]
 pub enum StoreOp {
     /// Keep a block (replacing one between the same two keys).
     Block(BlockRow),

@@ -10,6 +10,7 @@ use serde_json::Value;
 use strangers_shared::{PeerId, Role, decode_client};
 
 use super::super::cluster::{ClusterOp, Remote, Search, first_id, node_of};
+use super::super::safety::StoreOp;
 use super::super::{Core, CoreConfig, Input, Now, Output, State, TextFrame};
 
 /// The stand-in for the Redis queue.
@@ -75,6 +76,8 @@ struct Cluster {
     queue: MemQueue,
     /// Messages between nodes, delivered by [`Cluster::deliver`].
     wire: VecDeque<Remote>,
+    /// Safety shared by a node, for the other one (by its index).
+    shared: VecDeque<(usize, StoreOp)>,
     /// What each client received, as JSON.
     inbox: HashMap<PeerId, Vec<Value>>,
     now: Now,
@@ -89,6 +92,7 @@ impl Cluster {
             nodes: [core(1), core(2)],
             queue: MemQueue::default(),
             wire: VecDeque::new(),
+            shared: VecDeque::new(),
             inbox: HashMap::new(),
             now,
         }
@@ -156,6 +160,7 @@ impl Cluster {
                         }
                         Output::Cluster(ClusterOp::Unsearch { peer }) => self.queue.unsearch(peer),
                         Output::Cluster(ClusterOp::Send(msg)) => self.wire.push_back(msg),
+                        Output::Cluster(ClusterOp::Share(op)) => self.shared.push_back((1 - i, op)),
                         Output::Searching { .. } | Output::Close { .. } | Output::Store(_) => {}
                     }
                 }
@@ -168,9 +173,17 @@ impl Cluster {
 
     /// Deliver everything in flight, in order.
     fn deliver(&mut self) {
-        while let Some(msg) = self.wire.pop_front() {
-            let to = msg.to();
-            self.input(to, Input::Remote(msg));
+        loop {
+            if let Some(msg) = self.wire.pop_front() {
+                let to = msg.to();
+                self.input(to, Input::Remote(msg));
+            } else if let Some((node, op)) = self.shared.pop_front() {
+                let now = self.now;
+                self.nodes[node].handle(now, Input::Safety(op));
+                self.drain();
+            } else {
+                return;
+            }
         }
     }
 
@@ -259,4 +272,31 @@ fn a_relay_from_someone_not_paired_with_the_recipient_goes_nowhere() {
     c.wire.push_back(Remote::Relay { to: y, from: x, frame: r#"{"type":"chat","text":"boo","ts":1}"#.into() });
     c.deliver();
     assert!(c.types(y).is_empty(), "{:?}", c.types(y));
+}
+
+#[test]
+fn a_report_on_one_node_counts_on_the_other_and_the_ban_reaches_the_client_there() {
+    let mut c = Cluster::new();
+    let offender = Cluster::peer(1, 0);
+    let hello = |n: u64| format!(r#"{{"type":"hello","version":1,"install":"{n:032x}"}}"#);
+    c.input(offender, Input::Connected(offender, Some("10.9.9.9".parse().unwrap())));
+    c.send(offender, &hello(99));
+    for r in 1..=3u64 {
+        let reporter = Cluster::peer(2, r);
+        c.input(reporter, Input::Connected(reporter, Some(format!("10.0.{r}.1").parse().unwrap())));
+        c.send(reporter, &hello(r));
+        c.send(reporter, FIND);
+        c.send(offender, FIND);
+        c.deliver();
+        assert_eq!(c.partner(reporter), Some(offender));
+        c.send(reporter, r#"{"type":"report","reason":"spam"}"#);
+        c.deliver();
+        c.send(reporter, r#"{"type":"stop"}"#);
+        c.send(offender, r#"{"type":"stop"}"#);
+        c.deliver();
+    }
+    let banned = c.inbox[&offender].iter().any(|v| v["type"] == "error" && v["code"] == "banned");
+    assert!(banned, "node 2 decided, node 1 enforced: {:?}", c.types(offender));
+    c.send(offender, FIND);
+    assert_eq!(c.inbox[&offender].last().map(|v| v["code"].clone()), Some("banned".into()));
 }

@@ -1,0 +1,83 @@
+//! Safety shared by the nodes (see `core/shared_safety.rs`): what one node shares is published
+//! on the cluster's safety channel for the others and kept in Redis (bans in a hash by key,
+//! reports in a sorted set by time, trimmed to their retention) for nodes that start later. The
+//! ban secret is shared too, so that every node makes the same keys.
+
+use redis::aio::ConnectionManager;
+use serde::{Deserialize, Serialize};
+
+use crate::core::safety::{Ban, Report, Snapshot, StoreOp};
+
+/// Where nodes share safety.
+pub(super) fn channel(prefix: &str) -> String {
+    format!("{prefix}:safety")
+}
+
+/// A shared operation and the node it came from (a node ignores its own).
+#[derive(Debug, Serialize, Deserialize)]
+pub(super) struct Shared {
+    pub(super) node: u16,
+    pub(super) op: StoreOp,
+}
+
+/// Publish `op` and keep it.
+pub(super) async fn share(
+    con: &mut ConnectionManager,
+    prefix: &str,
+    node: u16,
+    op: StoreOp,
+    report_ttl_ms: u64,
+) -> anyhow::Result<()> {
+    let mut pipe = redis::pipe();
+    match &op {
+        StoreOp::Ban(ban) => {
+            pipe.cmd("HSET")
+                .arg(format!("{prefix}:bans"))
+                .arg(ban.key.to_string())
+                .arg(serde_json::to_string(ban)?)
+                .ignore();
+        }
+        StoreOp::Report(report) => {
+            let reports = format!("{prefix}:reports");
+            pipe.cmd("ZADD").arg(&reports).arg(report.at).arg(serde_json::to_string(report)?).ignore();
+            let stale = report.at.saturating_sub(report_ttl_ms);
+            pipe.cmd("ZREMRANGEBYSCORE").arg(&reports).arg("-inf").arg(format!("({stale}")).ignore();
+        }
+        StoreOp::Block(_) => return Ok(()),
+    }
+    pipe.cmd("PUBLISH").arg(channel(prefix)).arg(serde_json::to_string(&Shared { node, op })?).ignore();
+    pipe.query_async::<()>(con).await?;
+    Ok(())
+}
+
+/// What the cluster keeps, for a node that starts: bans still remembered, reports within
+/// their retention.
+pub(super) async fn load(
+    con: &mut ConnectionManager,
+    prefix: &str,
+    now_ms: u64,
+    report_ttl_ms: u64,
+) -> anyhow::Result<Snapshot> {
+    let bans: Vec<String> = redis::cmd("HVALS").arg(format!("{prefix}:bans")).query_async(con).await?;
+    let since = now_ms.saturating_sub(report_ttl_ms);
+    let reports: Vec<String> =
+        redis::cmd("ZRANGEBYSCORE").arg(format!("{prefix}:reports")).arg(since).arg("+inf").query_async(con).await?;
+    Ok(Snapshot {
+        blocks: Vec::new(),
+        bans: bans
+            .iter()
+            .filter_map(|b| serde_json::from_str::<Ban>(b).ok())
+            .filter(|b| b.forget_at > now_ms)
+            .collect(),
+        reports: reports.iter().filter_map(|r| serde_json::from_str::<Report>(r).ok()).collect(),
+    })
+}
+
+/// The cluster's ban secret: the first node to start makes it.
+pub(super) async fn secret(con: &mut ConnectionManager, prefix: &str) -> anyhow::Result<Vec<u8>> {
+    let key = format!("{prefix}:ban_secret");
+    let fresh: String = rand::random::<[u8; 32]>().iter().map(|b| format!("{b:02x}")).collect();
+    let () = redis::cmd("SET").arg(&key).arg(fresh).arg("NX").query_async::<Option<String>>(con).await.map(|_| ())?;
+    let secret: String = redis::cmd("GET").arg(&key).query_async(con).await?;
+    Ok(secret.into_bytes())
+}
