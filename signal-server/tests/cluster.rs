@@ -8,9 +8,11 @@ mod common;
 use std::time::Duration;
 
 use common::Client;
+use futures_util::StreamExt;
 use serde_json::Value;
 use signal_server::ServerHandle;
 use signal_server::cluster::LocalRedis;
+use tokio_tungstenite::tungstenite::Message;
 
 /// A real Redis on a free port, stopped when dropped.
 struct Redis {
@@ -314,4 +316,111 @@ async fn reports_on_other_nodes_ban_a_client_everywhere_and_a_new_node_knows() {
     again.send(r#"{"type":"find","mode":"text"}"#).await;
     assert_eq!(until(&mut again, "error").await["code"], "banned");
     drop((a, b, c, d));
+}
+
+/// One chaos client: what it believes about its call, checked against what arrives.
+struct Chaos {
+    c: Client,
+    /// Its partner in the current call, once their `id` line arrived.
+    partner: Option<u64>,
+    /// Whether a call has begun (a `matched` since the last `partner_left`).
+    in_call: bool,
+    /// What it sent and got lately, for the failure message.
+    log: Vec<String>,
+}
+
+/// Random finds, Nexts, stops and reconnects by `n` clients over `nodes` for `secs`. What the
+/// server sends a client between one `matched` and the next `matched` or `partner_left` is one
+/// call as the server sees it: every chat line in it must come from one partner (each client
+/// says its id on every match), or the server had the client in two pairs, or relayed across
+/// pairs. A client's own Next or stop ends the call without a message, and nothing of the old
+/// partner may arrive after it.
+async fn chaos(nodes: &[ServerHandle], n: usize, secs: u64, seed: u64) -> (u64, u64) {
+    use rand::{Rng, SeedableRng};
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+    let mut clients = Vec::new();
+    for i in 0..n {
+        clients.push(Chaos {
+            c: Client::connect(&nodes[i % nodes.len()]).await,
+            partner: None,
+            in_call: false,
+            log: Vec::new(),
+        });
+    }
+    let (mut matches, mut lines, mut dropped) = (0u64, 0u64, 0u64);
+    let end = std::time::Instant::now() + Duration::from_secs(secs);
+    while std::time::Instant::now() < end {
+        let i = rng.random_range(0..n);
+        let action = rng.random_range(0..10);
+        let me = &mut clients[i];
+        me.log.push(format!("action {action}"));
+        match action {
+            0..=4 => me.c.send(r#"{"type":"find","mode":"text"}"#).await,
+            5..=6 if me.in_call => me.c.send(r#"{"type":"next"}"#).await,
+            7 => me.c.send(r#"{"type":"stop"}"#).await,
+            8 if rng.random_range(0..10) == 0 => {
+                // Gone without a word; a new client takes its place on another node.
+                let node = &nodes[rng.random_range(0..nodes.len())];
+                *me = Chaos { c: Client::connect(node).await, partner: None, in_call: false, log: Vec::new() };
+            }
+            _ => {}
+        }
+        // Read whatever has arrived for a few clients, checking each message.
+        for _ in 0..4 {
+            let j = rng.random_range(0..n);
+            let id = clients[j].c.id;
+            loop {
+                let next = tokio::time::timeout(Duration::from_millis(1), clients[j].c.ws.next()).await;
+                let v: Value = match next {
+                    Err(_) => break,
+                    Ok(Some(Ok(Message::Text(t)))) => serde_json::from_str(&t).unwrap(),
+                    Ok(Some(Ok(_))) => continue,
+                    // Closed by the server (a searcher that stopped answering pings is dropped,
+                    // as a frozen client would be): someone new takes its place.
+                    Ok(_) => {
+                        let node = &nodes[rng.random_range(0..nodes.len())];
+                        clients[j] =
+                            Chaos { c: Client::connect(node).await, partner: None, in_call: false, log: Vec::new() };
+                        dropped += 1;
+                        break;
+                    }
+                };
+                let me = &mut clients[j];
+                me.log.push(v.to_string());
+                match v["type"].as_str() {
+                    Some("matched") => {
+                        (me.in_call, me.partner) = (true, None);
+                        matches += 1;
+                        me.c.send(&format!(r#"{{"type":"chat","text":"id {id}"}}"#)).await;
+                    }
+                    Some("partner_left") => (me.in_call, me.partner) = (false, None),
+                    Some("chat") => {
+                        lines += 1;
+                        let from: u64 = v["text"]
+                            .as_str()
+                            .and_then(|t| t.strip_prefix("id "))
+                            .and_then(|t| t.parse().ok())
+                            .unwrap();
+                        assert!(me.in_call, "{id} got a line from {from} outside a call: {:#?}", me.log);
+                        match me.partner {
+                            None => me.partner = Some(from),
+                            Some(p) => assert_eq!(p, from, "{id} heard from two partners in one call: {:#?}", me.log),
+                        }
+                    }
+                    _ => {}
+                }
+            }
+        }
+    }
+    eprintln!("cluster chaos: {dropped} connections dropped by the server (silent searchers)");
+    (matches, lines)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_nodes_and_three_hundred_clients_under_random_use_keep_pairs_apart() {
+    let redis = Redis::start();
+    let nodes = [node(&redis).await, node(&redis).await, node(&redis).await];
+    let (matches, lines) = chaos(&nodes, 300, 20, 7).await;
+    eprintln!("cluster chaos: {matches} matches, {lines} id lines checked");
+    assert!(matches > 100 && lines > 100, "too little happened to mean anything: {matches} matches, {lines} lines");
 }
