@@ -18,6 +18,9 @@ use super::moderation::Met;
 use super::safety::{Key, StoreOp};
 use super::{Core, Output, State, TextFrame};
 
+/// Most refusals kept for matches that have not arrived yet.
+const MAX_EARLY_REFUSALS: usize = 4096;
+
 /// Bits of a peer id that hold its node.
 pub const NODE_SHIFT: u32 = 48;
 
@@ -202,6 +205,11 @@ impl Core {
         let state = self.peers.get(&to).map(|p| p.state.clone());
         match msg {
             Remote::Matched { from, role, mode, common, keys, .. } => {
+                // The other side already refused this match (its refusal overtook the match):
+                // it is void, and `to`, whose place the claim took, searches again.
+                if self.refused.remove(&(to, from)) {
+                    return self.cluster_search(to);
+                }
                 let searching = matches!(state, Some(State::Searching { .. }))
                     && self.peers.get(&to).and_then(|p| p.prefs.as_ref()).is_some_and(|p| p.mode == mode);
                 if !searching {
@@ -232,6 +240,13 @@ impl Core {
                     }
                     self.send(to, &ServerMsg::PartnerLeft { reason: LeaveReason::Disconnected });
                     self.enqueue(to);
+                } else if state.is_some() {
+                    // The match it refuses has not reached `to` yet: remember, so that it is
+                    // void when it does. Bounded: a match that never comes is forgotten in bulk.
+                    if self.refused.len() >= MAX_EARLY_REFUSALS {
+                        self.refused.clear();
+                    }
+                    self.refused.insert((to, from));
                 }
             }
             Remote::Left { from, reason, .. } => {

@@ -124,6 +124,8 @@ pub struct Core {
     next_call: u64,
     /// Cluster-wide (online, searching per mode), when running as a node.
     cluster_counts: Option<(u64, [u64; 2])>,
+    /// Refusals that overtook the match they refuse, by (peer, partner) (see `cluster.rs`).
+    refused: std::collections::HashSet<(PeerId, PeerId)>,
 }
 
 impl Core {
@@ -145,6 +147,7 @@ impl Core {
             sweep_at: None,
             next_call: 1,
             cluster_counts: None,
+            refused: std::collections::HashSet::new(),
         }
     }
 

@@ -300,3 +300,39 @@ fn a_report_on_one_node_counts_on_the_other_and_the_ban_reaches_the_client_there
     c.send(offender, FIND);
     assert_eq!(c.inbox[&offender].last().map(|v| v["code"].clone()), Some("banned".into()));
 }
+
+#[test]
+fn a_refusal_that_overtakes_its_match_voids_it() {
+    // Two claims raced for x: x took y, and z's match with x is refused, the refusal reaching z
+    // before z's own copy of the match.
+    let mut c = Cluster::new();
+    let (x, y, z) = (Cluster::peer(1, 0), Cluster::peer(1, 1), Cluster::peer(1, 2));
+    for p in [x, y, z] {
+        c.connect(p);
+        c.send(p, FIND);
+    }
+    c.deliver();
+    let paired_before: Vec<_> = [x, y, z].iter().map(|p| c.partner(*p)).collect();
+    let key = super::super::safety::Key([1; 16]);
+    let keys = super::super::cluster::Keys { ident: key, durable: false, net: None };
+    let matched = |to, from| Remote::Matched {
+        to,
+        from,
+        role: Role::Answerer,
+        mode: strangers_shared::Mode::Text,
+        common: vec![],
+        keys,
+    };
+    let unpaired = [x, y, z].into_iter().find(|p| c.partner(*p).is_none()).unwrap();
+    let (a, b) = match (paired_before[0], paired_before[1], paired_before[2]) {
+        (Some(p), _, _) => (x, p),
+        (_, Some(p), _) => (y, p),
+        _ => (z, paired_before[2].unwrap()),
+    };
+    // `unpaired` is said to be matched with `a`, who is busy: a refuses; the refusal arrives first.
+    c.wire.push_back(Remote::Refused { to: unpaired, from: a });
+    c.wire.push_back(matched(unpaired, a));
+    c.deliver();
+    assert_eq!(c.partner(a), Some(b), "a keeps its partner");
+    assert_eq!(c.partner(unpaired), None, "the void match pairs nobody");
+}
