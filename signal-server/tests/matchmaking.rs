@@ -222,3 +222,25 @@ async fn a_frozen_searcher_leaves_the_queue_and_a_live_one_stays() {
     assert_eq!(newcomer.expect("matched").await["role"], "answerer", "matched with the live searcher");
     drop(frozen);
 }
+
+/// A call needs no messages, so a client can be quiet for longer than --searcher-timeout; when
+/// its partner leaves and it goes back to the queue, it is pinged and stays (it was dropped on
+/// the spot before, found by the cluster tests).
+#[tokio::test]
+async fn a_quiet_client_whose_partner_left_is_pinged_and_stays_in_the_queue() {
+    let srv = server_with(|c| c.searcher_timeout = Duration::from_millis(600)).await;
+    let (mut a, mut b) = matched_pair(&srv).await;
+    // A quiet call, well past the searcher timeout.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    b.send(r#"{"type":"stop"}"#).await;
+    a.expect("partner_left").await;
+    // `a` reads (so it answers pings) for longer than the timeout, and is still there.
+    let until = tokio::time::Instant::now() + Duration::from_millis(1500);
+    while tokio::time::Instant::now() < until {
+        let _ = tokio::time::timeout(Duration::from_millis(100), a.recv()).await;
+    }
+    let mut newcomer = Client::connect(&srv).await;
+    newcomer.send(r#"{"type":"find","mode":"video"}"#).await;
+    newcomer.expect("waiting").await;
+    newcomer.expect("matched").await;
+}

@@ -183,6 +183,10 @@ impl StrangersApp {
             self.ui.start_after_terms = true;
             return;
         }
+        // Banned: the server would refuse; Start is disabled, and Ctrl+Enter does nothing either.
+        if self.banned_line().is_some() {
+            return;
+        }
         self.upkeep.disarm();
         let (mode, interests) = (self.settings.mode(), self.settings.interest_tags());
         self.session.follow_demo(mode, interests.clone());

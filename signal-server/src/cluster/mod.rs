@@ -30,6 +30,37 @@ pub use local::LocalRedis;
 /// How often a node says it is alive and publishes its counts.
 const HEARTBEAT: Duration = Duration::from_secs(1);
 
+/// How long a node's liveness key lives without a beat: five beats, so that one slow round trip
+/// does not make a live node look dead.
+const ALIVE_TTL_SECS: u64 = 5;
+
+/// Take a node number no running node holds: `wanted` (waiting up to a liveness period for a
+/// previous run of it to expire), or the next free one. Its liveness key is the lease.
+async fn claim_node(con: &mut ConnectionManager, prefix: &str, wanted: Option<u16>) -> anyhow::Result<u16> {
+    let lease = |n: u16| {
+        redis::cmd("SET").arg(format!("{prefix}:alive:{n}")).arg(0).arg("NX").arg("EX").arg(ALIVE_TTL_SECS).clone()
+    };
+    if let Some(n) = wanted {
+        for _ in 0..(ALIVE_TTL_SECS * 4 + 4) {
+            let got: Option<String> = lease(n).query_async(con).await?;
+            if got.is_some() {
+                return Ok(n);
+            }
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+        anyhow::bail!("node id {n} is held by a running node of this cluster");
+    }
+    for _ in 0..u16::MAX {
+        let seq: u64 = redis::cmd("INCR").arg(format!("{prefix}:node_seq")).query_async(con).await?;
+        let n = ((seq - 1) % u64::from(u16::MAX)) as u16 + 1;
+        let got: Option<String> = lease(n).query_async(con).await?;
+        if got.is_some() {
+            return Ok(n);
+        }
+    }
+    anyhow::bail!("every node id of this cluster is in use")
+}
+
 /// How long one operation may take before Redis counts as unreachable for it.
 const OP_TIMEOUT: Duration = Duration::from_secs(2);
 
@@ -65,13 +96,7 @@ impl Cluster {
     ) -> anyhow::Result<(Cluster, Driver)> {
         let client = redis::Client::open(url).with_context(|| format!("bad --redis URL {url}"))?;
         let mut con = client.get_connection_manager().await.with_context(|| format!("connecting to {url}"))?;
-        let node = match node {
-            Some(n) => n,
-            None => {
-                let n: u64 = redis::cmd("INCR").arg(format!("{prefix}:node_seq")).query_async(&mut con).await?;
-                ((n - 1) % u64::from(u16::MAX)) as u16 + 1
-            }
-        };
+        let node = claim_node(&mut con, prefix, node).await?;
         let ban_secret = safety::secret(&mut con, prefix).await?;
         let (tx, rx) = mpsc::unbounded_channel();
         let failures = Arc::new(AtomicU64::new(0));
@@ -126,6 +151,7 @@ impl Driver {
 
 const CLAIM: &str = include_str!("queue.lua");
 const UNSEARCH: &str = include_str!("unsearch.lua");
+const REAP: &str = include_str!("reap.lua");
 
 struct Ops {
     con: ConnectionManager,
@@ -254,8 +280,10 @@ impl Ops {
         let to_me =
             Remote::Matched { to: peer, from: partner, role: mine, mode, common: common.clone(), keys: their_keys };
         let to_them = Remote::Matched { to: partner, from: peer, role: theirs, mode, common, keys };
-        self.deliver(to_me).await?;
-        self.deliver(to_them).await
+        // The partner's node first: if publishing fails, the searcher was told nothing and its
+        // failed search is reported as such.
+        self.deliver(to_them).await?;
+        self.deliver(to_me).await
     }
 
     /// To our own hub, or published to the node the peer lives on.
@@ -275,12 +303,18 @@ impl Ops {
 /// This node's channel (every message for one of its peers, in the order it was published)
 /// and the cluster's safety channel.
 async fn listen(client: redis::Client, channels: [String; 2], node: u16, hub: mpsc::Sender<HubMsg>) {
+    let mut first = true;
     loop {
         match client.get_async_pubsub().await {
             Ok(mut pubsub) => {
                 if let Err(e) = pubsub.subscribe(&channels).await {
                     tracing::warn!(error = %e, "cluster subscribe failed");
                 } else {
+                    // Subscribed again after a break: what was published meanwhile is lost, so
+                    // every searcher here searches again (their places are kept).
+                    if !std::mem::take(&mut first) && hub.send(HubMsg::Cluster(ClusterEvent::Back)).await.is_err() {
+                        return;
+                    }
                     let mut stream = pubsub.into_on_message();
                     while let Some(msg) = stream.next().await {
                         let Ok(payload) = msg.get_payload::<String>() else { continue };
@@ -331,9 +365,13 @@ impl Beat {
     async fn run(mut self) {
         let mut tick = tokio::time::interval(HEARTBEAT);
         let mut dead = HashSet::new();
+        let mut failed_at: Option<std::time::Instant> = None;
         loop {
             tick.tick().await;
-            let beat = tokio::time::timeout(OP_TIMEOUT, self.beat(&mut dead)).await;
+            // After our own beats failed, others' keys may have expired for the same reason:
+            // judge nobody dead until a whole liveness period of good beats has passed.
+            let judge = failed_at.is_none_or(|t| t.elapsed() > Duration::from_secs(ALIVE_TTL_SECS + 1));
+            let beat = tokio::time::timeout(OP_TIMEOUT, self.beat(&mut dead, judge)).await;
             let beat = beat
                 .unwrap_or_else(|_| Err(redis::RedisError::from(std::io::Error::from(std::io::ErrorKind::TimedOut))));
             match beat {
@@ -351,6 +389,7 @@ impl Beat {
                     }
                 }
                 Err(e) => {
+                    failed_at = Some(std::time::Instant::now());
                     if self.up.swap(false, Ordering::Relaxed) {
                         tracing::warn!(error = %e, "the cluster's Redis is unreachable; no new matches until it is back");
                     }
@@ -360,12 +399,12 @@ impl Beat {
     }
 
     /// One beat; returns what to tell the hub.
-    async fn beat(&mut self, dead: &mut HashSet<u16>) -> redis::RedisResult<Vec<HubMsg>> {
+    async fn beat(&mut self, dead: &mut HashSet<u16>, judge: bool) -> redis::RedisResult<Vec<HubMsg>> {
         let (p, node) = (self.prefix.clone(), self.node);
         let mine = self.online.load(Ordering::Relaxed);
         let now = unix_secs();
         let mut pipe = redis::pipe();
-        pipe.cmd("SET").arg(format!("{p}:alive:{node}")).arg(mine).arg("EX").arg(3).ignore();
+        pipe.cmd("SET").arg(format!("{p}:alive:{node}")).arg(mine).arg("EX").arg(ALIVE_TTL_SECS).ignore();
         pipe.cmd("SADD").arg(format!("{p}:nodes")).arg(node).ignore();
         // "count stamp": a node that stopped beating stops counting after a few seconds.
         pipe.cmd("HSET").arg(format!("{p}:online")).arg(node).arg(format!("{mine} {now}")).ignore();
@@ -382,7 +421,7 @@ impl Beat {
         };
         let mut msgs =
             vec![HubMsg::ClusterCounts { online: online.iter().filter_map(fresh).sum(), searching: [video, text] }];
-        let others: Vec<u16> = nodes.into_iter().filter(|n| *n != node).collect();
+        let others: Vec<u16> = if judge { nodes.into_iter().filter(|n| *n != node).collect() } else { Vec::new() };
         let mut pipe = redis::pipe();
         for n in &others {
             pipe.cmd("EXISTS").arg(format!("{p}:alive:{n}"));
@@ -400,31 +439,12 @@ impl Beat {
         Ok(msgs)
     }
 
-    /// Take a dead node's searchers out of the shared queue (one node does it).
+    /// Take a dead node's searchers out of the shared queue (one script: atomic, and a no-op if
+    /// another node did it first or the node is back).
     async fn reap(&mut self, n: u16) -> redis::RedisResult<()> {
-        let p = self.prefix.clone();
-        let won: Option<String> = redis::cmd("SET")
-            .arg(format!("{p}:reaped:{n}"))
-            .arg(self.node)
-            .arg("NX")
-            .arg("EX")
-            .arg(30)
-            .query_async(&mut self.con)
-            .await?;
-        if won.is_none() {
-            return Ok(());
-        }
-        let searchers: Vec<u64> =
-            redis::cmd("SMEMBERS").arg(format!("{p}:nodeq:{n}")).query_async(&mut self.con).await?;
-        let unsearch = redis::Script::new(UNSEARCH);
-        for id in searchers {
-            let _: i64 = unsearch.arg(&p).arg(id).invoke_async(&mut self.con).await?;
-        }
-        let mut pipe = redis::pipe();
-        pipe.cmd("SREM").arg(format!("{p}:nodes")).arg(n).ignore();
-        pipe.cmd("HDEL").arg(format!("{p}:online")).arg(n).ignore();
-        pipe.cmd("DEL").arg(format!("{p}:nodeq:{n}")).ignore();
-        pipe.query_async::<()>(&mut self.con).await
+        let reaped: i64 = redis::Script::new(REAP).arg(&self.prefix).arg(n).invoke_async(&mut self.con).await?;
+        tracing::info!(node = n, searchers = reaped, "a dead node's searchers left the queue");
+        Ok(())
     }
 }
 

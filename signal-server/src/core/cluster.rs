@@ -240,7 +240,7 @@ impl Core {
                     }
                     self.send(to, &ServerMsg::PartnerLeft { reason: LeaveReason::Disconnected });
                     self.enqueue(to);
-                } else if state.is_some() {
+                } else if matches!(state, Some(State::Searching { .. })) {
                     // The match it refuses has not reached `to` yet: remember, so that it is
                     // void when it does. Bounded: a match that never comes is forgotten in bulk.
                     if self.refused.len() >= MAX_EARLY_REFUSALS {
@@ -282,6 +282,10 @@ impl Core {
                     .collect();
                 for (peer, partner) in orphans {
                     self.remote(Remote::Left { to: peer, from: partner, reason: LeaveReason::Disconnected });
+                    // Should the node be alive after all, its side ends too: no pair is left
+                    // one-sided.
+                    let left = Remote::Left { to: partner, from: peer, reason: LeaveReason::Disconnected };
+                    self.out.push_back(Output::Cluster(ClusterOp::Send(left)));
                 }
             }
             ClusterEvent::SearchFailed(peer) => {

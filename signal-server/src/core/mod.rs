@@ -361,6 +361,9 @@ impl Core {
         // Forget the peer first, so that what its partner or room hears already counts it gone.
         let Some(p) = self.peers.remove(&peer) else { return };
         self.forget_connection(&p.who);
+        if !self.refused.is_empty() {
+            self.refused.retain(|(a, b)| *a != peer && *b != peer);
+        }
         let queued = self.queue_entry(&p);
         if let State::Searching { seq, .. } = p.state {
             self.drop_timers(peer, seq, &p.timer_keys);

@@ -137,7 +137,15 @@ where
                     (shared.cfg.ping_interval, shared.cfg.idle_timeout)
                 };
                 let now = Instant::now();
-                let next = (now + ping_every).min(last_seen + idle_limit);
+                let mut next = (now + ping_every).min(last_seen + idle_limit);
+                if searching {
+                    // A client quiet for a while (a call needs no messages; a partner who left
+                    // puts it back in the queue) is pinged now and has one ping's time to answer
+                    // before it counts as frozen, rather than being dropped on the spot.
+                    let floor = now.checked_sub(idle_limit.saturating_sub(ping_every)).unwrap_or(now);
+                    last_seen = last_seen.max(floor);
+                    next = now;
+                }
                 heartbeat.as_mut().reset(next.max(now + Duration::from_millis(10)));
             }
             // The stream ends after the client's close frame (echoed by tungstenite).

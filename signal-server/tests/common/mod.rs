@@ -1,6 +1,8 @@
 //! Test helpers: a real server on 127.0.0.1:0 and a small real WebSocket client.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
+pub mod cluster;
+
 use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
