@@ -38,6 +38,8 @@ pub enum HubMsg {
     Remote(crate::core::cluster::Remote),
     /// From the cluster: a report or ban another node shared.
     Safety(crate::core::safety::StoreOp),
+    /// From the cluster: the bans and blocks it keeps, read again once this node listens.
+    SafetyKept(Snapshot),
     /// From the cluster: news about the cluster itself.
     Cluster(crate::core::cluster::ClusterEvent),
     /// From the cluster: connections online and searchers per mode, cluster-wide.
@@ -138,6 +140,12 @@ impl Hub {
             HubMsg::Remote(msg) => Input::Remote(msg),
             HubMsg::Cluster(event) => Input::Cluster(event),
             HubMsg::Safety(op) => Input::Safety(op),
+            HubMsg::SafetyKept(kept) => {
+                // Searches made before these were known search again, now keeping apart whom
+                // they must.
+                self.core.restore(kept);
+                Input::Cluster(crate::core::cluster::ClusterEvent::Back)
+            }
             HubMsg::ClusterCounts { online, searching } => {
                 self.core.set_cluster_counts(online, searching);
                 return;

@@ -150,7 +150,7 @@ async fn a_redis_outage_refuses_new_matches_then_the_cluster_recovers_by_itself(
 }
 
 /// No `matched` arrives within `d` (`waiting` updates may).
-async fn no_match_within(c: &mut Client, d: Duration) {
+async fn no_match_within<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin>(c: &mut Client<S>, d: Duration) {
     let deadline = tokio::time::Instant::now() + d;
     while let Ok(v) = tokio::time::timeout_at(deadline, c.recv()).await {
         assert_ne!(v["type"], "matched", "matched with someone who is gone");
@@ -246,4 +246,39 @@ async fn a_node_id_held_by_a_running_node_is_refused() {
     c.nothing_pending().await;
     assert_ne!(c.id >> 48, 7);
     drop((first, held));
+}
+
+#[tokio::test]
+async fn a_block_holds_when_both_come_back_on_other_nodes() {
+    let redis = Redis::start();
+    let (a, b, c) = (node(&redis).await, node(&redis).await, node(&redis).await);
+    // A node serves as soon as it has loaded what the cluster keeps, a moment before it listens
+    // for what is shared next (it reads the store again then); a block made in that moment may
+    // not keep a pair apart on it. Let every node listen first.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let mut x = common::connect_from(&a, "127.0.41.1", 41, None).await;
+    let mut y = common::connect_from(&b, "127.0.42.1", 42, None).await;
+    x.send(r#"{"type":"find","mode":"text"}"#).await;
+    queued(&redis, "text", 1).await;
+    y.send(r#"{"type":"find","mode":"text"}"#).await;
+    until(&mut x, "matched").await;
+    until(&mut y, "matched").await;
+    x.send(r#"{"type":"block"}"#).await;
+    until(&mut x, "blocked").await;
+    for c in [&mut x, &mut y] {
+        c.send(r#"{"type":"stop"}"#).await;
+    }
+    queued(&redis, "text", 0).await;
+    drop((x, y));
+    // Both come back, each on a node the other was not on, and search alone together.
+    let mut x = common::connect_from(&b, "127.0.41.1", 41, None).await;
+    let mut y = common::connect_from(&c, "127.0.42.1", 42, None).await;
+    x.send(r#"{"type":"find","mode":"text"}"#).await;
+    y.send(r#"{"type":"find","mode":"text"}"#).await;
+    queued(&redis, "text", 2).await;
+    no_match_within(&mut x, Duration::from_millis(1000)).await;
+    // Someone new meets one of them.
+    let mut z = common::connect_from(&a, "127.0.43.1", 43, None).await;
+    z.send(r#"{"type":"find","mode":"text"}"#).await;
+    until(&mut z, "matched").await;
 }

@@ -135,7 +135,8 @@ impl Driver {
     pub async fn run(self, hub: mpsc::Sender<HubMsg>, online: Arc<AtomicU64>) {
         let Driver { client, con, prefix, node, rx, failures, up, report_ttl_ms } = self;
         // One task for all three, so that stopping it (or the hub going) stops them all.
-        let listen = listen(client, [channel(&prefix, node), safety::channel(&prefix)], node, hub.clone());
+        let channels = [channel(&prefix, node), safety::channel(&prefix)];
+        let listen = listen(client, channels, node, report_ttl_ms, hub.clone());
         let beat = Beat { con: con.clone(), prefix: prefix.clone(), node, online, hub: hub.clone(), up };
         let beat = beat.run();
         let claim = redis::Script::new(CLAIM);
@@ -302,7 +303,7 @@ impl Ops {
 
 /// This node's channel (every message for one of its peers, in the order it was published)
 /// and the cluster's safety channel.
-async fn listen(client: redis::Client, channels: [String; 2], node: u16, hub: mpsc::Sender<HubMsg>) {
+async fn listen(client: redis::Client, channels: [String; 2], node: u16, ttl: u64, hub: mpsc::Sender<HubMsg>) {
     let mut first = true;
     loop {
         match client.get_async_pubsub().await {
@@ -314,6 +315,19 @@ async fn listen(client: redis::Client, channels: [String; 2], node: u16, hub: mp
                     // every searcher here searches again (their places are kept).
                     if !std::mem::take(&mut first) && hub.send(HubMsg::Cluster(ClusterEvent::Back)).await.is_err() {
                         return;
+                    }
+                    // What was shared before we listened (a node starting, or listening again) is
+                    // read back: bans and blocks, which loading twice does not change.
+                    if let Ok(mut con) = client.get_multiplexed_async_connection().await {
+                        let now = unix_secs().saturating_mul(1000);
+                        if let Ok(mut kept) =
+                            safety::load(&mut con, &channels[1].replace(":safety", ""), now, ttl).await
+                        {
+                            kept.reports.clear();
+                            if hub.send(HubMsg::SafetyKept(kept)).await.is_err() {
+                                return;
+                            }
+                        }
                     }
                     let mut stream = pubsub.into_on_message();
                     while let Some(msg) = stream.next().await {

@@ -6,7 +6,7 @@
 use redis::aio::ConnectionManager;
 use serde::{Deserialize, Serialize};
 
-use crate::core::safety::{Ban, Report, Snapshot, StoreOp};
+use crate::core::safety::{Ban, BlockRow, Report, Snapshot, StoreOp};
 
 /// Where nodes share safety.
 pub(super) fn channel(prefix: &str) -> String {
@@ -43,7 +43,10 @@ pub(super) async fn share(
             let stale = report.at.saturating_sub(report_ttl_ms);
             pipe.cmd("ZREMRANGEBYSCORE").arg(&reports).arg("-inf").arg(format!("({stale}")).ignore();
         }
-        StoreOp::Block(_) => return Ok(()),
+        StoreOp::Block(row) => {
+            let field = format!("{}:{}", row.a, row.b);
+            pipe.cmd("HSET").arg(format!("{prefix}:blocks")).arg(field).arg(serde_json::to_string(row)?).ignore();
+        }
     }
     pipe.cmd("PUBLISH").arg(channel(prefix)).arg(serde_json::to_string(&Shared { node, op })?).ignore();
     pipe.query_async::<()>(con).await?;
@@ -52,18 +55,23 @@ pub(super) async fn share(
 
 /// What the cluster keeps, for a node that starts: bans still remembered, reports within
 /// their retention.
-pub(super) async fn load(
-    con: &mut ConnectionManager,
+pub(super) async fn load<C: redis::aio::ConnectionLike + Send>(
+    con: &mut C,
     prefix: &str,
     now_ms: u64,
     report_ttl_ms: u64,
 ) -> anyhow::Result<Snapshot> {
     let bans: Vec<String> = redis::cmd("HVALS").arg(format!("{prefix}:bans")).query_async(con).await?;
+    let blocks: Vec<String> = redis::cmd("HVALS").arg(format!("{prefix}:blocks")).query_async(con).await?;
     let since = now_ms.saturating_sub(report_ttl_ms);
     let reports: Vec<String> =
         redis::cmd("ZRANGEBYSCORE").arg(format!("{prefix}:reports")).arg(since).arg("+inf").query_async(con).await?;
     Ok(Snapshot {
-        blocks: Vec::new(),
+        blocks: blocks
+            .iter()
+            .filter_map(|b| serde_json::from_str::<BlockRow>(b).ok())
+            .filter(|b| b.expires > now_ms)
+            .collect(),
         bans: bans
             .iter()
             .filter_map(|b| serde_json::from_str::<Ban>(b).ok())

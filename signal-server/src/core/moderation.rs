@@ -7,7 +7,7 @@ use strangers_shared::{ErrorCode, LeaveReason, PeerId, ReportReason, ServerMsg};
 use super::safety::ledger::Verdict;
 use super::safety::{Ban, BlockRow, Key, Report, Snapshot, StoreOp};
 use super::shared_safety::report_targets;
-use super::{Core, Output, State};
+use super::{Core, State};
 
 /// Whom a client met last (the current partner during a call): kept so that a report or a block
 /// just after the call still reaches them, and only them.
@@ -164,7 +164,7 @@ impl Core {
         self.stats.blocks += 1;
         let durable = self.peers.get(&peer).is_some_and(|p| p.who.durable) && met.durable;
         if durable {
-            self.out.push_back(Output::Store(StoreOp::Block(BlockRow { a: me, b: met.ident, expires })));
+            self.keep(StoreOp::Block(BlockRow { a: me, b: met.ident, expires }), true);
         }
         self.schedule_sweep();
         let paired = self.peers.get(&peer).is_some_and(|p| p.state == State::Paired { partner: met.peer });

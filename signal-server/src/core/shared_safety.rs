@@ -1,5 +1,5 @@
-//! Safety across the nodes of a cluster: the reports taken and bans decided (or lifted) on one
-//! node are shared with the others (published, and kept in Redis for nodes that start later),
+//! Safety across the nodes of a cluster: the blocks made, reports taken and bans decided (or
+//! lifted) on one node are shared with the others (published, and kept in Redis for nodes that start later),
 //! and each node imports what the others share: it counts the reports the same way, so every
 //! node reaches the same bans, and enforces a ban on its own clients at once.
 
@@ -22,7 +22,7 @@ impl Core {
     /// Keep `op` in this node's store and, when it is this node's own decision and the node is
     /// in a cluster, share it with the others.
     pub(super) fn keep(&mut self, op: StoreOp, share: bool) {
-        if share && self.clustered() && !matches!(op, StoreOp::Block(_)) {
+        if share && self.clustered() {
             self.out.push_back(Output::Cluster(ClusterOp::Share(op.clone())));
         }
         self.out.push_back(Output::Store(op));
@@ -52,7 +52,12 @@ impl Core {
                 self.keep(StoreOp::Ban(ban.clone()), false);
                 self.enforce(std::slice::from_ref(&ban));
             }
-            StoreOp::Block(_) => {}
+            StoreOp::Block(row) => {
+                // So that this node's searches keep the two apart too (the blocker may search
+                // here next).
+                self.ledger.block(row.a, row.b, row.expires);
+                self.keep(StoreOp::Block(row), false);
+            }
         }
         self.schedule_sweep();
     }
