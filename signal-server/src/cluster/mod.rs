@@ -137,11 +137,11 @@ impl Driver {
         // One task for all three, so that stopping it (or the hub going) stops them all.
         let channels = [channel(&prefix, node), safety::channel(&prefix)];
         let listen = listen(client, channels, node, report_ttl_ms, hub.clone());
-        let beat = Beat { con: con.clone(), prefix: prefix.clone(), node, online, hub: hub.clone(), up };
+        let beat = Beat { con: con.clone(), prefix: prefix.clone(), node, online, hub: hub.clone(), up: up.clone() };
         let beat = beat.run();
         let claim = redis::Script::new(CLAIM);
         let drop = redis::Script::new(UNSEARCH);
-        let ops = Ops { con, prefix, node, hub, failures, claim, drop, report_ttl_ms };
+        let ops = Ops { con, prefix, node, hub, failures, claim, drop, report_ttl_ms, up };
         tokio::select! {
             () = ops.run(rx) => {}
             () = listen => {}
@@ -163,12 +163,24 @@ struct Ops {
     claim: redis::Script,
     drop: redis::Script,
     report_ttl_ms: u64,
+    /// Whether Redis answered the last heartbeat.
+    up: Arc<AtomicBool>,
 }
 
 impl Ops {
     async fn run(mut self, mut rx: mpsc::UnboundedReceiver<ClusterOp>) {
         let mut batch = Vec::new();
         while let Some(op) = rx.recv().await {
+            // Redis is down: nothing waits on it. A search fails at once (the searcher is told),
+            // the rest is dropped (what partners on other nodes would have got cannot reach them
+            // anyway), so the queue drains instead of growing for as long as the outage lasts.
+            if !self.up.load(Ordering::Relaxed) {
+                self.failures.fetch_add(1, Ordering::Relaxed);
+                if let ClusterOp::Search(s) = op {
+                    let _ = self.hub.send(HubMsg::Cluster(ClusterEvent::SearchFailed(s.peer))).await;
+                }
+                continue;
+            }
             // Messages for other nodes waiting together go out in one pipeline: one round trip
             // for all of them, in order.
             if let ClusterOp::Send(msg) = op {
