@@ -146,12 +146,15 @@ fn check_hello(resume: Option<&str>, terms: Option<&str>, install: Option<&str>)
     if let Some(terms) = terms {
         check_text("terms", terms, MAX_TERMS_VERSION_CHARS)?;
     }
-    let hex =
-        |s: &str| s.len() == INSTALL_ID_CHARS && s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
-    if install.is_some_and(|id| !hex(id)) {
+    if install.is_some_and(|id| !is_install_id(id)) {
         return Err(DecodeError::Invalid { field: "install", reason: "must be 32 lowercase hex digits" });
     }
     Ok(())
+}
+
+/// Whether `s` is a well-formed install id: [`INSTALL_ID_CHARS`] lowercase hex digits.
+pub fn is_install_id(s: &str) -> bool {
+    s.len() == INSTALL_ID_CHARS && s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
 }
 
 fn check_report(text: Option<&str>, chat: &[String]) -> Result<(), DecodeError> {

@@ -14,7 +14,7 @@ pub mod limits;
 mod msg;
 mod unique;
 
-pub use codec::{DecodeError, decode_client, decode_server, encode, normalize_interests};
+pub use codec::{DecodeError, decode_client, decode_server, encode, is_install_id, normalize_interests};
 pub use ids::{PeerId, RoomName};
 pub use msg::{
     ClientMsg, ErrorCode, IceServer, LeaveReason, Member, Mode, NextReason, Relay, ReportReason, Role, ServerMsg,

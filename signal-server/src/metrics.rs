@@ -169,7 +169,7 @@ fn safety(m: &mut String, core: &Core, store_dropped: u64) {
     metric(m, "strangers_blocks_total", "counter", "Blocks made (reports block too).", stats.blocks);
     metric(m, "strangers_bans_total", "counter", "Bans started.", stats.bans);
     let now = core.now().unix_ms;
-    metric(m, "strangers_bans_active", "gauge", "Keys banned now.", core.active_bans(now).len() as u64);
+    metric(m, "strangers_bans_active", "gauge", "Keys banned now.", core.active_ban_count(now) as u64);
     metric(m, "strangers_store_dropped_total", "counter", "Safety records the store could not queue.", store_dropped);
 }
 

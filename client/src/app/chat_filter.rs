@@ -16,7 +16,19 @@ pub fn words(list: &str) -> Vec<String> {
 }
 
 fn listed(word: &str, list: &[String]) -> bool {
-    let lower = word.to_lowercase();
+    // Drawn every frame: an ASCII word is lowercased without allocating; others (rare) are
+    // lowercased into a string.
+    let mut ascii = [0u8; 32];
+    let owned;
+    let lower = if word.is_ascii() && word.len() <= ascii.len() {
+        let buf = &mut ascii[..word.len()];
+        buf.copy_from_slice(word.as_bytes());
+        buf.make_ascii_lowercase();
+        std::str::from_utf8(buf).unwrap_or(word)
+    } else {
+        owned = word.to_lowercase();
+        owned.as_str()
+    };
     list.iter().any(|w| {
         let Some(rest) = lower.strip_prefix(w.as_str()) else { return false };
         // The ending, also after a doubled last letter ("shitty").

@@ -13,7 +13,7 @@ use crate::slot::FrameSlot;
 
 mod safety;
 pub mod upkeep;
-pub use safety::SafetyView;
+pub use safety::{SafetyView, local_time};
 pub use upkeep::{Escape, Local, Upkeep};
 
 /// Who wrote a chat line.

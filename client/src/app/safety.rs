@@ -141,9 +141,7 @@ impl StrangersApp {
         let now = chrono::Utc::now().timestamp_millis().max(0) as u64;
         let until = self.model.safety.banned_until.filter(|u| *u > now)?;
         let left_min = (until - now).div_ceil(60_000);
-        let when = chrono::DateTime::from_timestamp_millis(i64::try_from(until).unwrap_or(i64::MAX))
-            .map(|t| t.with_timezone(&chrono::Local).format("%a %H:%M").to_string())
-            .unwrap_or_default();
+        let when = super::model::local_time(until);
         Some(format!("⚠ After reports from several people you can't meet strangers until {when} ({left_min} min)."))
     }
 

@@ -103,9 +103,7 @@ impl Default for Settings {
 impl Settings {
     /// Make an install id if there is none (or the stored one is not a valid id).
     pub fn ensure_install_id(&mut self) {
-        let valid = self.install_id.len() == strangers_shared::limits::INSTALL_ID_CHARS
-            && self.install_id.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
-        if !valid {
+        if !strangers_shared::is_install_id(&self.install_id) {
             self.install_id = crate::signaling::Identity::new_install_id();
         }
     }

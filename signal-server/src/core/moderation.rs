@@ -65,9 +65,8 @@ pub(super) struct Identity {
 
 impl Identity {
     /// The keys a ban on this client would be under.
-    fn ban_keys(&self) -> Vec<Key> {
-        let id = self.durable.then_some(self.ident);
-        id.into_iter().chain(self.net).collect()
+    fn ban_keys(&self) -> impl Iterator<Item = Key> {
+        self.durable.then_some(self.ident).into_iter().chain(self.net)
     }
 
     /// What this client's keys are, for a partner on another node.
@@ -118,7 +117,7 @@ impl Core {
             self.error(peer, ErrorCode::TermsRequired, text);
             return false;
         }
-        let until = self.ledger.banned(&p.who.ban_keys(), self.now.unix_ms).map(|b| b.until);
+        let until = self.ledger.banned(p.who.ban_keys(), self.now.unix_ms).map(|b| b.until);
         match until {
             Some(until) => {
                 self.banned(peer, until);
@@ -242,9 +241,9 @@ impl Core {
 
     /// Whoever is online under a banned key stops where they are and is told.
     pub(super) fn enforce(&mut self, bans: &[Ban]) {
-        let hit = |keys: Vec<Key>| bans.iter().find(|b| keys.contains(&b.key)).map(|b| b.until);
+        let hit = |who: &Identity| who.ban_keys().find_map(|k| bans.iter().find(|b| b.key == k)).map(|b| b.until);
         let caught: Vec<(PeerId, u64)> =
-            self.peers.iter().filter_map(|(id, p)| hit(p.who.ban_keys()).map(|until| (*id, until))).collect();
+            self.peers.iter().filter_map(|(id, p)| hit(&p.who).map(|until| (*id, until))).collect();
         for (peer, until) in caught {
             self.stop(peer);
             self.banned(peer, until);
@@ -284,6 +283,11 @@ impl Core {
     /// The latest reports, newest first (for `/admin/reports`).
     pub fn recent_reports(&self, limit: usize) -> Vec<Report> {
         self.ledger.recent_reports(limit).cloned().collect()
+    }
+
+    /// How many keys are banned at `unix_ms` (for `/metrics`).
+    pub fn active_ban_count(&self, unix_ms: u64) -> usize {
+        self.ledger.active_ban_count(unix_ms)
     }
 
     /// Bans in force at `unix_ms` (for `/admin/bans`).

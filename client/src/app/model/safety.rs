@@ -39,6 +39,13 @@ impl SafetyView {
     }
 }
 
+/// A Unix time in milliseconds as the local day and time (`Mon 18:05`).
+pub fn local_time(unix_ms: u64) -> String {
+    chrono::DateTime::from_timestamp_millis(i64::try_from(unix_ms).unwrap_or(i64::MAX))
+        .map(|t| t.with_timezone(&chrono::Local).format("%a %H:%M").to_string())
+        .unwrap_or_default()
+}
+
 impl Model {
     /// Fold a safety event in (the rest of [`Model::apply`]'s events go elsewhere).
     pub(super) fn safety_event(&mut self, event: Event, now: Instant, time: &str) {
@@ -54,9 +61,7 @@ impl Model {
             }
             Event::Banned { until_ms } => {
                 self.safety.banned_until = Some(until_ms);
-                let when = chrono::DateTime::from_timestamp_millis(i64::try_from(until_ms).unwrap_or(i64::MAX))
-                    .map(|t| t.with_timezone(&chrono::Local).format("%a %H:%M").to_string())
-                    .unwrap_or_default();
+                let when = local_time(until_ms);
                 self.system(format!("After reports from several people you can't meet strangers until {when}."), time);
             }
             Event::TermsRequired => {

@@ -65,8 +65,33 @@ impl Ledger {
     }
 
     /// The ban on any of `keys` at `now` that ends last, if any.
-    pub(crate) fn banned(&self, keys: &[Key], now: u64) -> Option<&Ban> {
-        keys.iter().filter_map(|k| self.bans.get(k)).filter(|b| b.until > now).max_by_key(|b| b.until)
+    pub(crate) fn banned<K: std::borrow::Borrow<Key>>(
+        &self,
+        keys: impl IntoIterator<Item = K>,
+        now: u64,
+    ) -> Option<&Ban> {
+        keys.into_iter().filter_map(|k| self.bans.get(k.borrow())).filter(|b| b.until > now).max_by_key(|b| b.until)
+    }
+
+    /// How many keys are banned at `now` (for `/metrics`).
+    pub(crate) fn active_ban_count(&self, now: u64) -> usize {
+        self.bans.values().filter(|b| b.until > now).count()
+    }
+
+    /// `voice` reported the key these voices are counted for, at `at`.
+    fn hear(voices: &mut Vec<(Key, u64)>, voice: Key, at: u64) {
+        match voices.iter_mut().find(|(v, _)| *v == voice) {
+            Some(seen) => seen.1 = at,
+            None => voices.push((voice, at)),
+        }
+    }
+
+    /// Keep a report among the latest, for moderators.
+    fn remember(&mut self, report: Report) {
+        self.recent.push_back(report);
+        if self.recent.len() > RECENT_REPORTS {
+            self.recent.pop_front();
+        }
     }
 
     /// Take a report. `voice` is the reporter's network (one network is one reporter, however
@@ -84,18 +109,12 @@ impl Ledger {
         }
         sent.push_back(now);
         let voice = report.voice;
-        self.recent.push_back(report);
-        if self.recent.len() > RECENT_REPORTS {
-            self.recent.pop_front();
-        }
+        self.remember(report);
         let mut bans = Vec::new();
         for &(key, bar) in targets {
             let voices = self.counting.entry(key).or_default();
             voices.retain(|(_, at)| now.saturating_sub(*at) < cfg.ban_window_ms);
-            match voices.iter_mut().find(|(v, _)| *v == voice) {
-                Some(seen) => seen.1 = now,
-                None => voices.push((voice, now)),
-            }
+            Self::hear(voices, voice, now);
             if voices.len() < bar.max(1) as usize {
                 continue;
             }
@@ -201,17 +220,10 @@ impl Ledger {
                 // The reports up to a ban were spent on it.
                 let since = self.bans.get(&key).map_or(0, |b| b.since);
                 if r.at > since {
-                    let voices = self.counting.entry(key).or_default();
-                    match voices.iter_mut().find(|(v, _)| *v == r.voice) {
-                        Some(seen) => seen.1 = r.at,
-                        None => voices.push((r.voice, r.at)),
-                    }
+                    Self::hear(self.counting.entry(key).or_default(), r.voice, r.at);
                 }
             }
-            self.recent.push_back(r);
-            if self.recent.len() > RECENT_REPORTS {
-                self.recent.pop_front();
-            }
+            self.remember(r);
         }
     }
 }

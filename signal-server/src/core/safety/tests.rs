@@ -45,9 +45,9 @@ fn three_networks_ban_for_an_hour_and_the_subjects_network_with_it() {
     let keys: Vec<Key> = bans.iter().map(|b| b.key).collect();
     assert_eq!(keys, vec![k(50), k(200)], "the install key and the network");
     assert!(bans.iter().all(|b| b.until == T0 + 20 + HOUR && b.strikes == 1));
-    assert!(l.banned(&[k(50)], T0 + HOUR).is_some());
-    assert!(l.banned(&[k(200)], T0 + HOUR).is_some(), "a new install on the same network too");
-    assert!(l.banned(&[k(50)], T0 + 20 + HOUR).is_none(), "over when it ends");
+    assert!(l.banned([k(50)], T0 + HOUR).is_some());
+    assert!(l.banned([k(200)], T0 + HOUR).is_some(), "a new install on the same network too");
+    assert!(l.banned([k(50)], T0 + 20 + HOUR).is_none(), "over when it ends");
 }
 
 #[test]
@@ -134,13 +134,13 @@ fn lifting_ends_a_ban_now_but_remembers_the_strike() {
         l.report(&cfg, report(v, 50, T0), &[(k(50), 3)]);
     }
     assert_eq!(l.lift(k(50), T0 + 5).len(), 1);
-    assert!(l.banned(&[k(50)], T0 + 5).is_none());
+    assert!(l.banned([k(50)], T0 + 5).is_none());
     assert!(l.lift(k(50), T0 + 6).is_empty(), "nothing left to lift");
     assert!(l.active_bans(T0 + 6).is_empty());
     for v in 4..=6 {
         l.report(&cfg, report(v, 50, T0 + 10), &[(k(50), 3)]);
     }
-    assert_eq!(l.banned(&[k(50)], T0 + 10).map(|b| b.strikes), Some(2), "the next ban is the second");
+    assert_eq!(l.banned([k(50)], T0 + 10).map(|b| b.strikes), Some(2), "the next ban is the second");
 }
 
 #[test]
@@ -151,7 +151,7 @@ fn a_restored_ledger_decides_as_the_one_before_the_restart() {
     let reports = vec![report(1, 60, T0 - 10), report(2, 60, T0 - 5), report(3, 60, T0), report(4, 50, T0 + 1)];
     l.restore(vec![BlockRow { a: k(7), b: k(8), expires: T0 + HOUR }], vec![ban], reports);
     assert!(l.blocked(k(8), k(7), T0));
-    assert_eq!(l.banned(&[k(60)], T0 + 1).map(|b| b.until), Some(T0 + HOUR));
+    assert_eq!(l.banned([k(60)], T0 + 1).map(|b| b.until), Some(T0 + HOUR));
     assert_eq!(l.recent_reports(10).count(), 4);
     // The reports before the ban were spent on it; the one about 50 still counts.
     l.report(&cfg, report(5, 50, T0 + 2), &[(k(50), 3)]);
@@ -170,19 +170,19 @@ fn a_network_needs_a_higher_bar_and_lifting_one_key_lifts_the_incident() {
         let r = report(i as u8 + 1, *id, T0 + i as u64);
         assert_eq!(l.report(&cfg, r, &targets(*id)), Verdict::Noted);
     }
-    assert!(l.banned(&[k(200)], T0 + 10).is_none(), "not at 3 networks");
+    assert!(l.banned([k(200)], T0 + 10).is_none(), "not at 3 networks");
     for v in 4..=6u8 {
         let r = report(v, 63, T0 + u64::from(v));
         l.report(&cfg, r, &targets(63));
     }
-    assert!(l.banned(&[k(200)], T0 + 10).is_some(), "six networks ban the network");
+    assert!(l.banned([k(200)], T0 + 10).is_some(), "six networks ban the network");
     // An install banned with its network: lifting either lifts both.
     let mut l = Ledger::default();
     for v in 1..=3u8 {
         l.report(&cfg, report(v, 70, T0), &[(k(70), 3), (k(201), 3)]);
     }
     assert_eq!(l.lift(k(201), T0 + 1).len(), 2);
-    assert!(l.banned(&[k(70)], T0 + 1).is_none());
+    assert!(l.banned([k(70)], T0 + 1).is_none());
 }
 
 #[test]
@@ -197,13 +197,13 @@ fn a_new_ban_never_shortens_one_already_running() {
         }
         at += 25 * HOUR * (round + 1);
     }
-    let week = l.banned(&[k(202)], at).map(|b| b.until);
+    let week = l.banned([k(202)], at).map(|b| b.until);
     assert!(week.is_some());
     // Someone else on that network earns a first (one-hour) ban: the network's week stands.
     for v in 50..=52u8 {
         l.report(&cfg, report(v, 81, at), &[(k(81), 3), (k(202), 3)]);
     }
-    let now = l.banned(&[k(202)], at).map(|b| b.until);
+    let now = l.banned([k(202)], at).map(|b| b.until);
     assert!(now >= week, "{now:?} < {week:?}");
 }
 
