@@ -8,10 +8,12 @@
 //! One task runs the operations in order, so a search and the stop that follows it reach Redis
 //! in that order, and relayed frames leave in the order the core sent them.
 
+mod beat;
 mod local;
+mod rooms;
 mod safety;
 
-use std::collections::HashSet;
+use beat::Beat;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
@@ -19,10 +21,10 @@ use std::time::Duration;
 use anyhow::Context;
 use futures_util::StreamExt;
 use redis::aio::ConnectionManager;
-use strangers_shared::{Mode, PeerId, Role};
+use strangers_shared::{PeerId, Role};
 use tokio::sync::mpsc;
 
-use crate::core::cluster::{ClusterEvent, ClusterOp, Keys, Remote, Search, node_of};
+use crate::core::cluster::{ClusterEvent, ClusterOp, Keys, Remote, Search};
 use crate::hub::HubMsg;
 
 pub use local::LocalRedis;
@@ -176,8 +178,8 @@ impl Ops {
             // anyway), so the queue drains instead of growing for as long as the outage lasts.
             if !self.up.load(Ordering::Relaxed) {
                 self.failures.fetch_add(1, Ordering::Relaxed);
-                if let ClusterOp::Search(s) = op {
-                    let _ = self.hub.send(HubMsg::Cluster(ClusterEvent::SearchFailed(s.peer))).await;
+                if let Some(failed) = failure_event(&op) {
+                    let _ = self.hub.send(HubMsg::Cluster(failed)).await;
                 }
                 continue;
             }
@@ -211,7 +213,7 @@ impl Ops {
         let mut pipe = redis::pipe();
         let mut published = 0;
         for msg in batch.drain(..) {
-            let node = node_of(msg.to());
+            let node = msg.node();
             if node == self.node {
                 let _ = self.hub.send(HubMsg::Remote(msg)).await;
                 continue;
@@ -231,17 +233,14 @@ impl Ops {
     }
 
     async fn run_one(&mut self, op: ClusterOp) {
-        let searcher = match &op {
-            ClusterOp::Search(s) => Some(s.peer),
-            _ => None,
-        };
+        let failed = failure_event(&op);
         let done = tokio::time::timeout(OP_TIMEOUT, self.one(op)).await;
         if let Err(e) = done.unwrap_or_else(|_| Err(anyhow::anyhow!("timed out"))) {
             self.failures.fetch_add(1, Ordering::Relaxed);
             tracing::warn!(error = %e, "cluster operation failed");
-            // A searcher the queue never saw is told, rather than left waiting for nothing.
-            if let Some(peer) = searcher {
-                let _ = self.hub.send(HubMsg::Cluster(ClusterEvent::SearchFailed(peer))).await;
+            // A searcher the queue never saw (or a joiner) is told, rather than left waiting.
+            if let Some(failed) = failed {
+                let _ = self.hub.send(HubMsg::Cluster(failed)).await;
             }
         }
     }
@@ -255,6 +254,21 @@ impl Ops {
             }
             ClusterOp::Send(msg) => self.deliver(msg).await,
             ClusterOp::Share(op) => safety::share(&mut self.con, &self.prefix, self.node, op, self.report_ttl_ms).await,
+            ClusterOp::Route(join) => {
+                let (home, fresh) =
+                    rooms::registry(&mut self.con, &self.prefix, self.node, &join.room, "route").await?;
+                self.deliver(Remote::Join { home, fresh, join }).await
+            }
+            ClusterOp::Claim { room } => {
+                let (home, _) = rooms::registry(&mut self.con, &self.prefix, self.node, &room, "route").await?;
+                if home != self.node {
+                    tracing::warn!(%room, home, "a room homed here is homed on another node too");
+                }
+                Ok(())
+            }
+            ClusterOp::Unroute { room } => {
+                rooms::registry(&mut self.con, &self.prefix, self.node, &room, "free").await.map(|_| ())
+            }
         }
     }
 
@@ -301,7 +315,7 @@ impl Ops {
 
     /// To our own hub, or published to the node the peer lives on.
     async fn deliver(&mut self, msg: Remote) -> anyhow::Result<()> {
-        let node = node_of(msg.to());
+        let node = msg.node();
         if node == self.node {
             let _ = self.hub.send(HubMsg::Remote(msg)).await;
             return Ok(());
@@ -310,6 +324,16 @@ impl Ops {
         let _: i64 =
             redis::cmd("PUBLISH").arg(channel(&self.prefix, node)).arg(payload).query_async(&mut self.con).await?;
         Ok(())
+    }
+}
+
+/// What the core is told when `op` cannot be carried out: a searcher or a joiner must not wait
+/// for an answer that will never come.
+fn failure_event(op: &ClusterOp) -> Option<ClusterEvent> {
+    match op {
+        ClusterOp::Search(s) => Some(ClusterEvent::SearchFailed(s.peer)),
+        ClusterOp::Route(j) if j.hops == 0 => Some(ClusterEvent::JoinFailed(j.peer)),
+        _ => None,
     }
 }
 
@@ -376,104 +400,6 @@ async fn listen(client: redis::Client, channels: [String; 2], node: u16, ttl: u6
     }
 }
 
-/// The heartbeat: say this node is alive, publish its online count, read the cluster's counts,
-/// notice nodes that stopped beating, and notice Redis going and coming back.
-struct Beat {
-    con: ConnectionManager,
-    prefix: String,
-    node: u16,
-    online: Arc<AtomicU64>,
-    hub: mpsc::Sender<HubMsg>,
-    up: Arc<AtomicBool>,
-}
-
-impl Beat {
-    async fn run(mut self) {
-        let mut tick = tokio::time::interval(HEARTBEAT);
-        let mut dead = HashSet::new();
-        let mut failed_at: Option<std::time::Instant> = None;
-        loop {
-            tick.tick().await;
-            // After our own beats failed, others' keys may have expired for the same reason:
-            // judge nobody dead until a whole liveness period of good beats has passed.
-            let judge = failed_at.is_none_or(|t| t.elapsed() > Duration::from_secs(ALIVE_TTL_SECS + 1));
-            let beat = tokio::time::timeout(OP_TIMEOUT, self.beat(&mut dead, judge)).await;
-            let beat = beat
-                .unwrap_or_else(|_| Err(redis::RedisError::from(std::io::Error::from(std::io::ErrorKind::TimedOut))));
-            match beat {
-                Ok(msgs) => {
-                    if !self.up.swap(true, Ordering::Relaxed) {
-                        tracing::info!("the cluster's Redis is back");
-                        if self.hub.send(HubMsg::Cluster(ClusterEvent::Back)).await.is_err() {
-                            return;
-                        }
-                    }
-                    for msg in msgs {
-                        if self.hub.send(msg).await.is_err() {
-                            return;
-                        }
-                    }
-                }
-                Err(e) => {
-                    failed_at = Some(std::time::Instant::now());
-                    if self.up.swap(false, Ordering::Relaxed) {
-                        tracing::warn!(error = %e, "the cluster's Redis is unreachable; no new matches until it is back");
-                    }
-                }
-            }
-        }
-    }
-
-    /// One beat; returns what to tell the hub.
-    async fn beat(&mut self, dead: &mut HashSet<u16>, judge: bool) -> redis::RedisResult<Vec<HubMsg>> {
-        let (p, node) = (self.prefix.clone(), self.node);
-        let mine = self.online.load(Ordering::Relaxed);
-        let now = unix_secs();
-        let mut pipe = redis::pipe();
-        pipe.cmd("SET").arg(format!("{p}:alive:{node}")).arg(mine).arg("EX").arg(ALIVE_TTL_SECS).ignore();
-        pipe.cmd("SADD").arg(format!("{p}:nodes")).arg(node).ignore();
-        // "count stamp": a node that stopped beating stops counting after a few seconds.
-        pipe.cmd("HSET").arg(format!("{p}:online")).arg(node).arg(format!("{mine} {now}")).ignore();
-        pipe.cmd("HVALS").arg(format!("{p}:online"));
-        for mode in Mode::ALL {
-            pipe.cmd("ZCARD").arg(format!("{p}:q:{}:all", mode.as_str()));
-        }
-        pipe.cmd("SMEMBERS").arg(format!("{p}:nodes"));
-        let (online, video, text, nodes): (Vec<String>, u64, u64, Vec<u16>) = pipe.query_async(&mut self.con).await?;
-        let fresh = |v: &String| {
-            let (count, stamp) = v.split_once(' ')?;
-            let stamp: u64 = stamp.parse().ok()?;
-            (now.saturating_sub(stamp) <= 3).then(|| count.parse::<u64>().ok()).flatten()
-        };
-        let mut msgs =
-            vec![HubMsg::ClusterCounts { online: online.iter().filter_map(fresh).sum(), searching: [video, text] }];
-        let others: Vec<u16> = if judge { nodes.into_iter().filter(|n| *n != node).collect() } else { Vec::new() };
-        let mut pipe = redis::pipe();
-        for n in &others {
-            pipe.cmd("EXISTS").arg(format!("{p}:alive:{n}"));
-        }
-        let alive: Vec<bool> = if others.is_empty() { Vec::new() } else { pipe.query_async(&mut self.con).await? };
-        for (n, alive) in others.into_iter().zip(alive) {
-            if alive {
-                dead.remove(&n);
-            } else if dead.insert(n) {
-                tracing::warn!(node = n, "a node stopped beating; its pairs are over");
-                msgs.push(HubMsg::Cluster(ClusterEvent::NodeDown(n)));
-                self.reap(n).await?;
-            }
-        }
-        Ok(msgs)
-    }
-
-    /// Take a dead node's searchers out of the shared queue (one script: atomic, and a no-op if
-    /// another node did it first or the node is back).
-    async fn reap(&mut self, n: u16) -> redis::RedisResult<()> {
-        let reaped: i64 = redis::Script::new(REAP).arg(&self.prefix).arg(n).invoke_async(&mut self.con).await?;
-        tracing::info!(node = n, searchers = reaped, "a dead node's searchers left the queue");
-        Ok(())
-    }
-}
-
-fn unix_secs() -> u64 {
+pub(super) fn unix_secs() -> u64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs())
 }

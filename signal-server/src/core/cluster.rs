@@ -11,11 +11,10 @@
 //! - Between partners on different nodes, relay, departures and refusals travel as [`Remote`]
 //!   messages; a node delivers one only for a pair its own core holds.
 
-use serde::{Deserialize, Serialize};
-use strangers_shared::{LeaveReason, Mode, PeerId, Role, ServerMsg};
+use strangers_shared::{LeaveReason, PeerId, Role, ServerMsg};
 
+pub use super::cluster_msgs::{ClusterEvent, ClusterOp, Join, Keys, Remote, Search};
 use super::moderation::Met;
-use super::safety::{Key, StoreOp};
 use super::{Core, Output, State, TextFrame};
 
 /// Most refusals kept for matches that have not arrived yet.
@@ -32,121 +31,6 @@ pub fn node_of(peer: PeerId) -> u16 {
 /// The first peer id of a node's range.
 pub fn first_id(node: u16) -> u64 {
     (u64::from(node) << NODE_SHIFT) | 1
-}
-
-/// What others may know of a searcher, for blocks and reports: its keys.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Keys {
-    /// Install key (or connection key).
-    pub ident: Key,
-    /// Whether `ident` is an install key.
-    pub durable: bool,
-    /// Network key.
-    pub net: Option<Key>,
-}
-
-/// A search handed to the shared queue.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Search {
-    /// The searcher (on this node).
-    pub peer: PeerId,
-    /// Its mode.
-    pub mode: Mode,
-    /// Its interests.
-    pub tags: Vec<String>,
-    /// Whether it takes anyone (no interests, or its fallback passed).
-    pub open: bool,
-    /// Who it must not meet: peer ids (`p:ID`) and identity keys (`k:KEY`).
-    pub exclude: Vec<String>,
-    /// Its keys.
-    pub keys: Keys,
-}
-
-/// What the core asks of the cluster.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ClusterOp {
-    /// Pair a searcher with the oldest compatible one in the shared queue, or keep it there
-    /// (a searcher already there keeps its place).
-    Search(Search),
-    /// Take `peer` out of the shared queue.
-    Unsearch {
-        /// The searcher.
-        peer: PeerId,
-    },
-    /// Deliver a message to a peer on another node.
-    Send(Remote),
-    /// Share a report or a ban with every node (and keep it in Redis for nodes yet to start).
-    Share(StoreOp),
-}
-
-/// What the cluster driver tells the core about the cluster itself.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ClusterEvent {
-    /// A node stopped beating: pairs with its peers are over.
-    NodeDown(u16),
-    /// A search could not reach the shared queue: the searcher is told, and stops searching.
-    SearchFailed(PeerId),
-    /// The shared queue is reachable again after a failure (it may have lost its contents):
-    /// every searcher here searches again, keeping its place where the queue still has it.
-    Back,
-}
-
-/// A message between nodes about one pair.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "t", rename_all = "snake_case")]
-pub enum Remote {
-    /// The shared queue paired `to` with `from`.
-    Matched {
-        /// The peer this is for.
-        to: PeerId,
-        /// Its new partner.
-        from: PeerId,
-        /// Whether `to` offers.
-        role: Role,
-        /// The call's mode.
-        mode: Mode,
-        /// Interests both gave.
-        common: Vec<String>,
-        /// The partner's keys (for report and block).
-        keys: Keys,
-    },
-    /// `from` was no longer searching when it was matched with `to`.
-    Refused {
-        /// The peer this is for.
-        to: PeerId,
-        /// The one that refused.
-        from: PeerId,
-    },
-    /// `from` left the pair.
-    Left {
-        /// The peer this is for.
-        to: PeerId,
-        /// The one that left.
-        from: PeerId,
-        /// Why.
-        reason: LeaveReason,
-    },
-    /// A frame from `from` for its partner `to`.
-    Relay {
-        /// The peer this is for.
-        to: PeerId,
-        /// The sender.
-        from: PeerId,
-        /// The frame, as the receiving client gets it.
-        frame: String,
-    },
-}
-
-impl Remote {
-    /// Whom it is for.
-    pub fn to(&self) -> PeerId {
-        match self {
-            Remote::Matched { to, .. }
-            | Remote::Refused { to, .. }
-            | Remote::Left { to, .. }
-            | Remote::Relay { to, .. } => *to,
-        }
-    }
 }
 
 impl Core {
@@ -201,7 +85,13 @@ impl Core {
 
     /// A message from another node (or from the shared queue) for one of ours.
     pub(super) fn remote(&mut self, msg: Remote) {
-        let to = msg.to();
+        let to = match &msg {
+            Remote::Matched { to, .. }
+            | Remote::Refused { to, .. }
+            | Remote::Left { to, .. }
+            | Remote::Relay { to, .. } => *to,
+            _ => return self.room_remote(msg),
+        };
         let state = self.peers.get(&to).map(|p| p.state.clone());
         match msg {
             Remote::Matched { from, role, mode, common, keys, .. } => {
@@ -249,20 +139,17 @@ impl Core {
                     self.refused.insert((to, from));
                 }
             }
-            Remote::Left { from, reason, .. } => {
-                if state == Some(State::Paired { partner: from }) {
-                    if let Some(p) = self.peers.get_mut(&to) {
-                        p.state = State::Idle;
-                    }
-                    self.send(to, &ServerMsg::PartnerLeft { reason });
-                    self.enqueue(to);
+            Remote::Left { from, reason, .. } if state == Some(State::Paired { partner: from }) => {
+                if let Some(p) = self.peers.get_mut(&to) {
+                    p.state = State::Idle;
                 }
+                self.send(to, &ServerMsg::PartnerLeft { reason });
+                self.enqueue(to);
             }
-            Remote::Relay { from, frame, .. } => {
-                if state == Some(State::Paired { partner: from }) {
-                    self.send_frame(to, TextFrame::text(frame));
-                }
+            Remote::Relay { from, frame, .. } if state == Some(State::Paired { partner: from }) => {
+                self.send_frame(to, TextFrame::text(frame));
             }
+            _ => {}
         }
     }
 
@@ -287,7 +174,9 @@ impl Core {
                     let left = Remote::Left { to: partner, from: peer, reason: LeaveReason::Disconnected };
                     self.out.push_back(Output::Cluster(ClusterOp::Send(left)));
                 }
+                self.rooms_node_down(node);
             }
+            ClusterEvent::JoinFailed(peer) => self.join_failed(peer),
             ClusterEvent::SearchFailed(peer) => {
                 if matches!(self.peers.get(&peer).map(|p| &p.state), Some(State::Searching { .. })) {
                     self.dequeue_quietly(peer);
@@ -304,6 +193,9 @@ impl Core {
                     .collect();
                 for peer in searching {
                     self.cluster_search(peer);
+                }
+                for room in self.rooms.keys() {
+                    self.out.push_back(Output::Cluster(ClusterOp::Claim { room: room.clone() }));
                 }
             }
         }

@@ -6,6 +6,8 @@
 //! behaviour is unit-tested, property-tested and fuzzed without a network. One task owns it.
 
 pub mod cluster;
+mod cluster_msgs;
+mod cluster_rooms;
 mod io;
 mod matching;
 mod moderation;
@@ -126,6 +128,10 @@ pub struct Core {
     cluster_counts: Option<(u64, [u64; 2])>,
     /// Refusals that overtook the match they refuse, by (peer, partner) (see `cluster.rs`).
     refused: std::collections::HashSet<(PeerId, PeerId)>,
+    /// Members of rooms homed here that live on other nodes (see `cluster_rooms.rs`).
+    ghosts: PeerMap<cluster_rooms::Ghost>,
+    /// Ours in rooms homed on other nodes, or on their way into a room.
+    away: PeerMap<cluster_rooms::Away>,
 }
 
 impl Core {
@@ -148,6 +154,8 @@ impl Core {
             next_call: 1,
             cluster_counts: None,
             refused: std::collections::HashSet::new(),
+            ghosts: PeerMap::default(),
+            away: PeerMap::default(),
         }
     }
 
@@ -178,7 +186,7 @@ impl Core {
             Input::Disconnected(peer) => self.disconnected(peer),
             Input::Closed(peer) => self.remove(peer),
             Input::Remote(msg) => {
-                if self.is_local(msg.to()) {
+                if self.cfg.node.is_none_or(|n| msg.node() == n) {
                     self.remote(msg);
                 }
             }
@@ -333,6 +341,18 @@ impl Core {
     }
 
     fn dispatch(&mut self, peer: PeerId, msg: ClientMsg, frame: TextFrame) {
+        let for_room = matches!(
+            msg,
+            ClientMsg::Offer(_)
+                | ClientMsg::Answer(_)
+                | ClientMsg::Candidate(_)
+                | ClientMsg::Chat { .. }
+                | ClientMsg::Typing { .. }
+                | ClientMsg::MediaState { .. }
+        );
+        if for_room && self.forward_to_home(peer, &frame) {
+            return;
+        }
         match msg {
             ClientMsg::Hello { version, resume, terms, install } => {
                 self.identify(peer, terms, install);
@@ -394,17 +414,22 @@ impl Core {
     }
 
     fn send(&mut self, to: PeerId, msg: &ServerMsg) {
-        let frame = TextFrame::text(encode(msg));
-        if !self.keep_for_held(to, &frame) {
-            self.out.push_back(Output::Send { to, frame });
-        }
+        self.deliver(to, TextFrame::text(encode(msg)));
     }
 
+    /// A relayed frame (counted as such).
     fn send_frame(&mut self, to: PeerId, frame: TextFrame) {
         self.stats.relayed += 1;
-        if !self.keep_for_held(to, &frame) {
-            self.out.push_back(Output::Send { to, frame });
+        self.deliver(to, frame);
+    }
+
+    /// To the client: through its node if it is a ghost member of a room homed here, kept if its
+    /// session is held, or straight out.
+    fn deliver(&mut self, to: PeerId, frame: TextFrame) {
+        if self.send_to_ghost(to, &frame) || self.keep_for_held(to, &frame) {
+            return;
         }
+        self.out.push_back(Output::Send { to, frame });
     }
 
     fn error(&mut self, peer: PeerId, code: ErrorCode, message: String) {

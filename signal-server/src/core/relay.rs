@@ -24,14 +24,11 @@ enum Target {
 
 impl Core {
     fn target(&mut self, peer: PeerId) -> Option<Target> {
-        match self.peers.get(&peer).map(|p| &p.state) {
-            Some(State::Paired { partner }) => Some(Target::Partner(*partner)),
-            Some(State::InRoom { room }) => {
-                let r = self.rooms.get(room)?;
-                Some(Target::Room(r.kind, r.others(peer).collect()))
-            }
-            _ => None,
+        if let Some(State::Paired { partner }) = self.peers.get(&peer).map(|p| &p.state) {
+            return Some(Target::Partner(*partner));
         }
+        let r = self.rooms.get(self.room_of(peer)?)?;
+        Some(Target::Room(r.kind, r.others(peer).collect()))
     }
 
     pub(super) fn relay_signal(&mut self, peer: PeerId, kind: Kind, relay: Relay, frame: TextFrame) {
@@ -45,8 +42,8 @@ impl Core {
                 self.send_to_partner(peer, partner, TextFrame::text(encode(&msg)));
             }
             Some(Target::Room(RoomKind::Simple, others)) => {
-                let in_room = match (&relay.room, self.peers.get(&peer).map(|p| &p.state)) {
-                    (Some(asked), Some(State::InRoom { room })) => asked == room,
+                let in_room = match (&relay.room, self.room_of(peer)) {
+                    (Some(asked), Some(room)) => asked == room,
                     _ => true,
                 };
                 if !in_room {
@@ -118,6 +115,9 @@ impl Core {
         if let Some(p) = self.peers.get_mut(&peer) {
             p.audio = audio;
             p.video = video;
+        } else if let Some(g) = self.ghosts.get_mut(&peer) {
+            g.audio = audio;
+            g.video = video;
         }
         self.relay_app(peer, |from| ServerMsg::MediaState { from, audio, video });
     }

@@ -3,7 +3,9 @@
 
 use strangers_shared::{ErrorCode, LeaveReason, Member, PeerId, RoomName, ServerMsg, encode};
 
-use super::{Core, State, TextFrame};
+use super::cluster::ClusterOp;
+use super::cluster_rooms::{Ghost, Join};
+use super::{Core, Output, State, TextFrame};
 
 /// Which protocol a room speaks; fixed by whoever creates it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -49,6 +51,15 @@ impl Core {
         if let Some(text) = refusal {
             return self.error(peer, ErrorCode::WrongState, text);
         }
+        let (audio, video) = (p.audio, p.video);
+        let join = Join { peer, room, name, capacity, audio, video, hops: 0 };
+        if self.clustered() { self.route_join(join) } else { self.admit_member(join) }
+    }
+
+    /// Put a joiner (ours or, at a room's home, a ghost from another node) into its room,
+    /// creating the room, or refuse it (`room_full`, `room_kind_mismatch`).
+    pub(super) fn admit_member(&mut self, join: Join) {
+        let Join { peer, room, name, capacity, audio, video, .. } = join;
         let kind = if name.is_none() && capacity.is_none() { RoomKind::Simple } else { RoomKind::Mesh };
         let name = name.unwrap_or_else(|| format!("Guest {}", peer.0));
         let default_capacity = match kind {
@@ -60,30 +71,40 @@ impl Core {
             capacity: default_capacity,
             members: Vec::new(),
         });
-        if entry.kind != kind {
+        let refusal = if entry.kind != kind {
             let text = match entry.kind {
                 RoomKind::Simple => {
                     format!("room {:?} is a simple two-person room; join without a name", room.as_str())
                 }
                 RoomKind::Mesh => format!("room {:?} is a group room; join with a name", room.as_str()),
             };
-            return self.error(peer, ErrorCode::RoomKindMismatch, text);
-        }
-        if entry.members.len() >= usize::from(entry.capacity) {
+            Some((ErrorCode::RoomKindMismatch, text))
+        } else if entry.members.len() >= usize::from(entry.capacity) {
             let text = format!("room {:?} is full ({} of {})", room.as_str(), entry.members.len(), entry.capacity);
-            return self.error(peer, ErrorCode::RoomFull, text);
+            Some((ErrorCode::RoomFull, text))
+        } else {
+            None
+        };
+        if let Some((code, text)) = refusal {
+            if entry.members.is_empty() {
+                self.rooms.remove(&room);
+            }
+            return self.refuse_member(peer, &room, code, text);
         }
         entry.members.push((peer, name.clone()));
         let (members, capacity) = (entry.members.clone(), entry.capacity);
-        if let Some(p) = self.peers.get_mut(&peer) {
-            p.state = State::InRoom { room: room.clone() };
+        match self.peers.get_mut(&peer) {
+            Some(p) => p.state = State::InRoom { room: room.clone() },
+            None => {
+                self.ghosts.insert(peer, Ghost { room: room.clone(), audio, video });
+            }
         }
         match kind {
             RoomKind::Simple => {
                 if members.len() == 2 {
-                    let frame = TextFrame::text(encode(&ServerMsg::Ready { room }));
+                    let frame = TextFrame::text(encode(&ServerMsg::Ready { room: room.clone() }));
                     for (id, _) in members {
-                        self.out.push_back(super::Output::Send { to: id, frame: frame.clone() });
+                        self.deliver(id, frame.clone());
                     }
                 }
             }
@@ -92,16 +113,20 @@ impl Core {
                     members.iter().filter(|(id, _)| *id != peer).map(|(id, n)| self.member(*id, n)).collect();
                 let me = self.member(peer, &name);
                 self.send(peer, &ServerMsg::Joined { room: room.clone(), you: peer, capacity, members: listed });
-                let frame = TextFrame::text(encode(&ServerMsg::PeerJoined { room, peer: me }));
+                let frame = TextFrame::text(encode(&ServerMsg::PeerJoined { room: room.clone(), peer: me }));
                 for (id, _) in members.iter().filter(|(id, _)| *id != peer) {
-                    self.out.push_back(super::Output::Send { to: *id, frame: frame.clone() });
+                    self.deliver(*id, frame.clone());
                 }
             }
         }
+        self.send_rosters(&room);
     }
 
     fn member(&self, id: PeerId, name: &str) -> Member {
-        let (audio, video) = self.peers.get(&id).map_or((true, true), |p| (p.audio, p.video));
+        let (audio, video) = match self.peers.get(&id) {
+            Some(p) => (p.audio, p.video),
+            None => self.ghosts.get(&id).map_or((true, true), |g| (g.audio, g.video)),
+        };
         Member { id, name: name.to_string(), audio, video }
     }
 
@@ -114,20 +139,29 @@ impl Core {
     }
 
     /// Take `peer` out of `room`, telling the others; an empty room is deleted.
+    /// A room homed on another node is left through its home (see `cluster_rooms.rs`).
     pub(super) fn leave_room(&mut self, peer: PeerId, room: &RoomName, reason: LeaveReason) {
+        if self.leave_away(peer, reason) {
+            return;
+        }
         if let Some(p) = self.peers.get_mut(&peer) {
             p.state = State::Idle;
         }
+        self.ghosts.remove(&peer);
         let Some(r) = self.rooms.get_mut(room) else { return };
         r.members.retain(|(id, _)| *id != peer);
         if r.members.is_empty() {
             self.rooms.remove(room);
+            if self.clustered() {
+                self.out.push_back(Output::Cluster(ClusterOp::Unroute { room: room.clone() }));
+            }
             return;
         }
         let others: Vec<PeerId> = r.others(peer).collect();
         let frame = TextFrame::text(encode(&ServerMsg::PeerLeft { room: room.clone(), peer, reason }));
         for id in others {
-            self.out.push_back(super::Output::Send { to: id, frame: frame.clone() });
+            self.deliver(id, frame.clone());
         }
+        self.send_rosters(room);
     }
 }

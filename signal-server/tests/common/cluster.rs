@@ -101,3 +101,9 @@ pub async fn connect_url(url: &str) -> Client {
     c.id = c.expect("welcome").await["peer_id"].as_u64().unwrap();
     c
 }
+
+/// A client that never says hello (the plain `ws` room protocol).
+pub async fn connect_url_raw(url: &str) -> Client {
+    let (ws, _) = tokio_tungstenite::connect_async(url).await.unwrap();
+    Client { ws, id: 0 }
+}

@@ -15,11 +15,15 @@ use super::super::{Core, CoreConfig, Input, Now, Output, State, TextFrame};
 
 /// The stand-in for the Redis queue.
 #[derive(Default)]
-struct MemQueue {
+pub(super) struct MemQueue {
     /// Waiting searchers by place.
     waiting: BTreeMap<u64, Search>,
     places: HashMap<PeerId, u64>,
     next: u64,
+    /// The room registry (`cluster/room.lua`): each room's home.
+    homes: HashMap<strangers_shared::RoomName, u16>,
+    /// Nodes that stopped beating.
+    pub(super) dead: Vec<u16>,
 }
 
 impl MemQueue {
@@ -63,6 +67,17 @@ impl MemQueue {
         None
     }
 
+    /// The contract of `room.lua`'s route: the live home, or `node` (fresh).
+    fn route(&mut self, room: &strangers_shared::RoomName, node: u16) -> (u16, bool) {
+        match self.homes.get(room) {
+            Some(&home) if home != node && !self.dead.contains(&home) => (home, false),
+            _ => {
+                self.homes.insert(room.clone(), node);
+                (node, true)
+            }
+        }
+    }
+
     fn unsearch(&mut self, peer: PeerId) {
         if let Some(p) = self.places.remove(&peer) {
             self.waiting.remove(&p);
@@ -71,20 +86,20 @@ impl MemQueue {
 }
 
 /// Two nodes, the queue, and what is in flight between them.
-struct Cluster {
-    nodes: [Core; 2],
-    queue: MemQueue,
+pub(super) struct Cluster {
+    pub(super) nodes: [Core; 2],
+    pub(super) queue: MemQueue,
     /// Messages between nodes, delivered by [`Cluster::deliver`].
-    wire: VecDeque<Remote>,
+    pub(super) wire: VecDeque<Remote>,
     /// Safety shared by a node, for the other one (by its index).
     shared: VecDeque<(usize, StoreOp)>,
     /// What each client received, as JSON.
-    inbox: HashMap<PeerId, Vec<Value>>,
+    pub(super) inbox: HashMap<PeerId, Vec<Value>>,
     now: Now,
 }
 
 impl Cluster {
-    fn new() -> Self {
+    pub(super) fn new() -> Self {
         let core =
             |n| Core::new(CoreConfig { node: Some(n), rematch_cooldown: Duration::ZERO, ..CoreConfig::default() });
         let now = Now { mono: Duration::from_secs(100), unix_ms: 1_700_000_000_000 };
@@ -103,22 +118,22 @@ impl Cluster {
     }
 
     /// Peer `k` of node `n`.
-    fn peer(n: u16, k: u64) -> PeerId {
+    pub(super) fn peer(n: u16, k: u64) -> PeerId {
         PeerId(first_id(n) + k)
     }
 
-    fn input(&mut self, peer: PeerId, input: Input) {
+    pub(super) fn input(&mut self, peer: PeerId, input: Input) {
         let now = self.now;
         self.core(peer).handle(now, input);
         self.drain();
     }
 
-    fn send(&mut self, peer: PeerId, text: &str) {
+    pub(super) fn send(&mut self, peer: PeerId, text: &str) {
         let msg = decode_client(text).unwrap();
         self.input(peer, Input::Message(peer, msg, TextFrame::text(text.into())));
     }
 
-    fn connect(&mut self, peer: PeerId) {
+    pub(super) fn connect(&mut self, peer: PeerId) {
         self.input(peer, Input::Connected(peer, None));
     }
 
@@ -160,6 +175,18 @@ impl Cluster {
                         }
                         Output::Cluster(ClusterOp::Unsearch { peer }) => self.queue.unsearch(peer),
                         Output::Cluster(ClusterOp::Send(msg)) => self.wire.push_back(msg),
+                        Output::Cluster(ClusterOp::Route(join)) => {
+                            let (home, fresh) = self.queue.route(&join.room, i as u16 + 1);
+                            self.wire.push_back(Remote::Join { home, fresh, join });
+                        }
+                        Output::Cluster(ClusterOp::Unroute { room }) => {
+                            if self.queue.homes.get(&room) == Some(&(i as u16 + 1)) {
+                                self.queue.homes.remove(&room);
+                            }
+                        }
+                        Output::Cluster(ClusterOp::Claim { room }) => {
+                            self.queue.route(&room, i as u16 + 1);
+                        }
                         Output::Cluster(ClusterOp::Share(op)) => self.shared.push_back((1 - i, op)),
                         Output::Searching { .. } | Output::Close { .. } | Output::Store(_) => {}
                     }
@@ -172,11 +199,12 @@ impl Cluster {
     }
 
     /// Deliver everything in flight, in order.
-    fn deliver(&mut self) {
+    pub(super) fn deliver(&mut self) {
         loop {
             if let Some(msg) = self.wire.pop_front() {
-                let to = msg.to();
-                self.input(to, Input::Remote(msg));
+                let now = self.now;
+                self.nodes[usize::from(msg.node()) - 1].handle(now, Input::Remote(msg));
+                self.drain();
             } else if let Some((node, op)) = self.shared.pop_front() {
                 let now = self.now;
                 self.nodes[node].handle(now, Input::Safety(op));
@@ -187,7 +215,7 @@ impl Cluster {
         }
     }
 
-    fn types(&self, peer: PeerId) -> Vec<String> {
+    pub(super) fn types(&self, peer: PeerId) -> Vec<String> {
         self.inbox
             .get(&peer)
             .map_or_else(Vec::new, |m| m.iter().map(|v| v["type"].as_str().unwrap_or("").to_string()).collect())
