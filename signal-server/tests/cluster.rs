@@ -87,12 +87,7 @@ async fn a_killed_nodes_partners_are_told_and_its_searchers_leave_the_queue() {
     let b = node(&redis).await;
     let mut x = connect_url(&doomed.url).await;
     let mut y = Client::connect(&b).await;
-    x.send(r#"{"type":"find","mode":"text"}"#).await;
-    x.expect("waiting").await;
-    queued(&redis, "text", 1).await;
-    y.send(r#"{"type":"find","mode":"text"}"#).await;
-    until(&mut y, "matched").await;
-    until(&mut x, "matched").await;
+    match_across(&redis, &mut x, &mut y, "text").await;
     // Another client of the doomed node waits in the shared queue.
     let mut w = connect_url(&doomed.url).await;
     w.send(r#"{"type":"find","mode":"text"}"#).await;

@@ -10,7 +10,7 @@
 
 mod beat;
 mod local;
-mod rooms;
+mod registry;
 mod safety;
 
 use beat::Beat;
@@ -24,7 +24,7 @@ use redis::aio::ConnectionManager;
 use strangers_shared::{PeerId, Role};
 use tokio::sync::mpsc;
 
-use crate::core::cluster::{ClusterEvent, ClusterOp, Keys, Remote, Search};
+use crate::core::cluster::{ClusterEvent, ClusterOp, Keys, Rejoin, Remote, Search};
 use crate::hub::HubMsg;
 
 pub use local::LocalRedis;
@@ -81,6 +81,9 @@ pub struct Cluster {
     pub up: Arc<AtomicBool>,
     /// The cluster's ban secret (made by the first node), for nodes given none.
     pub ban_secret: Vec<u8>,
+    /// The cluster's resume secret (made by the first node), for nodes given none, so that a
+    /// token one node issued is honoured by any other.
+    pub resume_secret: Vec<u8>,
 }
 
 /// Where a node's messages go.
@@ -99,14 +102,15 @@ impl Cluster {
         let client = redis::Client::open(url).with_context(|| format!("bad --redis URL {url}"))?;
         let mut con = client.get_connection_manager().await.with_context(|| format!("connecting to {url}"))?;
         let node = claim_node(&mut con, prefix, node).await?;
-        let ban_secret = safety::secret(&mut con, prefix).await?;
+        let ban_secret = safety::secret(&mut con, prefix, "ban_secret").await?;
+        let resume_secret = safety::secret(&mut con, prefix, "resume_secret").await?;
         let (tx, rx) = mpsc::unbounded_channel();
         let failures = Arc::new(AtomicU64::new(0));
         let up = Arc::new(AtomicBool::new(true));
         let prefix = prefix.to_owned();
         let driver =
             Driver { client, con, prefix, node, rx, failures: failures.clone(), up: up.clone(), report_ttl_ms };
-        Ok((Cluster { ops: tx, node, failures, up, ban_secret }, driver))
+        Ok((Cluster { ops: tx, node, failures, up, ban_secret, resume_secret }, driver))
     }
 
     /// Queue an operation; never blocks.
@@ -255,19 +259,24 @@ impl Ops {
             ClusterOp::Send(msg) => self.deliver(msg).await,
             ClusterOp::Share(op) => safety::share(&mut self.con, &self.prefix, self.node, op, self.report_ttl_ms).await,
             ClusterOp::Route(join) => {
-                let (home, fresh) =
-                    rooms::registry(&mut self.con, &self.prefix, self.node, &join.room, "route").await?;
+                let (home, fresh) = registry::room(&mut self.con, &self.prefix, self.node, &join.room, "route").await?;
                 self.deliver(Remote::Join { home, fresh, join }).await
             }
             ClusterOp::Claim { room } => {
-                let (home, _) = rooms::registry(&mut self.con, &self.prefix, self.node, &room, "route").await?;
+                let (home, _) = registry::room(&mut self.con, &self.prefix, self.node, &room, "route").await?;
                 if home != self.node {
                     tracing::warn!(%room, home, "a room homed here is homed on another node too");
                 }
                 Ok(())
             }
+            ClusterOp::Resume(rejoin) => {
+                let partner = registry::relocate(&mut self.con, &self.prefix, &rejoin).await?.or(rejoin.partner);
+                let Some(to) = partner else { return Ok(()) };
+                let Rejoin { peer, old, keys, .. } = rejoin;
+                self.deliver(Remote::Resume { to, from: peer, old, keys }).await
+            }
             ClusterOp::Unroute { room } => {
-                rooms::registry(&mut self.con, &self.prefix, self.node, &room, "free").await.map(|_| ())
+                registry::room(&mut self.con, &self.prefix, self.node, &room, "free").await.map(|_| ())
             }
         }
     }

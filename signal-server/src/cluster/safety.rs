@@ -81,9 +81,10 @@ pub(super) async fn load<C: redis::aio::ConnectionLike + Send>(
     })
 }
 
-/// The cluster's ban secret: the first node to start makes it.
-pub(super) async fn secret(con: &mut ConnectionManager, prefix: &str) -> anyhow::Result<Vec<u8>> {
-    let key = format!("{prefix}:ban_secret");
+/// A secret the whole cluster shares (`ban_secret`, `resume_secret`): the first node to start
+/// makes it.
+pub(super) async fn secret(con: &mut ConnectionManager, prefix: &str, name: &str) -> anyhow::Result<Vec<u8>> {
+    let key = format!("{prefix}:{name}");
     let fresh: String = rand::random::<[u8; 32]>().iter().map(|b| format!("{b:02x}")).collect();
     let () = redis::cmd("SET").arg(&key).arg(fresh).arg("NX").query_async::<Option<String>>(con).await.map(|_| ())?;
     let secret: String = redis::cmd("GET").arg(&key).query_async(con).await?;

@@ -13,7 +13,7 @@
 
 use strangers_shared::{LeaveReason, PeerId, Role, ServerMsg};
 
-pub use super::cluster_msgs::{ClusterEvent, ClusterOp, Join, Keys, Remote, Search};
+pub use super::cluster_msgs::{ClusterEvent, ClusterOp, Join, Keys, Rejoin, Remote, Search};
 use super::moderation::Met;
 use super::{Core, Output, State, TextFrame};
 
@@ -62,7 +62,7 @@ impl Core {
             tags: prefs.interests.clone(),
             open: self.open_to_anyone(*since, prefs),
             exclude,
-            keys: p.who.keys(),
+            keys: Keys { sid: p.sid, ..p.who.keys() },
         });
         self.out.push_back(Output::Cluster(op));
     }
@@ -168,6 +168,9 @@ impl Core {
                     })
                     .collect();
                 for (peer, partner) in orphans {
+                    if self.orphan(peer, partner) {
+                        continue;
+                    }
                     self.remote(Remote::Left { to: peer, from: partner, reason: LeaveReason::Disconnected });
                     // Should the node be alive after all, its side ends too: no pair is left
                     // one-sided.

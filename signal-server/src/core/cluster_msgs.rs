@@ -6,6 +6,7 @@ use strangers_shared::{LeaveReason, Mode, PeerId, Role, RoomName};
 
 use super::cluster::node_of;
 pub use super::cluster_rooms::Join;
+use super::resume::Sid;
 use super::safety::{Key, StoreOp};
 
 /// What others may know of a searcher, for blocks and reports: its keys.
@@ -17,6 +18,9 @@ pub struct Keys {
     pub durable: bool,
     /// Network key.
     pub net: Option<Key>,
+    /// Its session (with resumption), so that its partner's resume token can name it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sid: Option<Sid>,
 }
 
 /// A search handed to the shared queue.
@@ -65,6 +69,27 @@ pub enum ClusterOp {
         /// The room.
         room: RoomName,
     },
+    /// A session resumed here after its node died or its client came back through another
+    /// node: record where it is now, and ask its partner back (see `cluster_resume.rs`).
+    Resume(Rejoin),
+}
+
+/// A resumed session looking for its partner across the cluster.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rejoin {
+    /// Its new connection (here).
+    pub peer: PeerId,
+    /// Its session.
+    pub sid: Sid,
+    /// The partner's session.
+    pub partner_sid: Sid,
+    /// Its connection when the token was issued, if known.
+    pub old: Option<PeerId>,
+    /// The partner's connection when the token was issued, if known; the registry's record of
+    /// where the partner's session resumed since wins.
+    pub partner: Option<PeerId>,
+    /// Its keys (with `sid`), for the partner's reports and blocks.
+    pub keys: Keys,
 }
 
 /// What the cluster driver tells the core about the cluster itself.
@@ -180,6 +205,40 @@ pub enum Remote {
         /// The other members.
         roster: Vec<PeerId>,
     },
+    /// `from` resumed its session, which was `old`, and asks its partner `to` to go on with it.
+    Resume {
+        /// The partner.
+        to: PeerId,
+        /// The resumed session's new connection.
+        from: PeerId,
+        /// Its connection in the call, if known.
+        old: Option<PeerId>,
+        /// Its keys (with its session).
+        keys: Keys,
+    },
+    /// The partner `from` goes on with `to`.
+    Resumed {
+        /// The resumed session's new connection.
+        to: PeerId,
+        /// The partner.
+        from: PeerId,
+        /// The partner's keys (with its session).
+        keys: Keys,
+    },
+    /// The partner `from` is not in that call any more.
+    ResumeFailed {
+        /// The resumed session's new connection.
+        to: PeerId,
+        /// Who was asked.
+        from: PeerId,
+    },
+    /// Session `sid`, which `to` holds, resumed on another connection: `to` ends quietly.
+    Superseded {
+        /// The old connection.
+        to: PeerId,
+        /// Its session.
+        sid: Sid,
+    },
     /// `to` is not (or no longer) in the room; `frame` says why, if anything is to be said.
     RoomGone {
         /// The one that is out.
@@ -203,7 +262,11 @@ impl Remote {
             | Remote::Relay { to, .. }
             | Remote::RoomFrame { to, .. }
             | Remote::RoomRoster { to, .. }
-            | Remote::RoomGone { to, .. } => node_of(*to),
+            | Remote::RoomGone { to, .. }
+            | Remote::Resume { to, .. }
+            | Remote::Resumed { to, .. }
+            | Remote::ResumeFailed { to, .. }
+            | Remote::Superseded { to, .. } => node_of(*to),
             Remote::Join { home, .. } | Remote::RoomIn { home, .. } | Remote::RoomLeave { home, .. } => *home,
         }
     }

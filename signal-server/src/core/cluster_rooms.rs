@@ -166,7 +166,7 @@ impl Core {
                     }
                 }
             }
-            Remote::Matched { .. } | Remote::Refused { .. } | Remote::Left { .. } | Remote::Relay { .. } => {}
+            other => self.resume_remote(other),
         }
     }
 

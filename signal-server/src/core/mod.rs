@@ -7,6 +7,7 @@
 
 pub mod cluster;
 mod cluster_msgs;
+mod cluster_resume;
 mod cluster_rooms;
 mod io;
 mod matching;
@@ -65,6 +66,8 @@ enum State {
         partner: Sid,
         mode: Mode,
         until: Duration,
+        /// In a cluster: the partner's connection when the token was issued, if known.
+        at: Option<PeerId>,
     },
 }
 
@@ -132,6 +135,9 @@ pub struct Core {
     ghosts: PeerMap<cluster_rooms::Ghost>,
     /// Ours in rooms homed on other nodes, or on their way into a room.
     away: PeerMap<cluster_rooms::Away>,
+    /// Partners of a dead node's clients, kept in their calls until then for a resume (see
+    /// `cluster_resume.rs`).
+    orphans: PeerMap<(Duration, PeerId)>,
 }
 
 impl Core {
@@ -156,6 +162,7 @@ impl Core {
             refused: std::collections::HashSet::new(),
             ghosts: PeerMap::default(),
             away: PeerMap::default(),
+            orphans: PeerMap::default(),
         }
     }
 
@@ -381,6 +388,7 @@ impl Core {
         // Forget the peer first, so that what its partner or room hears already counts it gone.
         let Some(p) = self.peers.remove(&peer) else { return };
         self.forget_connection(&p.who);
+        self.orphans.remove(&peer);
         if !self.refused.is_empty() {
             self.refused.retain(|(a, b)| *a != peer && *b != peer);
         }

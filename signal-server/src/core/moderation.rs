@@ -20,12 +20,19 @@ pub(super) struct Met {
     durable: bool,
     net: Option<Key>,
     reported: bool,
+    /// A partner on another node: its session, for resume tokens.
+    sid: Option<super::resume::Sid>,
 }
 
 impl Met {
     /// A partner on another node, known by the keys its node sent.
     pub(super) fn remote(peer: PeerId, call: u64, keys: super::cluster::Keys) -> Met {
-        Met { peer, call, ident: keys.ident, durable: keys.durable, net: keys.net, reported: false }
+        Met { peer, call, ident: keys.ident, durable: keys.durable, net: keys.net, reported: false, sid: keys.sid }
+    }
+
+    /// A partner on another node: its session.
+    pub(super) fn sid(&self) -> Option<super::resume::Sid> {
+        self.sid
     }
 
     /// The same stranger, now on a new connection (it resumed its session).
@@ -71,12 +78,12 @@ impl Identity {
 
     /// What this client's keys are, for a partner on another node.
     pub(super) fn keys(&self) -> super::cluster::Keys {
-        super::cluster::Keys { ident: self.ident, durable: self.durable, net: self.net }
+        super::cluster::Keys { ident: self.ident, durable: self.durable, net: self.net, sid: None }
     }
 
     /// What this client is to whoever meets it.
     pub(super) fn as_met(&self, peer: PeerId, call: u64) -> Met {
-        Met { peer, call, ident: self.ident, durable: self.durable, net: self.net, reported: false }
+        Met { peer, call, ident: self.ident, durable: self.durable, net: self.net, reported: false, sid: None }
     }
 }
 

@@ -9,17 +9,25 @@
 //!
 //! Text form: `r1.` + hex(payload) + `.` + hex(MAC). The payload is
 //! `sid (16) | generation (4, BE) | expiry in Unix seconds (8, BE) | mode (1: 0 none, 1 video,
-//! 2 text) | partner sid (16, only with a mode)`.
+//! 2 text) | partner sid (16, only with a mode) | holder's and partner's peer ids (8 + 8, BE,
+//! only with a mode, and only from a node of a cluster, where they say where to look)`.
 
 use std::fmt;
 use std::time::Duration;
 
 use ring::hmac;
-use strangers_shared::Mode;
+use serde::{Deserialize, Serialize};
+use strangers_shared::{Mode, PeerId};
 
 /// A session's identity, as carried in resume tokens.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct Sid(pub [u8; 16]);
+
+impl fmt::Display for Sid {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&hex(&self.0))
+    }
+}
 
 /// What a valid token says.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -32,6 +40,9 @@ pub struct Claims {
     pub expires: u64,
     /// The random call the session was in: its mode and the partner's session.
     pub call: Option<(Mode, Sid)>,
+    /// In a cluster, with a call: the session's and the partner's peer ids when it was issued
+    /// (their nodes are in their top bits).
+    pub at: Option<(PeerId, PeerId)>,
 }
 
 /// Why a token was refused.
@@ -137,6 +148,10 @@ fn encode_payload(c: &Claims) -> Vec<u8> {
                 Mode::Text => 2,
             });
             out.extend_from_slice(&partner.0);
+            if let Some((holder, partner)) = c.at {
+                out.extend_from_slice(&holder.0.to_be_bytes());
+                out.extend_from_slice(&partner.0.to_be_bytes());
+            }
         }
     }
     out
@@ -146,15 +161,17 @@ fn decode_payload(p: &[u8]) -> Option<Claims> {
     let sid = Sid(p.get(..16)?.try_into().ok()?);
     let generation = u32::from_be_bytes(p.get(16..20)?.try_into().ok()?);
     let expires = u64::from_be_bytes(p.get(20..28)?.try_into().ok()?);
-    let call = match (p.get(28)?, p.len()) {
-        (0, 29) => None,
-        (1 | 2, 45) => {
+    let id = |at: usize| Some(PeerId(u64::from_be_bytes(p.get(at..at + 8)?.try_into().ok()?)));
+    let (call, at) = match (p.get(28)?, p.len()) {
+        (0, 29) => (None, None),
+        (1 | 2, 45 | 61) => {
             let mode = if p[28] == 1 { Mode::Video } else { Mode::Text };
-            Some((mode, Sid(p.get(29..45)?.try_into().ok()?)))
+            let at = if p.len() == 61 { Some((id(45)?, id(53)?)) } else { None };
+            (Some((mode, Sid(p.get(29..45)?.try_into().ok()?))), at)
         }
         _ => return None,
     };
-    Some(Claims { sid, generation, expires, call })
+    Some(Claims { sid, generation, expires, call, at })
 }
 
 fn hex(bytes: &[u8]) -> String {
@@ -190,7 +207,8 @@ mod tests {
     }
 
     fn claims(cfg: &ResumeConfig) -> Claims {
-        Claims { sid: cfg.sid_for(1), generation: 3, expires: 2_000, call: Some((Mode::Video, cfg.sid_for(2))) }
+        let call = Some((Mode::Video, cfg.sid_for(2)));
+        Claims { sid: cfg.sid_for(1), generation: 3, expires: 2_000, call, at: Some((PeerId(7), PeerId(1 << 48 | 9))) }
     }
 
     #[test]
@@ -200,8 +218,11 @@ mod tests {
         let token = a.issue(&c);
         assert!(token.starts_with("r1."), "{token}");
         assert_eq!(b.verify(&token, 1_999), Ok(c));
-        let lone = Claims { call: None, ..c };
+        let lone = Claims { call: None, at: None, ..c };
         assert_eq!(b.verify(&a.issue(&lone), 0), Ok(lone));
+        // A single server's token (no peer ids) still reads.
+        let single = Claims { at: None, ..c };
+        assert_eq!(b.verify(&a.issue(&single), 0), Ok(single));
         assert_ne!(a.sid_for(1), b.sid_for(1), "processes make different session ids");
         assert_ne!(a.sid_for(1), a.sid_for(2));
     }

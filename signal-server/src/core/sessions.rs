@@ -59,21 +59,28 @@ impl Core {
                 break;
             }
             self.expiries.pop_first();
+            if self.orphan_expired(peer, until) {
+                continue;
+            }
             let Some(p) = self.peers.get(&peer) else { continue };
             if p.held.as_ref().is_some_and(|h| h.until == until) {
                 self.remove(peer);
             } else if let State::Resuming { until: u, mode, .. } = p.state
                 && u == until
             {
-                // The partner never came back: this is a partner who left.
-                if let Some(p) = self.peers.get_mut(&peer) {
-                    p.state = State::Idle;
-                    p.prefs.get_or_insert(Prefs { mode, interests: Vec::new() });
-                }
-                self.send(peer, &strangers_shared::ServerMsg::PartnerLeft { reason: LeaveReason::Disconnected });
-                self.enqueue(peer);
+                self.resume_gave_up(peer, mode);
             }
         }
+    }
+
+    /// The partner of a resuming session never came back: this is a partner who left.
+    pub(super) fn resume_gave_up(&mut self, peer: PeerId, mode: Mode) {
+        if let Some(p) = self.peers.get_mut(&peer) {
+            p.state = State::Idle;
+            p.prefs.get_or_insert(Prefs { mode, interests: Vec::new() });
+        }
+        self.send(peer, &strangers_shared::ServerMsg::PartnerLeft { reason: LeaveReason::Disconnected });
+        self.enqueue(peer);
     }
 
     /// The resume token for `peer` as things stand: its session, and its call if it is in one.
@@ -81,16 +88,24 @@ impl Core {
         let cfg = self.cfg.resume.as_ref()?;
         let p = self.peers.get(&peer)?;
         let sid = p.sid?;
-        let call = match &p.state {
+        let (call, at) = match &p.state {
             State::Paired { partner } => {
                 let mode = p.prefs.as_ref().map_or(Mode::Video, |pr| pr.mode);
-                self.peers.get(partner).and_then(|q| q.sid).map(|s| (mode, s))
+                // A partner on another node is known by what its node said at the match.
+                let their_sid = if self.is_local(*partner) {
+                    self.peers.get(partner).and_then(|q| q.sid)
+                } else {
+                    p.who.last.as_ref().filter(|m| m.peer() == *partner).and_then(|m| m.sid())
+                };
+                (their_sid.map(|s| (mode, s)), Some(*partner))
             }
-            State::Resuming { partner, mode, .. } => Some((*mode, *partner)),
-            _ => None,
+            State::Resuming { partner, mode, at, .. } => (Some((*mode, *partner)), *at),
+            _ => (None, None),
         };
+        // Peer ids say where to look, which only a cluster needs.
+        let at = at.filter(|_| self.clustered() && call.is_some()).map(|partner| (peer, partner));
         let expires = (self.now.unix_ms / 1000).saturating_add(cfg.ttl.as_secs());
-        Some(cfg.issue(&Claims { sid, generation: p.generation, expires, call }))
+        Some(cfg.issue(&Claims { sid, generation: p.generation, expires, call, at }))
     }
 
     /// `hello` with a resume token. Returns whether a call was resumed (or is being resumed,
@@ -210,15 +225,22 @@ impl Core {
                 self.stats.resumed += 2;
                 true
             }
-            // The partner is here but no longer in that call: there is nothing to resume.
-            Some(_) => false,
-            None => {
+            // The partner is here but no longer in that call: there is nothing to resume (a
+            // node of a cluster asks, as the partner may be in that call with the session's
+            // connection on another node).
+            Some(_) if !self.clustered() => false,
+            _ => {
                 let until = self.now.mono + self.cfg.resume.as_ref().map_or_else(Default::default, |r| r.window);
+                let at = claims.at.map(|(_, partner)| partner);
                 if let Some(p) = self.peers.get_mut(&peer) {
-                    p.state = State::Resuming { partner: partner_sid, mode, until };
+                    p.state = State::Resuming { partner: partner_sid, mode, until, at };
                     p.prefs = Some(Prefs { mode, interests: Vec::new() });
                 }
                 self.expiries.insert((until, peer));
+                // In a cluster the partner may be on any node: it is asked back from here.
+                if self.clustered() {
+                    self.rejoin(peer, claims.sid, partner_sid, claims.at);
+                }
                 true
             }
         }

@@ -30,6 +30,7 @@ use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
+use crate::core::resume::ResumeConfig;
 use crate::hub::{Hub, HubMsg};
 use crate::metrics::NetMetrics;
 use mailbox::MailboxLimits;
@@ -137,8 +138,12 @@ pub async fn run(listener: TcpListener, cfg: Config, shutdown: CancellationToken
         shared_safety = Some((d.load_safety(now).await?, cluster.ban_secret.clone()));
         tracing::info!(node = cluster.node, "joined the cluster");
         core.node = Some(cluster.node);
-        // Resume tokens name sessions of one process; across nodes they are not honoured yet.
-        core.resume = None;
+        // Every node must trust every node's resume tokens.
+        if cfg.resume_secret.is_none() && !cfg.resume_window.is_zero() {
+            let window = cfg.resume_window;
+            let ttl = crate::config::RESUME_TOKEN_TTL;
+            core.resume = Some(ResumeConfig::new(&cluster.resume_secret, window, ttl, rand::random()));
+        }
         first_peer = crate::core::cluster::first_id(cluster.node);
         driver = Some((cluster, d));
     }

@@ -63,12 +63,17 @@ pub struct NodeProcess {
 
 impl NodeProcess {
     pub fn start(redis: &Redis) -> NodeProcess {
+        Self::start_resuming(redis, "0")
+    }
+
+    /// A node that keeps calls for `window` for a resume (`"0"`: it does not).
+    pub fn start_resuming(redis: &Redis, window: &str) -> NodeProcess {
         use std::io::BufRead;
         let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_signal-server"))
             .env("STRANGERS_LISTEN", "127.0.0.1:0")
             .env("STRANGERS_REDIS", &redis.url)
             .env("STRANGERS_IN_MEMORY", "true")
-            .env("STRANGERS_RESUME_WINDOW", "0")
+            .env("STRANGERS_RESUME_WINDOW", window)
             .env("RUST_LOG", "info")
             .env("NO_COLOR", "1")
             .stdout(std::process::Stdio::piped())
@@ -106,4 +111,14 @@ pub async fn connect_url(url: &str) -> Client {
 pub async fn connect_url_raw(url: &str) -> Client {
     let (ws, _) = tokio_tungstenite::connect_async(url).await.unwrap();
     Client { ws, id: 0 }
+}
+
+/// Match `x` (searching first, so it offers) with `y` in `mode`; returns x's `matched`.
+pub async fn match_across(redis: &Redis, x: &mut Client, y: &mut Client, mode: &str) -> Value {
+    x.send(&format!(r#"{{"type":"find","mode":"{mode}"}}"#)).await;
+    x.expect("waiting").await;
+    queued(redis, mode, 1).await;
+    y.send(&format!(r#"{{"type":"find","mode":"{mode}"}}"#)).await;
+    until(y, "matched").await;
+    until(x, "matched").await
 }

@@ -24,6 +24,8 @@ pub(super) struct MemQueue {
     homes: HashMap<strangers_shared::RoomName, u16>,
     /// Nodes that stopped beating.
     pub(super) dead: Vec<u16>,
+    /// Where resumed sessions are now (`cluster/registry.rs`).
+    sessions: HashMap<super::super::resume::Sid, PeerId>,
 }
 
 impl MemQueue {
@@ -95,13 +97,22 @@ pub(super) struct Cluster {
     shared: VecDeque<(usize, StoreOp)>,
     /// What each client received, as JSON.
     pub(super) inbox: HashMap<PeerId, Vec<Value>>,
-    now: Now,
+    pub(super) now: Now,
 }
 
 impl Cluster {
     pub(super) fn new() -> Self {
-        let core =
-            |n| Core::new(CoreConfig { node: Some(n), rematch_cooldown: Duration::ZERO, ..CoreConfig::default() });
+        Self::with_resume(None)
+    }
+
+    /// Two nodes; with `window`, they resume sessions (with one secret) for that long.
+    pub(super) fn with_resume(window: Option<Duration>) -> Self {
+        let core = |n: u16| {
+            let resume = window.map(|w| {
+                super::super::resume::ResumeConfig::new(b"one secret", w, Duration::from_secs(3600), [n as u8; 16])
+            });
+            Core::new(CoreConfig { node: Some(n), rematch_cooldown: Duration::ZERO, resume, ..CoreConfig::default() })
+        };
         let now = Now { mono: Duration::from_secs(100), unix_ms: 1_700_000_000_000 };
         Self {
             nodes: [core(1), core(2)],
@@ -184,6 +195,13 @@ impl Cluster {
                                 self.queue.homes.remove(&room);
                             }
                         }
+                        Output::Cluster(ClusterOp::Resume(r)) => {
+                            self.queue.sessions.insert(r.sid, r.peer);
+                            if let Some(to) = self.queue.sessions.get(&r.partner_sid).copied().or(r.partner) {
+                                let (from, old, keys) = (r.peer, r.old, r.keys);
+                                self.wire.push_back(Remote::Resume { to, from, old, keys });
+                            }
+                        }
                         Output::Cluster(ClusterOp::Claim { room }) => {
                             self.queue.route(&room, i as u16 + 1);
                         }
@@ -221,7 +239,7 @@ impl Cluster {
             .map_or_else(Vec::new, |m| m.iter().map(|v| v["type"].as_str().unwrap_or("").to_string()).collect())
     }
 
-    fn partner(&self, peer: PeerId) -> Option<PeerId> {
+    pub(super) fn partner(&self, peer: PeerId) -> Option<PeerId> {
         let core = &self.nodes[usize::from(node_of(peer)) - 1];
         match core.peers.get(&peer).map(|p| &p.state) {
             Some(State::Paired { partner }) => Some(*partner),
@@ -342,7 +360,7 @@ fn a_refusal_that_overtakes_its_match_voids_it() {
     c.deliver();
     let paired_before: Vec<_> = [x, y, z].iter().map(|p| c.partner(*p)).collect();
     let key = super::super::safety::Key([1; 16]);
-    let keys = super::super::cluster::Keys { ident: key, durable: false, net: None };
+    let keys = super::super::cluster::Keys { ident: key, durable: false, net: None, sid: None };
     let matched = |to, from| Remote::Matched {
         to,
         from,

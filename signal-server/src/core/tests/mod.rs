@@ -1,6 +1,7 @@
 //! Tests of the core: scenario tests in virtual time, and property tests of its invariants.
 
 mod cluster;
+mod cluster_resume;
 mod cluster_rooms;
 mod invariants;
 mod matching;
