@@ -298,7 +298,16 @@ for CASE in $CASES; do
       ;;
     5)
       set_nat friendly 5; start_server stun
-      call "" || fail "the call did not hold with 5% loss"
+      if ! call ""; then
+        # Under loss, webrtc-rs 0.21.1's DTLS handshake now and then never completes (seen once
+        # in CI: the client's flight 3 sent 8 times, never answered). A user would be on to the
+        # next stranger; the case tries the setup once more. A call that connected and then did
+        # not hold is never retried.
+        grep -q "waiting for a connected call" "$WORK/c1.out" "$WORK/c2.out" ||
+          fail "the call did not hold with 5% loss"
+        echo "nat-test: case 5: the call did not connect under loss ($(field 1 'd["errors"]') / $(field 2 'd["errors"]')); once more"
+        call "" || fail "the call did not connect or did not hold with 5% loss, twice"
+      fi
       ok "5% loss: fps $(field 1 'd["fps_in"]["p50"]') / $(field 2 'd["fps_in"]["p50"]')"
       ;;
     6)
