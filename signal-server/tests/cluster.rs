@@ -277,3 +277,31 @@ async fn a_block_holds_when_both_come_back_on_other_nodes() {
     z.send(r#"{"type":"find","mode":"text"}"#).await;
     until(&mut z, "matched").await;
 }
+
+#[tokio::test]
+async fn a_quick_redis_restart_is_noticed_and_what_it_lost_is_put_back() {
+    let mut redis = Redis::start();
+    let (a, b) = (node(&redis).await, node(&redis).await);
+    let client = redis::Client::open(redis.url.as_str()).unwrap();
+    let secret = || async {
+        let mut con = client.get_multiplexed_async_connection().await.unwrap();
+        redis::cmd("GET").arg("strangers:ban_secret").query_async::<Option<String>>(&mut con).await.unwrap()
+    };
+    let mut x = Client::connect(&a).await;
+    let mut y = Client::connect(&b).await;
+    // Both nodes are up (they answered), so the secret is made.
+    let before = secret().await;
+    assert!(before.is_some());
+    x.send(r#"{"type":"find","mode":"text"}"#).await;
+    x.expect("waiting").await;
+    queued(&redis, "text", 1).await;
+    // A restart loses everything (no persistence): the queue, the registries, the secrets.
+    redis.server.restart().unwrap();
+    // The nodes notice the new Redis process by its run id, put the secret back, and their
+    // searchers search again, so a stranger on the other node meets x.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    y.send(r#"{"type":"find","mode":"text"}"#).await;
+    tokio::time::timeout(Duration::from_secs(5), until(&mut y, "matched")).await.expect("matched after the restart");
+    until(&mut x, "matched").await;
+    assert_eq!(secret().await, before, "the cluster keeps its ban secret");
+}

@@ -22,15 +22,23 @@ pub(super) struct Beat {
     pub(super) online: Arc<AtomicU64>,
     pub(super) hub: mpsc::Sender<HubMsg>,
     pub(super) up: Arc<AtomicBool>,
+    /// The secrets the cluster shares, by key name, put back if Redis lost them.
+    pub(super) secrets: Vec<(&'static str, Vec<u8>)>,
 }
+
+/// How many beats between two prunings of the blocks and bans kept in Redis (10 min).
+const PRUNE_EVERY: u64 = 600;
 
 impl Beat {
     pub(super) async fn run(mut self) {
         let mut tick = tokio::time::interval(HEARTBEAT);
         let mut dead = HashSet::new();
         let mut failed_at: Option<std::time::Instant> = None;
+        let mut run_id: Option<String> = None;
+        let mut beats: u64 = 0;
         loop {
             tick.tick().await;
+            beats += 1;
             // After our own beats failed, others' keys may have expired for the same reason:
             // judge nobody dead until a whole liveness period of good beats has passed.
             let judge = failed_at.is_none_or(|t| t.elapsed() > Duration::from_secs(ALIVE_TTL_SECS + 1));
@@ -38,11 +46,33 @@ impl Beat {
             let beat = beat
                 .unwrap_or_else(|_| Err(redis::RedisError::from(std::io::Error::from(std::io::ErrorKind::TimedOut))));
             match beat {
-                Ok(msgs) => {
-                    if !self.up.swap(true, Ordering::Relaxed) {
+                Ok((msgs, id)) => {
+                    // Up first: what the news below makes the core ask must find Redis usable.
+                    let was_down = !self.up.swap(true, Ordering::Relaxed);
+                    // Another Redis process than before: a restart, however short, lost the
+                    // queue, the registries and what safety kept. The nodes put them back.
+                    let restarted = run_id.as_ref().is_some_and(|old| *old != id);
+                    run_id = Some(id);
+                    let news = if restarted {
+                        tracing::warn!("the cluster's Redis restarted; putting back what it lost");
+                        self.put_back_secrets().await;
+                        Some(ClusterEvent::Reset)
+                    } else if was_down {
                         tracing::info!("the cluster's Redis is back");
-                        if self.hub.send(HubMsg::Cluster(ClusterEvent::Back)).await.is_err() {
-                            return;
+                        Some(ClusterEvent::Back)
+                    } else {
+                        None
+                    };
+                    if let Some(news) = news
+                        && self.hub.send(HubMsg::Cluster(news)).await.is_err()
+                    {
+                        return;
+                    }
+                    if beats % PRUNE_EVERY == PRUNE_EVERY / 2 {
+                        let now = unix_secs().saturating_mul(1000);
+                        match super::safety::prune(&mut self.con, &self.prefix, now).await {
+                            Ok(n) => tracing::debug!(pruned = n, "expired blocks and bans left Redis"),
+                            Err(e) => tracing::warn!(error = %e, "pruning expired blocks and bans failed"),
                         }
                     }
                     for msg in msgs {
@@ -61,8 +91,18 @@ impl Beat {
         }
     }
 
-    /// One beat; returns what to tell the hub.
-    async fn beat(&mut self, dead: &mut HashSet<u16>, judge: bool) -> redis::RedisResult<Vec<HubMsg>> {
+    async fn put_back_secrets(&mut self) {
+        for (name, secret) in &self.secrets {
+            let value = String::from_utf8_lossy(secret).into_owned();
+            let set = redis::cmd("SET").arg(format!("{}:{name}", self.prefix)).arg(value).arg("NX").clone();
+            if let Err(e) = set.query_async::<Option<String>>(&mut self.con).await {
+                tracing::warn!(error = %e, "putting the cluster's secrets back failed");
+            }
+        }
+    }
+
+    /// One beat; returns what to tell the hub, and the Redis process's run id.
+    async fn beat(&mut self, dead: &mut HashSet<u16>, judge: bool) -> redis::RedisResult<(Vec<HubMsg>, String)> {
         let (p, node) = (self.prefix.clone(), self.node);
         let mine = self.online.load(Ordering::Relaxed);
         let now = unix_secs();
@@ -76,7 +116,10 @@ impl Beat {
             pipe.cmd("ZCARD").arg(format!("{p}:q:{}:all", mode.as_str()));
         }
         pipe.cmd("SMEMBERS").arg(format!("{p}:nodes"));
-        let (online, video, text, nodes): (Vec<String>, u64, u64, Vec<u16>) = pipe.query_async(&mut self.con).await?;
+        pipe.cmd("INFO").arg("server");
+        let (online, video, text, nodes, info): (Vec<String>, u64, u64, Vec<u16>, String) =
+            pipe.query_async(&mut self.con).await?;
+        let run_id = info.lines().find_map(|l| l.strip_prefix("run_id:")).unwrap_or("").trim().to_owned();
         let fresh = |v: &String| {
             let (count, stamp) = v.split_once(' ')?;
             let stamp: u64 = stamp.parse().ok()?;
@@ -99,7 +142,7 @@ impl Beat {
                 self.reap(n).await?;
             }
         }
-        Ok(msgs)
+        Ok((msgs, run_id))
     }
 
     /// Take a dead node's searchers out of the shared queue (one script: atomic, and a no-op if

@@ -108,8 +108,18 @@ impl Cluster {
         let failures = Arc::new(AtomicU64::new(0));
         let up = Arc::new(AtomicBool::new(true));
         let prefix = prefix.to_owned();
-        let driver =
-            Driver { client, con, prefix, node, rx, failures: failures.clone(), up: up.clone(), report_ttl_ms };
+        let secrets = vec![("ban_secret", ban_secret.clone()), ("resume_secret", resume_secret.clone())];
+        let driver = Driver {
+            client,
+            con,
+            prefix,
+            node,
+            rx,
+            failures: failures.clone(),
+            up: up.clone(),
+            report_ttl_ms,
+            secrets,
+        };
         Ok((Cluster { ops: tx, node, failures, up, ban_secret, resume_secret }, driver))
     }
 
@@ -129,6 +139,8 @@ pub struct Driver {
     failures: Arc<AtomicU64>,
     up: Arc<AtomicBool>,
     report_ttl_ms: u64,
+    /// The cluster's shared secrets, by key name.
+    secrets: Vec<(&'static str, Vec<u8>)>,
 }
 
 impl Driver {
@@ -139,11 +151,12 @@ impl Driver {
 
     /// Run until the hub is gone: the operations, this node's channel and its heartbeat.
     pub async fn run(self, hub: mpsc::Sender<HubMsg>, online: Arc<AtomicU64>) {
-        let Driver { client, con, prefix, node, rx, failures, up, report_ttl_ms } = self;
+        let Driver { client, con, prefix, node, rx, failures, up, report_ttl_ms, secrets } = self;
         // One task for all three, so that stopping it (or the hub going) stops them all.
         let channels = [channel(&prefix, node), safety::channel(&prefix)];
         let listen = listen(client, channels, node, report_ttl_ms, hub.clone());
-        let beat = Beat { con: con.clone(), prefix: prefix.clone(), node, online, hub: hub.clone(), up: up.clone() };
+        let beat =
+            Beat { con: con.clone(), prefix: prefix.clone(), node, online, hub: hub.clone(), up: up.clone(), secrets };
         let beat = beat.run();
         let claim = redis::Script::new(CLAIM);
         let drop = redis::Script::new(UNSEARCH);
@@ -238,7 +251,20 @@ impl Ops {
 
     async fn run_one(&mut self, op: ClusterOp) {
         let failed = failure_event(&op);
-        let done = tokio::time::timeout(OP_TIMEOUT, self.one(op)).await;
+        // An operation that asks and changes nothing twice over may be tried again once when
+        // the connection was found broken (Redis restarted; the manager has reconnected since).
+        let again = matches!(
+            op,
+            ClusterOp::Search(_) | ClusterOp::Unsearch { .. } | ClusterOp::Route(_) | ClusterOp::Claim { .. }
+        )
+        .then(|| op.clone());
+        let mut done = tokio::time::timeout(OP_TIMEOUT, self.one(op)).await;
+        if let (Ok(Err(e)), Some(op)) = (&done, again)
+            && e.downcast_ref::<redis::RedisError>().is_some_and(|e| e.is_io_error() || e.is_connection_dropped())
+        {
+            tracing::debug!(error = %e, "the cluster's Redis connection broke; trying once more");
+            done = tokio::time::timeout(OP_TIMEOUT, self.one(op)).await;
+        }
         if let Err(e) = done.unwrap_or_else(|_| Err(anyhow::anyhow!("timed out"))) {
             self.failures.fetch_add(1, Ordering::Relaxed);
             tracing::warn!(error = %e, "cluster operation failed");

@@ -90,3 +90,69 @@ pub(super) async fn secret(con: &mut ConnectionManager, prefix: &str, name: &str
     let secret: String = redis::cmd("GET").arg(&key).query_async(con).await?;
     Ok(secret.into_bytes())
 }
+
+/// Drop what has expired from the blocks and bans kept in Redis (each node's own memory sweeps
+/// itself; without this the hashes would only grow). A field is deleted only if it still holds
+/// the value read, so a block or ban renewed meanwhile stays. Returns how many went.
+pub(super) async fn prune(con: &mut ConnectionManager, prefix: &str, now_ms: u64) -> anyhow::Result<usize> {
+    const DEL_IF_SAME: &str = "local n = 0 for i = 1, #ARGV, 2 do if redis.call('HGET', KEYS[1], ARGV[i]) == ARGV[i + 1] then n = n + redis.call('HDEL', KEYS[1], ARGV[i]) end end return n";
+    let script = redis::Script::new(DEL_IF_SAME);
+    let mut pruned = 0;
+    for (hash, expired) in [
+        ("blocks", (|v: &str| serde_json::from_str::<BlockRow>(v).ok().map(|b| b.expires)) as fn(&str) -> Option<u64>),
+        ("bans", |v: &str| serde_json::from_str::<Ban>(v).ok().map(|b| b.forget_at)),
+    ] {
+        let key = format!("{prefix}:{hash}");
+        let mut cursor: u64 = 0;
+        loop {
+            let (next, pairs): (u64, Vec<(String, String)>) =
+                redis::cmd("HSCAN").arg(&key).arg(cursor).arg("COUNT").arg(500).query_async(con).await?;
+            let mut call = script.key(&key);
+            let mut any = false;
+            for (field, value) in &pairs {
+                // Unreadable rows go too: nothing could ever load them.
+                if expired(value).is_none_or(|t| t <= now_ms) {
+                    call.arg(field).arg(value);
+                    any = true;
+                }
+            }
+            if any {
+                let n: usize = call.invoke_async(con).await?;
+                pruned += n;
+            }
+            if next == 0 {
+                break;
+            }
+            cursor = next;
+        }
+    }
+    Ok(pruned)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+    use crate::core::safety::Key;
+
+    #[tokio::test]
+    async fn pruning_drops_what_expired_and_keeps_the_rest() {
+        let server = super::super::LocalRedis::start().unwrap();
+        let client = redis::Client::open(server.url()).unwrap();
+        let mut con = client.get_connection_manager().await.unwrap();
+        let ban = |k: u8, forget_at| Ban { key: Key([k; 16]), since: 0, until: 1, strikes: 1, forget_at };
+        let block = |k: u8, expires| BlockRow { a: Key([k; 16]), b: Key([k + 1; 16]), expires };
+        let keep = [StoreOp::Ban(ban(1, 2_000)), StoreOp::Block(block(3, 2_000))];
+        let drop = [StoreOp::Ban(ban(5, 1_000)), StoreOp::Block(block(7, 999))];
+        for op in keep.into_iter().chain(drop) {
+            share(&mut con, "t", 1, op, 1_000).await.unwrap();
+        }
+        let () = redis::cmd("HSET").arg("t:bans").arg("junk").arg("{").query_async(&mut con).await.unwrap();
+        assert_eq!(prune(&mut con, "t", 1_000).await.unwrap(), 3);
+        let kept = load(&mut con, "t", 0, 1_000).await.unwrap();
+        assert_eq!(kept.bans, vec![ban(1, 2_000)]);
+        assert_eq!(kept.blocks, vec![block(3, 2_000)]);
+        assert_eq!(prune(&mut con, "t", 1_000).await.unwrap(), 0, "nothing left to prune");
+    }
+}

@@ -15,6 +15,7 @@ use strangers_shared::{LeaveReason, PeerId, Role, ServerMsg};
 
 pub use super::cluster_msgs::{ClusterEvent, ClusterOp, Join, Keys, Rejoin, Remote, Search};
 use super::moderation::Met;
+use super::safety::StoreOp;
 use super::{Core, Output, State, TextFrame};
 
 /// Most refusals kept for matches that have not arrived yet.
@@ -185,6 +186,14 @@ impl Core {
                     self.dequeue_quietly(peer);
                     let text = "matching is unavailable for a moment; calls in progress go on. Try again shortly";
                     self.error(peer, strangers_shared::ErrorCode::Unavailable, text.into());
+                }
+            }
+            ClusterEvent::Reset => {
+                self.cluster_event(ClusterEvent::Back);
+                let (blocks, bans) = self.ledger.kept(self.now.unix_ms);
+                let ops = blocks.into_iter().map(StoreOp::Block).chain(bans.into_iter().map(StoreOp::Ban));
+                for op in ops {
+                    self.out.push_back(Output::Cluster(ClusterOp::Share(op)));
                 }
             }
             ClusterEvent::Back => {

@@ -105,6 +105,9 @@ pub enum ClusterEvent {
     Back,
     /// A join could not reach the room registry: the joiner is told, and is in no room.
     JoinFailed(PeerId),
+    /// Redis restarted and lost what it held: as [`ClusterEvent::Back`], and this node shares
+    /// again the blocks and bans it keeps.
+    Reset,
 }
 
 /// A message between nodes about one pair.

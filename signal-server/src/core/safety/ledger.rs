@@ -168,6 +168,18 @@ impl Ledger {
         }
     }
 
+    /// Everything to keep at `now`: blocks in force and bans still remembered (to share again
+    /// after the cluster's Redis lost them).
+    pub(crate) fn kept(&self, now: u64) -> (Vec<BlockRow>, Vec<Ban>) {
+        let blocks = self
+            .blocks
+            .iter()
+            .filter(|(_, expires)| **expires > now)
+            .map(|((a, b), expires)| BlockRow { a: *a, b: *b, expires: *expires })
+            .collect();
+        (blocks, self.bans.values().filter(|b| b.forget_at > now).cloned().collect())
+    }
+
     /// Bans in force at `now`, ending last first.
     pub(crate) fn active_bans(&self, now: u64) -> Vec<Ban> {
         let mut bans: Vec<Ban> = self.bans.values().filter(|b| b.until > now).cloned().collect();
