@@ -6,7 +6,10 @@ use strangers_shared::{PeerId, RoomName};
 
 use crate::core::cluster::Rejoin;
 
-const REGISTRY: &str = include_str!("room.lua");
+/// `room.lua`, made once: a `Script` hashes and copies its source when made, which per join
+/// cost a kilobyte of short-lived garbage at the worst moment (a burst of joins).
+static REGISTRY: std::sync::LazyLock<redis::Script> =
+    std::sync::LazyLock::new(|| redis::Script::new(include_str!("room.lua")));
 
 /// Run one registry operation (`route` or `free`, see `room.lua`) for `room` from `node`:
 /// returns the room's home and whether it is `node` (which may then create the room).
@@ -17,8 +20,7 @@ pub(super) async fn room(
     room: &RoomName,
     op: &str,
 ) -> anyhow::Result<(u16, bool)> {
-    let (home, mine): (u16, i64) =
-        redis::Script::new(REGISTRY).arg(prefix).arg(room.as_str()).arg(node).arg(op).invoke_async(con).await?;
+    let (home, mine): (u16, i64) = REGISTRY.arg(prefix).arg(room.as_str()).arg(node).arg(op).invoke_async(con).await?;
     Ok((home, mine == 1))
 }
 

@@ -67,6 +67,16 @@ impl Core {
         self.cfg.node.unwrap_or(0)
     }
 
+    /// Forget `peer`'s away entry. A burst of joins fills the map for a moment (each waits for
+    /// the registry): its room is given back once it is mostly empty.
+    fn unaway(&mut self, peer: &PeerId) -> Option<Away> {
+        let gone = self.away.remove(peer);
+        if self.away.capacity() > 256 && self.away.len() * 4 < self.away.capacity() {
+            self.away.shrink_to(self.away.len() * 2);
+        }
+        gone
+    }
+
     fn cluster_send(&mut self, msg: Remote) {
         self.out.push_back(Output::Cluster(ClusterOp::Send(msg)));
     }
@@ -105,7 +115,7 @@ impl Core {
 
     /// One of ours leaves a room homed elsewhere. Returns false when it is in none.
     pub(super) fn leave_away(&mut self, peer: PeerId, reason: LeaveReason) -> bool {
-        let Some(a) = self.away.remove(&peer) else { return false };
+        let Some(a) = self.unaway(&peer) else { return false };
         if let Some(p) = self.peers.get_mut(&peer) {
             p.state = State::Idle;
         }
@@ -157,7 +167,7 @@ impl Core {
             }
             Remote::RoomGone { to, room, home, frame } => {
                 if self.away.get(&to).is_some_and(|a| a.join.room == room && a.home.is_none_or(|h| h == home)) {
-                    self.away.remove(&to);
+                    self.unaway(&to);
                     if let Some(p) = self.peers.get_mut(&to) {
                         p.state = State::Idle;
                     }
@@ -187,7 +197,7 @@ impl Core {
             if !waiting {
                 return;
             }
-            self.away.remove(&join.peer);
+            self.unaway(&join.peer);
         } else if let Some(g) = self.ghosts.get(&join.peer) {
             if g.room == join.room {
                 // Routed twice (after a node went down): it is in already; say who is here.
@@ -222,7 +232,7 @@ impl Core {
     /// Refuse a join: a local joiner is told here, a ghost through its node.
     pub(super) fn refuse_member(&mut self, peer: PeerId, room: &RoomName, code: ErrorCode, text: String) {
         if self.is_local(peer) {
-            self.away.remove(&peer);
+            self.unaway(&peer);
             if let Some(p) = self.peers.get_mut(&peer)
                 && p.state == (State::InRoom { room: room.clone() })
             {
@@ -268,7 +278,7 @@ impl Core {
         }
         let lost: Vec<PeerId> = self.away.iter().filter(|(_, a)| a.home == Some(node)).map(|(id, _)| *id).collect();
         for peer in lost {
-            let Some(a) = self.away.remove(&peer) else { continue };
+            let Some(a) = self.unaway(&peer) else { continue };
             if let Some(p) = self.peers.get_mut(&peer) {
                 p.state = State::Idle;
             }
@@ -289,7 +299,7 @@ impl Core {
     /// The registry could not be reached for a join.
     pub(super) fn join_failed(&mut self, peer: PeerId) {
         if self.away.get(&peer).is_some_and(|a| a.home.is_none()) {
-            self.away.remove(&peer);
+            self.unaway(&peer);
             if let Some(p) = self.peers.get_mut(&peer) {
                 p.state = State::Idle;
             }

@@ -108,7 +108,9 @@ struct Peer {
 #[derive(Debug)]
 pub struct Core {
     cfg: CoreConfig,
-    peers: PeerMap<Peer>,
+    /// Boxed: a `Peer` is some 450 bytes, and a table of them inline carries its spare
+    /// capacity (up to half again) at that size; boxed, the spare slots are pointers.
+    peers: PeerMap<Box<Peer>>,
     queues: [ModeQueue; 2],
     next_seq: u64,
     rooms: HashMap<RoomName, Room>,
@@ -295,7 +297,7 @@ impl Core {
         if let Some(sid) = sid {
             self.sessions.insert(sid, peer);
         }
-        if self.peers.insert(peer, fresh).is_some() {
+        if self.peers.insert(peer, Box::new(fresh)).is_some() {
             // A reused id would be a driver bug; start the peer over rather than mix two lives.
             tracing::warn!(%peer, "peer id connected twice");
         }
