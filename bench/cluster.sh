@@ -72,12 +72,14 @@ for RUN in $(seq "$RUNS"); do
     stop_nodes
   done
 done
-# Idle memory of one node with Redis on (connections alone in rooms, as in bench/run.sh).
-start_nodes 1 redis
-RUN=0
-"$BIN/loadgen" --url "${URLS[0]}" --server-pid "${NODE_PIDS[0]}" --label "1-redis" idle --connections "$IDLE_CONNS" \
-  | tee /dev/stderr | sed -n 's/^JSON //p' >> "$OUT"
-stop_nodes
+# Idle memory of one node with Redis on (connections alone in rooms, as in bench/run.sh), a
+# fresh node each run: RSS after a burst of joins varies from run to run, so the median counts.
+for RUN in $(seq "$RUNS"); do
+  start_nodes 1 redis
+  "$BIN/loadgen" --url "${URLS[0]}" --server-pid "${NODE_PIDS[0]}" --label "1-redis" idle --connections "$IDLE_CONNS" \
+    | tee /dev/stderr | sed -n 's/^JSON //p' >> "$OUT"
+  stop_nodes
+done
 
 python3 - "$OUT" <<'PY'
 import json, statistics, sys
@@ -108,5 +110,6 @@ for name, f, d in lines:
 idle = [r["result"]["bytes_per_connection"] for r in rows if r.get("mode") == "idle"]
 if idle:
     conns = [r["result"]["connections"] for r in rows if r.get("mode") == "idle"][0]
-    print(f"\nidle bytes/connection, 1 node with Redis ({conns} connections): {idle[0]:.0f}")
+    runs = ", ".join(f"{v:.0f}" for v in idle)
+    print(f"\nidle bytes/connection, 1 node with Redis ({conns} connections): median {med(idle):.0f} of {runs}")
 PY
