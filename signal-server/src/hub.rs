@@ -152,7 +152,10 @@ impl Hub {
             }
             HubMsg::Disconnected(peer, lost) => {
                 self.mailboxes.remove(&peer);
-                if lost { Input::Disconnected(peer) } else { Input::Closed(peer) }
+                // Closed because this server is going away (a deploy): the client did not
+                // leave its call, and comes back (on another node of a cluster, whose partner
+                // must not hear `partner_left` meanwhile): held, as a lost connection is.
+                if lost || self.shutting_down { Input::Disconnected(peer) } else { Input::Closed(peer) }
             }
             HubMsg::Metrics(reply) => {
                 let queued = self.mailboxes.values().map(|m| m.queued_bytes()).sum();

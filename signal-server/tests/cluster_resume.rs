@@ -47,3 +47,32 @@ async fn a_call_outlives_its_node_and_resumes_on_another() {
     assert_eq!(until(&mut x2, "chat").await["text"], "only you");
     y.nothing_pending().await;
 }
+
+#[tokio::test]
+async fn a_deploy_of_one_node_does_not_end_the_calls_of_its_clients() {
+    let redis = Redis::start();
+    let node = || {
+        let url = redis.url.clone();
+        common::server_with(move |cfg| {
+            cfg.cluster.redis = Some(url);
+            cfg.resume_window = Duration::from_secs(15);
+        })
+    };
+    let (a, b) = (node().await, node().await);
+    let mut x = Client::connect(&a).await;
+    let mut y = Client::connect(&b).await;
+    let matched = match_across(&redis, &mut x, &mut y, "text").await;
+    let token = matched["resume"].as_str().expect("a resume token").to_string();
+    // Node a is shut down gracefully (SIGTERM): its clients are closed with 1001.
+    a.shutdown().await.unwrap();
+    assert_eq!(x.closed().await.map(|c| u16::from(c.code)), Some(1001));
+    let mut x2 = Client::connect_raw(&b).await;
+    x2.send(&format!(r#"{{"type":"hello","version":1,"resume":"{token}"}}"#)).await;
+    assert_eq!(until(&mut x2, "welcome").await["resumed"], true);
+    until(&mut y, "partner_resumed").await;
+    x2.send(r#"{"type":"chat","text":"after the deploy"}"#).await;
+    assert_eq!(until(&mut y, "chat").await["text"], "after the deploy");
+    // Past the dead node's liveness: nothing more for y.
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    y.nothing_pending().await;
+}
