@@ -5,14 +5,12 @@
 mod common;
 
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use common::client;
+use common::{heard, in_call, video_frames};
 use signal_server::Config;
 use signal_server::cluster::LocalRedis;
 use strangers_client::call::state::CallState;
-use strangers_client::engine::Who;
 use strangers_client::harness::analyser::ToneRegistry;
 
 const WAIT: Duration = Duration::from_secs(20);
@@ -27,36 +25,15 @@ async fn a_call_between_clients_on_two_nodes_passes_the_media_checks() {
         nodes.push(signal_server::start(cfg).await.unwrap());
     }
     let reg = Arc::new(ToneRegistry::default());
-    let a = client("a", &nodes[0].url(), 440.0, &reg);
-    let b = client("b", &nodes[1].url(), 660.0, &reg);
-    a.start_video();
-    b.start_video();
-    for c in [&a, &b] {
-        c.wait(WAIT, "connected", |v| v.call == Some(CallState::Connected)).await.unwrap();
-        let frames = |v: &strangers_client::harness::client::View| {
-            v.video_from(Who::Partner).map_or(0, |s| s.frames.load(Ordering::Relaxed))
-        };
-        c.wait(WAIT, "30 decoded frames", move |v| frames(v) >= 30).await.unwrap();
-    }
-    let heard = |hz: f64| {
-        move |v: &strangers_client::harness::client::View| {
-            v.tones
-                .last()
-                .is_some_and(|(_, t)| t.detected_hz() == Some(hz) && t.with_tone.load(Ordering::Relaxed) >= 10)
-        }
-    };
-    a.wait(WAIT, "b's tone", heard(660.0)).await.unwrap();
-    b.wait(WAIT, "a's tone", heard(440.0)).await.unwrap();
+    let (a, b) = in_call(&nodes[0].url(), &nodes[1].url(), &reg, 30, WAIT).await;
+    a.wait(WAIT, "b's tone", |v| heard(v, 660.0)).await.unwrap();
+    b.wait(WAIT, "a's tone", |v| heard(v, 440.0)).await.unwrap();
     let ids = [a.view(|v| v.peer_id), b.view(|v| v.peer_id)];
     let nodes_of: Vec<u64> = ids.iter().map(|id| id.map_or(0, |p| p.0 >> 48)).collect();
     assert_ne!(nodes_of[0], nodes_of[1], "the two clients were on different nodes");
     for n in nodes {
         n.shutdown().await.unwrap();
     }
-}
-
-fn frames(v: &strangers_client::harness::client::View) -> u64 {
-    v.video_from(Who::Partner).map_or(0, |s| s.frames.load(Ordering::Relaxed))
 }
 
 /// A deploy as it runs: two nodes share one port (SO_REUSEPORT, as behind a TCP balancer), one is
@@ -76,14 +53,7 @@ async fn a_call_goes_on_when_the_node_of_one_side_is_stopped() {
     }
     let url = format!("ws://127.0.0.1:{port}/");
     let reg = Arc::new(ToneRegistry::default());
-    let a = client("a", &url, 440.0, &reg);
-    let b = client("b", &url, 660.0, &reg);
-    a.start_video();
-    b.start_video();
-    for c in [&a, &b] {
-        c.wait(WAIT, "connected", |v| v.call == Some(CallState::Connected)).await.unwrap();
-        c.wait(WAIT, "30 decoded frames", |v| frames(v) >= 30).await.unwrap();
-    }
+    let (a, b) = in_call(&url, &url, &reg, 30, WAIT).await;
     let node_of = |c: &strangers_client::harness::client::HarnessClient| c.view(|v| v.peer_id.map(|p| p.0 >> 48));
     let stopped = node_of(&a).expect("a has an id");
     let calls = [a.view(|v| v.calls), b.view(|v| v.calls)];
@@ -91,8 +61,8 @@ async fn a_call_goes_on_when_the_node_of_one_side_is_stopped() {
     node.shutdown().await.unwrap();
     a.wait(WAIT, "back, on the other node", move |v| v.peer_id.is_some_and(|p| p.0 >> 48 != stopped)).await.unwrap();
     for c in [&a, &b] {
-        let seen = c.view(frames);
-        c.wait(WAIT, "30 more frames after the stop", move |v| frames(v) >= seen + 30).await.unwrap();
+        let seen = c.view(video_frames);
+        c.wait(WAIT, "30 more frames after the stop", move |v| video_frames(v) >= seen + 30).await.unwrap();
         assert_eq!(c.view(|v| v.call.clone()), Some(CallState::Connected));
         assert!(c.view(|v| v.partner_left.is_empty()), "nobody was told the partner left");
     }

@@ -8,13 +8,12 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use common::client;
+use common::{client, connected, heard, in_call, video_frames};
 use futures_util::{SinkExt, StreamExt};
 use signal_server::{Config, ServerHandle};
 use strangers_client::call::state::CallState;
 use strangers_client::engine::{CandidateKind, Command, Who};
 use strangers_client::harness::analyser::ToneRegistry;
-use strangers_client::harness::client::View;
 use tokio_tungstenite::tungstenite::Message;
 
 const WAIT: Duration = Duration::from_secs(20);
@@ -29,31 +28,12 @@ async fn server_on(addr: &str, stun: Vec<String>) -> ServerHandle {
     signal_server::start(cfg).await.unwrap()
 }
 
-fn connected(v: &View) -> bool {
-    v.call == Some(CallState::Connected)
-}
-
-fn video_frames(v: &View) -> u64 {
-    v.video_from(Who::Partner).map_or(0, |s| s.frames.load(Ordering::Relaxed))
-}
-
-fn heard(v: &View, hz: f64) -> bool {
-    v.tones.last().is_some_and(|(_, t)| t.detected_hz() == Some(hz) && t.with_tone.load(Ordering::Relaxed) >= 10)
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_real_call_then_next_to_a_third_client() {
     let _turn = CALLS.lock().await;
     let srv = server_on("127.0.0.1:0", vec![]).await;
     let reg = Arc::new(ToneRegistry::default());
-    let a = client("a", &srv.url(), 440.0, &reg);
-    let b = client("b", &srv.url(), 660.0, &reg);
-    a.start_video();
-    b.start_video();
-    for c in [&a, &b] {
-        c.wait(WAIT, "connected", connected).await.unwrap();
-        c.wait(WAIT, "30 decoded frames", |v| video_frames(v) >= 30).await.unwrap();
-    }
+    let (a, b) = in_call(&srv.url(), &srv.url(), &reg, 30, WAIT).await;
     a.wait(WAIT, "b's tone", |v| heard(v, 660.0)).await.unwrap();
     b.wait(WAIT, "a's tone", |v| heard(v, 440.0)).await.unwrap();
     for c in [&a, &b] {
@@ -247,14 +227,7 @@ async fn a_server_restart_mid_call_does_not_end_the_call_or_stop_its_media() {
     let srv = resuming_server_on("127.0.0.1:0").await;
     let (addr, url) = (srv.addr().to_string(), srv.url());
     let reg = Arc::new(ToneRegistry::default());
-    let a = client("a", &url, 440.0, &reg);
-    let b = client("b", &url, 660.0, &reg);
-    a.start_video();
-    b.start_video();
-    for c in [&a, &b] {
-        c.wait(WAIT, "connected", connected).await.unwrap();
-        c.wait(WAIT, "20 decoded frames", |v| video_frames(v) >= 20).await.unwrap();
-    }
+    let (a, b) = in_call(&url, &url, &reg, 20, WAIT).await;
     // A deploy: the process goes away, and a new one comes up on the same address a second later.
     srv.shutdown().await.unwrap();
     for c in [&a, &b] {
