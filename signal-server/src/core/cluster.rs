@@ -112,7 +112,7 @@ impl Core {
                 let met = Met::remote(from, call, keys);
                 if let Some(p) = self.peers.get_mut(&to) {
                     p.state = State::Paired { partner: from };
-                    p.who.last = Some(met);
+                    p.who.last = Some(Box::new(met));
                     p.avoid = None;
                 }
                 self.out.push_back(Output::Searching { peer: to, searching: false });

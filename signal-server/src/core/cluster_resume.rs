@@ -63,7 +63,7 @@ impl Core {
                 self.next_call += 1;
                 if let Some(p) = self.peers.get_mut(&to) {
                     p.state = State::Paired { partner: from };
-                    p.who.last = Some(Met::remote(from, call, keys));
+                    p.who.last = Some(Box::new(Met::remote(from, call, keys)));
                 }
                 self.stats.resumed += 1;
             }
@@ -107,7 +107,7 @@ impl Core {
         self.orphans.remove(&to);
         let Some(p) = self.peers.get_mut(&to) else { return };
         p.state = State::Paired { partner: from };
-        p.who.last = Some(Met::remote(from, call, keys));
+        p.who.last = Some(Box::new(Met::remote(from, call, keys)));
         let mine = Keys { sid: p.sid, ..p.who.keys() };
         self.stats.resumed += 1;
         if was_paired {

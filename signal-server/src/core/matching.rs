@@ -300,7 +300,7 @@ impl Core {
                 self.queues[mode_index(mode)].remove(&entry);
                 self.stats.match_wait.observe(self.now.mono.saturating_sub(since));
             }
-            let met = self.peers.get(&partner).map(|q| q.who.as_met(partner, call));
+            let met = self.peers.get(&partner).map(|q| Box::new(q.who.as_met(partner, call)));
             if let Some(p) = self.peers.get_mut(&id) {
                 p.state = State::Paired { partner };
                 p.who.last = met;

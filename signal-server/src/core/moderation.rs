@@ -67,7 +67,7 @@ pub(super) struct Identity {
     /// The terms version its `hello` accepted.
     pub(super) terms: Option<String>,
     /// Its current or last random partner.
-    pub(super) last: Option<Met>,
+    pub(super) last: Option<Box<Met>>,
 }
 
 impl Identity {
@@ -158,7 +158,7 @@ impl Core {
                 self.error(peer, ErrorCode::WrongState, text.into());
                 None
             }
-            met => met,
+            met => met.map(|m| *m),
         }
     }
 

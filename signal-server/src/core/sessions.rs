@@ -99,7 +99,7 @@ impl Core {
                 };
                 (their_sid.map(|s| (mode, s)), Some(*partner))
             }
-            State::Resuming { partner, mode, at, .. } => (Some((*mode, *partner)), *at),
+            State::Resuming { partner, mode, at, .. } => (Some((*mode, *partner)), at.map(|n| PeerId(n.get()))),
             _ => (None, None),
         };
         // Peer ids say where to look, which only a cluster needs.
@@ -215,7 +215,7 @@ impl Core {
                 let call = self.next_call;
                 self.next_call += 1;
                 for (a, b) in [(peer, q), (q, peer)] {
-                    let met = self.peers.get(&b).map(|other| other.who.as_met(b, call));
+                    let met = self.peers.get(&b).map(|other| Box::new(other.who.as_met(b, call)));
                     if let Some(p) = self.peers.get_mut(&a) {
                         p.state = State::Paired { partner: b };
                         p.prefs.get_or_insert(Prefs { mode, interests: Vec::new() });
@@ -231,7 +231,7 @@ impl Core {
             Some(_) if !self.clustered() => false,
             _ => {
                 let until = self.now.mono + self.cfg.resume.as_ref().map_or_else(Default::default, |r| r.window);
-                let at = claims.at.map(|(_, partner)| partner);
+                let at = claims.at.and_then(|(_, partner)| std::num::NonZeroU64::new(partner.0));
                 if let Some(p) = self.peers.get_mut(&peer) {
                     p.state = State::Resuming { partner: partner_sid, mode, until, at };
                     p.prefs = Some(Prefs { mode, interests: Vec::new() });
