@@ -99,7 +99,12 @@ impl Cluster {
         node: Option<u16>,
         report_ttl_ms: u64,
     ) -> anyhow::Result<(Cluster, Driver)> {
-        let client = redis::Client::open(url).with_context(|| format!("bad --redis URL {url}"))?;
+        // TCP_NODELAY: a relay published behind another must not wait for its acknowledgement
+        // (Nagle), which showed in the across-node relay's tail latency.
+        let info = redis::IntoConnectionInfo::into_connection_info(url)
+            .with_context(|| format!("bad --redis URL {url}"))?
+            .set_tcp_settings(redis::io::tcp::TcpSettings::default().set_nodelay(true));
+        let client = redis::Client::open(info).with_context(|| format!("bad --redis URL {url}"))?;
         let mut con = client.get_connection_manager().await.with_context(|| format!("connecting to {url}"))?;
         let node = claim_node(&mut con, prefix, node).await?;
         let ban_secret = safety::secret(&mut con, prefix, "ban_secret").await?;
