@@ -60,6 +60,9 @@ pub(super) struct Away {
     home: Option<u16>,
     /// The other members, as the home last said.
     roster: Vec<PeerId>,
+    /// A media state the client sent before the home answered (it is for "any state", so it
+    /// is kept, not refused), passed on once the home is known.
+    media: Option<(bool, bool)>,
 }
 
 impl Core {
@@ -95,20 +98,28 @@ impl Core {
         if let Some(p) = self.peers.get_mut(&join.peer) {
             p.state = State::InRoom { room: join.room.clone() };
         }
-        self.away.insert(join.peer, Away { join: join.clone(), home: None, roster: Vec::new() });
+        self.away.insert(join.peer, Away { join: join.clone(), home: None, roster: Vec::new(), media: None });
         self.out.push_back(Output::Cluster(ClusterOp::Route(join)));
     }
 
     /// A relay from one of ours whose room is homed elsewhere goes there. Returns whether it
     /// was taken care of here (forwarded or refused).
-    pub(super) fn forward_to_home(&mut self, peer: PeerId, frame: &TextFrame) -> bool {
-        let Some(a) = self.away.get(&peer) else { return false };
-        match a.home {
-            Some(home) => {
+    pub(super) fn forward_to_home(&mut self, peer: PeerId, frame: &TextFrame, media: Option<(bool, bool)>) -> bool {
+        let Some(a) = self.away.get_mut(&peer) else { return false };
+        match (a.home, media) {
+            (Some(home), _) => {
                 let (room, frame) = (a.join.room.clone(), frame.as_str().to_owned());
                 self.cluster_send(Remote::RoomIn { home, from: peer, room, frame });
             }
-            None => self.error(peer, ErrorCode::NotInRoom, "still joining the room; wait until you are in".into()),
+            (None, Some((audio, video))) => {
+                a.media = Some((audio, video));
+                if let Some(p) = self.peers.get_mut(&peer) {
+                    (p.audio, p.video) = (audio, video);
+                }
+            }
+            (None, None) => {
+                self.error(peer, ErrorCode::NotInRoom, "still joining the room; wait until you are in".into());
+            }
         }
         true
     }
@@ -129,13 +140,17 @@ impl Core {
     /// Whether `to` is ours, in `room`, homed at `home` (learnt from the home's first word).
     /// Anyone else is out of that room as far as the home is concerned: it is told so.
     fn heard_from_home(&mut self, to: PeerId, room: &RoomName, home: u16) -> bool {
-        let known = match self.away.get_mut(&to) {
+        let (known, media) = match self.away.get_mut(&to) {
             Some(a) if a.join.room == *room && a.home.is_none_or(|h| h == home) => {
                 a.home = Some(home);
-                true
+                (true, a.media.take())
             }
-            _ => false,
+            _ => (false, None),
         };
+        if let Some((audio, video)) = media {
+            let frame = format!(r#"{{"type":"media_state","audio":{audio},"video":{video}}}"#);
+            self.cluster_send(Remote::RoomIn { home, from: to, room: room.clone(), frame });
+        }
         if !known {
             let leave = Remote::RoomLeave { home, from: to, room: room.clone(), reason: LeaveReason::Disconnected };
             self.cluster_send(leave);

@@ -366,7 +366,11 @@ impl Core {
                 | ClientMsg::Typing { .. }
                 | ClientMsg::MediaState { .. }
         );
-        if for_room && self.forward_to_home(peer, &frame) {
+        let media = match msg {
+            ClientMsg::MediaState { audio, video } => Some((audio, video)),
+            _ => None,
+        };
+        if for_room && self.forward_to_home(peer, &frame, media) {
             return;
         }
         match msg {

@@ -166,3 +166,14 @@ fn a_join_reaching_a_home_that_just_emptied_is_routed_again() {
     assert_eq!(joined["members"].as_array().map(Vec::len), Some(0));
     assert!(in_room(&c, y));
 }
+
+#[test]
+fn a_media_state_sent_while_the_join_travels_is_kept_and_passed_on() {
+    let (mut c, x, y) = x_in_y_joining();
+    c.send(y, r#"{"type":"media_state","audio":false,"video":true}"#);
+    c.deliver();
+    assert!(last(&c, y, "error").is_none(), "media_state is for any state: {:?}", c.types(y));
+    assert!(last(&c, y, "joined").is_some());
+    let seen = last(&c, x, "media_state").expect("x hears y's media state");
+    assert_eq!((seen["from"].clone(), seen["audio"].clone()), (y.0.into(), false.into()));
+}
