@@ -34,6 +34,13 @@ pub fn first_id(node: u16) -> u64 {
     (u64::from(node) << NODE_SHIFT) | 1
 }
 
+impl super::Peer {
+    /// What other nodes may know of this peer: its keys and its session.
+    pub(super) fn keys(&self) -> Keys {
+        Keys { sid: self.sid, ..self.who.keys() }
+    }
+}
+
 impl Core {
     /// Whether the core runs as a node of a cluster.
     pub(super) fn clustered(&self) -> bool {
@@ -63,7 +70,7 @@ impl Core {
             tags: prefs.interests.clone(),
             open: self.open_to_anyone(*since, prefs),
             exclude,
-            keys: Keys { sid: p.sid, ..p.who.keys() },
+            keys: p.keys(),
         });
         self.out.push_back(Output::Cluster(op));
     }
@@ -75,13 +82,23 @@ impl Core {
         } else {
             self.stats.relayed += 1;
             let frame = frame.as_str().to_owned();
-            self.out.push_back(Output::Cluster(ClusterOp::Send(Remote::Relay { to, from, frame })));
+            self.tell(Remote::Relay { to, from, frame });
         }
     }
 
     /// Tell a partner on another node that `from` left.
     pub(super) fn remote_left(&mut self, from: PeerId, to: PeerId, reason: LeaveReason) {
-        self.out.push_back(Output::Cluster(ClusterOp::Send(Remote::Left { to, from, reason })));
+        self.tell(Remote::Left { to, from, reason });
+    }
+
+    /// Send a message between nodes: one for this node is handled at once, any other goes out
+    /// through the cluster.
+    pub(super) fn tell(&mut self, msg: Remote) {
+        if self.cfg.node.is_some_and(|n| msg.node() == n) {
+            self.remote(msg);
+        } else {
+            self.out.push_back(Output::Cluster(ClusterOp::Send(msg)));
+        }
     }
 
     /// A message from another node (or from the shared queue) for one of ours.
@@ -107,8 +124,7 @@ impl Core {
                     return self.refuse_match(to, from);
                 }
                 self.dequeue_locally(to);
-                let call = self.next_call;
-                self.next_call += 1;
+                let call = self.new_call();
                 let met = Met::remote(from, call, keys);
                 if let Some(p) = self.peers.get_mut(&to) {
                     p.state = State::Paired { partner: from };
@@ -176,7 +192,7 @@ impl Core {
                     // Should the node be alive after all, its side ends too: no pair is left
                     // one-sided.
                     let left = Remote::Left { to: partner, from: peer, reason: LeaveReason::Disconnected };
-                    self.out.push_back(Output::Cluster(ClusterOp::Send(left)));
+                    self.tell(left);
                 }
                 self.rooms_node_down(node);
             }
@@ -235,12 +251,7 @@ impl Core {
 
     /// `from` was matched with our `to`, who is no longer searching.
     fn refuse_match(&mut self, to: PeerId, from: PeerId) {
-        let msg = Remote::Refused { to: from, from: to };
-        if self.is_local(from) {
-            self.remote(msg);
-        } else {
-            self.out.push_back(Output::Cluster(ClusterOp::Send(msg)));
-        }
+        self.tell(Remote::Refused { to: from, from: to });
     }
 
     /// Take a searcher out of this node's own queue and timers (the shared queue already let it

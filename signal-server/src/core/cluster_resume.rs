@@ -28,18 +28,10 @@ use super::resume::Sid;
 use super::{Core, Output, State};
 
 impl Core {
-    fn tell(&mut self, msg: Remote) {
-        if self.cfg.node.is_some_and(|n| msg.node() == n) {
-            self.remote(msg);
-        } else {
-            self.out.push_back(Output::Cluster(ClusterOp::Send(msg)));
-        }
-    }
-
     /// A session resumed here (now `peer`, resuming): ask its partner back (step 1).
     pub(super) fn rejoin(&mut self, peer: PeerId, sid: Sid, partner_sid: Sid, at: Option<(PeerId, PeerId)>) {
         let Some(p) = self.peers.get(&peer) else { return };
-        let keys = Keys { sid: Some(sid), ..p.who.keys() };
+        let keys = p.keys();
         let (old, partner) = at.map_or((None, None), |(old, partner)| (Some(old), Some(partner)));
         let rejoin = Rejoin { peer, sid, partner_sid, old, partner, keys };
         self.out.push_back(Output::Cluster(ClusterOp::Resume(rejoin)));
@@ -59,8 +51,7 @@ impl Core {
                     let left = Remote::Left { to: from, from: to, reason: LeaveReason::Disconnected };
                     return self.tell(left);
                 }
-                let call = self.next_call;
-                self.next_call += 1;
+                let call = self.new_call();
                 if let Some(p) = self.peers.get_mut(&to) {
                     p.state = State::Paired { partner: from };
                     p.who.last = Some(Box::new(Met::remote(from, call, keys)));
@@ -99,16 +90,13 @@ impl Core {
         let was_paired = matches!(state, Some(State::Paired { .. }));
         let call = match self.peers.get(&to).and_then(|p| p.who.last.as_ref()) {
             Some(m) if was_paired => m.call,
-            _ => {
-                self.next_call += 1;
-                self.next_call - 1
-            }
+            _ => self.new_call(),
         };
         self.orphans.remove(&to);
         let Some(p) = self.peers.get_mut(&to) else { return };
         p.state = State::Paired { partner: from };
         p.who.last = Some(Box::new(Met::remote(from, call, keys)));
-        let mine = Keys { sid: p.sid, ..p.who.keys() };
+        let mine = p.keys();
         self.stats.resumed += 1;
         if was_paired {
             // What was in flight may be lost: the partner offers again if it was restarting.

@@ -80,10 +80,6 @@ impl Core {
         gone
     }
 
-    fn cluster_send(&mut self, msg: Remote) {
-        self.out.push_back(Output::Cluster(ClusterOp::Send(msg)));
-    }
-
     /// The room `peer` is in here: as a local member (whatever its home) or as a ghost.
     pub(super) fn room_of(&self, peer: PeerId) -> Option<&RoomName> {
         match self.peers.get(&peer).map(|p| &p.state) {
@@ -104,12 +100,21 @@ impl Core {
 
     /// A relay from one of ours whose room is homed elsewhere goes there. Returns whether it
     /// was taken care of here (forwarded or refused).
-    pub(super) fn forward_to_home(&mut self, peer: PeerId, frame: &TextFrame, media: Option<(bool, bool)>) -> bool {
+    pub(super) fn forward_to_home(&mut self, peer: PeerId, msg: &ClientMsg, frame: &TextFrame) -> bool {
+        let media = match msg {
+            ClientMsg::MediaState { audio, video } => Some((*audio, *video)),
+            ClientMsg::Offer(_)
+            | ClientMsg::Answer(_)
+            | ClientMsg::Candidate(_)
+            | ClientMsg::Chat { .. }
+            | ClientMsg::Typing { .. } => None,
+            _ => return false,
+        };
         let Some(a) = self.away.get_mut(&peer) else { return false };
         match (a.home, media) {
             (Some(home), _) => {
                 let (room, frame) = (a.join.room.clone(), frame.as_str().to_owned());
-                self.cluster_send(Remote::RoomIn { home, from: peer, room, frame });
+                self.tell(Remote::RoomIn { home, from: peer, room, frame });
             }
             (None, Some((audio, video))) => {
                 a.media = Some((audio, video));
@@ -132,7 +137,7 @@ impl Core {
         }
         // A join still on its way is answered, when it lands, with a leave (see `heard_from_home`).
         if let Some(home) = a.home {
-            self.cluster_send(Remote::RoomLeave { home, from: peer, room: a.join.room, reason });
+            self.tell(Remote::RoomLeave { home, from: peer, room: a.join.room, reason });
         }
         true
     }
@@ -149,11 +154,11 @@ impl Core {
         };
         if let Some((audio, video)) = media {
             let frame = format!(r#"{{"type":"media_state","audio":{audio},"video":{video}}}"#);
-            self.cluster_send(Remote::RoomIn { home, from: to, room: room.clone(), frame });
+            self.tell(Remote::RoomIn { home, from: to, room: room.clone(), frame });
         }
         if !known {
             let leave = Remote::RoomLeave { home, from: to, room: room.clone(), reason: LeaveReason::Disconnected };
-            self.cluster_send(leave);
+            self.tell(leave);
         }
         known
     }
@@ -228,7 +233,7 @@ impl Core {
     fn room_in(&mut self, from: PeerId, room: &RoomName, frame: String) {
         if self.ghosts.get(&from).is_none_or(|g| g.room != *room) {
             let gone = Remote::RoomGone { to: from, room: room.clone(), home: self.node_id(), frame: None };
-            return self.cluster_send(gone);
+            return self.tell(gone);
         }
         // Its node decoded it already; what fails here was not sent by a client.
         let Ok(msg) = decode_client(&frame) else { return };
@@ -258,7 +263,7 @@ impl Core {
         self.stats.count_error(code);
         let frame = encode(&ServerMsg::Error { code, message: text, retry_in_ms: None, until_ms: None });
         let gone = Remote::RoomGone { to: peer, room: room.clone(), home: self.node_id(), frame: Some(frame) };
-        self.cluster_send(gone);
+        self.tell(gone);
     }
 
     /// Tell every ghost member of `room` who else is in it.
@@ -269,7 +274,7 @@ impl Core {
         let ghosts: Vec<PeerId> = ids.iter().copied().filter(|id| self.ghosts.contains_key(id)).collect();
         for to in ghosts {
             let roster = ids.iter().copied().filter(|id| *id != to).collect();
-            self.cluster_send(Remote::RoomRoster { to, room: room.clone(), home, roster });
+            self.tell(Remote::RoomRoster { to, room: room.clone(), home, roster });
         }
     }
 
@@ -278,7 +283,7 @@ impl Core {
         let Some(g) = self.ghosts.get(&to) else { return false };
         let msg =
             Remote::RoomFrame { to, room: g.room.clone(), home: self.node_id(), frame: frame.as_str().to_owned() };
-        self.cluster_send(msg);
+        self.tell(msg);
         true
     }
 

@@ -291,8 +291,7 @@ impl Core {
             }
         }
         let mut mode = Mode::Video;
-        let call = self.next_call;
-        self.next_call += 1;
+        let call = self.new_call();
         for (id, partner) in [(older, newer), (newer, older)] {
             let Some(p) = self.peers.get(&id) else { continue };
             if let (State::Searching { since, .. }, Some((m, entry))) = (p.state.clone(), self.queue_entry(p)) {

@@ -357,20 +357,7 @@ impl Core {
     }
 
     fn dispatch(&mut self, peer: PeerId, msg: ClientMsg, frame: TextFrame) {
-        let for_room = matches!(
-            msg,
-            ClientMsg::Offer(_)
-                | ClientMsg::Answer(_)
-                | ClientMsg::Candidate(_)
-                | ClientMsg::Chat { .. }
-                | ClientMsg::Typing { .. }
-                | ClientMsg::MediaState { .. }
-        );
-        let media = match msg {
-            ClientMsg::MediaState { audio, video } => Some((audio, video)),
-            _ => None,
-        };
-        if for_room && self.forward_to_home(peer, &frame, media) {
+        if !self.away.is_empty() && self.forward_to_home(peer, &msg, &frame) {
             return;
         }
         match msg {
@@ -447,7 +434,7 @@ impl Core {
     /// To the client: through its node if it is a ghost member of a room homed here, kept if its
     /// session is held, or straight out.
     fn deliver(&mut self, to: PeerId, frame: TextFrame) {
-        if self.send_to_ghost(to, &frame) || self.keep_for_held(to, &frame) {
+        if (!self.ghosts.is_empty() && self.send_to_ghost(to, &frame)) || self.keep_for_held(to, &frame) {
             return;
         }
         self.out.push_back(Output::Send { to, frame });
@@ -465,6 +452,13 @@ impl Core {
         let message = format!("you are skipping very fast; you can look for someone new in {secs:.0} s");
         let retry_in_ms = Some(u64::try_from(left.as_millis()).unwrap_or(u64::MAX));
         self.send(peer, &ServerMsg::Error { code: ErrorCode::SlowDown, message, retry_in_ms, until_ms: None });
+    }
+
+    /// A new call's number (see `matched`).
+    fn new_call(&mut self) -> u64 {
+        let call = self.next_call;
+        self.next_call += 1;
+        call
     }
 
     /// Every peer id the core knows (for invariant checks).

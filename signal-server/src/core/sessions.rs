@@ -212,8 +212,7 @@ impl Core {
             .is_some_and(|q| matches!(q.state, State::Resuming { partner, .. } if partner == claims.sid));
         match partner {
             Some(q) if waiting_for_us => {
-                let call = self.next_call;
-                self.next_call += 1;
+                let call = self.new_call();
                 for (a, b) in [(peer, q), (q, peer)] {
                     let met = self.peers.get(&b).map(|other| Box::new(other.who.as_met(b, call)));
                     if let Some(p) = self.peers.get_mut(&a) {
