@@ -1,5 +1,6 @@
 //! Calls: the peer connection to each partner and the call state machine.
 
+pub mod early_dtls;
 pub mod error;
 pub mod keyframe;
 pub mod peer;

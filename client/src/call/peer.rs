@@ -30,6 +30,7 @@ use webrtc::peer_connection::{
 };
 use webrtc::rtp_transceiver::RtpSender;
 
+use super::early_dtls::{Gate, HoldingRuntime};
 pub use super::error::CallError;
 use super::keyframe::{KeyframeRequests, ReportedLoss, is_keyframe_request};
 use super::privacy;
@@ -100,6 +101,8 @@ struct Handler {
     tx: mpsc::UnboundedSender<(u64, LinkEvent)>,
     gathering: Arc<tokio::sync::watch::Sender<Gathering>>,
     hide_host: bool,
+    /// Opened when our ICE agent first has a path.
+    gate: Arc<Gate>,
 }
 
 #[async_trait::async_trait]
@@ -131,6 +134,11 @@ impl PeerConnectionEventHandler for Handler {
     }
 
     async fn on_ice_connection_state_change(&self, state: RTCIceConnectionState) {
+        if matches!(state, RTCIceConnectionState::Connected | RTCIceConnectionState::Completed) {
+            // Called inline by the connection's driver, before it reads again: what was kept
+            // reaches DTLS ahead of anything that arrives later.
+            self.gate.open();
+        }
         let _ = self.tx.send((self.id, LinkEvent::Ice(state)));
     }
 
@@ -306,7 +314,11 @@ impl PeerLink {
             }
             rtc_config = rtc_config.with_ice_transport_policy(RTCIceTransportPolicy::Relay);
         }
+        // Keep a partner's DTLS hello that beats our ICE agent to a path (see `early_dtls`).
+        let gate = Arc::new(Gate::default());
+        let runtime = webrtc::runtime::default_runtime().ok_or(CallError::WebRtc("no async runtime".into()))?;
         let pc = PeerConnectionBuilder::new()
+            .with_runtime(Arc::new(HoldingRuntime::new(runtime, gate.clone())))
             .with_configuration(rtc_config.build())
             .with_media_engine(media)
             .with_interceptor_registry(registry)
@@ -316,6 +328,7 @@ impl PeerLink {
                 tx: events,
                 gathering: Arc::new(gathering_tx),
                 hide_host: cfg.hide_host,
+                gate,
             }))
             .with_udp_addrs(vec![cfg.udp_bind.clone()])
             .build()
