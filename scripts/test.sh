@@ -13,6 +13,8 @@ if [ "$(id -u)" -eq 0 ]; then
 else
   echo "test.sh: nat-test and link-test SKIPPED (need root for network namespaces)" >&2
 fi
+# A real browser (headless Chromium) calls the native engine, both ways.
+scripts/browser-test.sh
 # The README's own server command, as written.
 scripts/readme-server.sh
 # The desktop app in a real (virtual) window, as a newcomer launches it.
