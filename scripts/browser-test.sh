@@ -9,7 +9,7 @@
 # nothing Chromium sent reached our socket only to be dropped: webrtc-rs drops a datagram that
 # arrives before its ICE agent has chosen a path (its trace: "drop message from … to <our socket>
 # before ICE connection is connected"), and our engine keeps such datagrams until it has one
-# (client/src/call/early_dtls.rs). Whether Chromium's hello came early in a given call depends on
+# (client/src/call/link_io.rs). Whether Chromium's hello came early in a given call depends on
 # timing (it did in 12 of 12 quiet runs, not always in CI), so that part is reported, not required.
 #
 #   scripts/browser-test.sh       # BIN_DIR as bench/browser.sh (default: the debug build)
@@ -24,7 +24,7 @@ fail() {
   exit 1
 }
 
-log_filter=warn,strangers_client::call::early_dtls=debug,rtc::peer_connection::handler::ice=trace
+log_filter=warn,strangers_client::call::link_io=debug,rtc::peer_connection::handler::ice=trace
 RUNS=1 SECS=2 BIN_DIR="$BIN_DIR" LOG_DIR="$logs" HARNESS_LOG=$log_filter \
   timeout 600 bench/browser.sh >"$logs/bench.txt" 2>&1 ||
   fail "a call did not connect with pictures at both ends in the intended roles"

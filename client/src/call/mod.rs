@@ -3,6 +3,7 @@
 pub mod early_dtls;
 pub mod error;
 pub mod keyframe;
+pub mod link_io;
 pub mod peer;
 pub mod privacy;
 pub mod state;

@@ -1,0 +1,313 @@
+//! The I/O under each peer connection.
+//!
+//! webrtc-rs 0.21.1 runs a connection's driver loop on the `Runtime` it is given and binds the
+//! connection's UDP sockets through `Runtime::wrap_udp_socket`. A [`LinkRuntime`] is the tokio
+//! runtime with each of those sockets wrapped in a [`LinkSocket`], which mends two faults of that
+//! loop, both in getting a call started:
+//!
+//! - **Early DTLS** (`early_dtls`): until [`LinkIo::open_path`] (our ICE agent has chosen a
+//!   pair), DTLS datagrams are kept on the socket's shelf instead of reaching webrtc-rs, which
+//!   would drop them; then they are delivered first.
+//! - **Stuck relay sends**: each turn of the loop drains its TURN relayer's queue *before* it
+//!   collects the core's writes, and the core's writes for a relayed pair go into that queue. So
+//!   every DTLS flight of a relayed call waited for the loop's next wake-up: the next ICE
+//!   keepalive or arriving packet, up to 200 ms a flight (BENCHMARKS, "Why a relayed call takes
+//!   1–3 s"). Until the connection is settled ([`LinkIo::set_settled`]), each socket wakes the
+//!   loop every [`TICK`] with an empty datagram: the driver splits a datagram of length 0 into no
+//!   messages at all, but runs one more turn (writes, events, reads), which sends what was
+//!   queued. Once connected, media keeps the loop busy and the ticks stop; they come back while
+//!   the connection is disconnected, since an ICE restart over a relay queues the same way.
+
+use std::future::Future;
+use std::io::{self, IoSliceMut};
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
+use std::task::{Context, Poll, Waker};
+use std::time::{Duration, Instant};
+
+use webrtc::runtime::{
+    AsyncInterval, AsyncTcpListener, AsyncTcpStream, AsyncUdpSocket, JoinHandle, RecvMeta, Runtime, Transmit,
+};
+
+use super::early_dtls::{Shelf, is_dtls};
+
+/// How often an unsettled connection's sockets wake its driver loop.
+pub const TICK: Duration = Duration::from_millis(5);
+/// How many datagrams one receive call may set aside before it yields to other tasks.
+const HOLDS_PER_POLL: usize = 64;
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// What one socket keeps: its shelf, and the task to wake when the path opens.
+#[derive(Debug, Default)]
+struct Kept {
+    shelf: Shelf,
+    waker: Option<Waker>,
+}
+
+/// One peer connection's I/O state, shared by its sockets and its event handler.
+#[derive(Debug, Default)]
+pub struct LinkIo {
+    state: Mutex<IoState>,
+}
+
+#[derive(Debug, Default)]
+struct IoState {
+    /// Our ICE agent has chosen a pair: DTLS may pass.
+    path: bool,
+    /// Connected (or given up): no more ticks.
+    settled: bool,
+    /// The shelves to empty when the path opens.
+    kept: Vec<Weak<Mutex<Kept>>>,
+}
+
+impl LinkIo {
+    /// Our ICE agent has a path: every socket delivers what it kept, then lets everything
+    /// through. Idempotent.
+    pub fn open_path(&self) {
+        let kept = {
+            let mut state = lock(&self.state);
+            if state.path {
+                return;
+            }
+            state.path = true;
+            std::mem::take(&mut state.kept)
+        };
+        for kept in kept.iter().filter_map(Weak::upgrade) {
+            let (waker, held) = {
+                let mut kept = lock(&kept);
+                (kept.waker.take(), kept.shelf.len())
+            };
+            if held > 0 {
+                tracing::debug!(held, "ICE has a path: passing on DTLS datagrams that came before it");
+            }
+            if let Some(waker) = waker {
+                waker.wake();
+            }
+        }
+    }
+
+    /// Whether our ICE agent has chosen a pair.
+    pub fn has_path(&self) -> bool {
+        lock(&self.state).path
+    }
+
+    /// Settled (connected, failed or closed): the sockets stop ticking. Unsettled again (a lost
+    /// path being restored): they tick again.
+    pub fn set_settled(&self, settled: bool) {
+        lock(&self.state).settled = settled;
+    }
+
+    /// Whether the sockets tick.
+    pub fn ticking(&self) -> bool {
+        !lock(&self.state).settled
+    }
+
+    /// Datagrams kept and waiting, over every socket, before there is a path (0 after).
+    pub fn held(&self) -> usize {
+        let state = lock(&self.state);
+        state.kept.iter().filter_map(Weak::upgrade).map(|k| lock(&k).shelf.len()).sum()
+    }
+
+    fn register(&self, kept: &Arc<Mutex<Kept>>) {
+        let mut state = lock(&self.state);
+        if !state.path {
+            state.kept.retain(|k| k.strong_count() > 0);
+            state.kept.push(Arc::downgrade(kept));
+        }
+    }
+}
+
+/// A UDP socket of one peer connection; see the module docs.
+#[derive(Debug)]
+pub struct LinkSocket {
+    inner: Arc<dyn AsyncUdpSocket>,
+    io: Arc<LinkIo>,
+    kept: Arc<Mutex<Kept>>,
+    /// The next tick, made on first use (inside the runtime).
+    tick: Mutex<Option<Pin<Box<tokio::time::Sleep>>>>,
+}
+
+impl LinkSocket {
+    /// Wraps `inner` for the connection whose state is `io`.
+    pub fn new(inner: Arc<dyn AsyncUdpSocket>, io: Arc<LinkIo>) -> Self {
+        let kept = Arc::new(Mutex::new(Kept::default()));
+        io.register(&kept);
+        Self { inner, io, kept, tick: Mutex::new(None) }
+    }
+
+    /// Datagrams this socket dropped because its shelf was full.
+    pub fn dropped(&self) -> u64 {
+        lock(&self.kept).shelf.dropped()
+    }
+
+    /// Whether a tick is due now (and the next one is set); otherwise arms the wake-up. A
+    /// readiness probe's no-op waker is never registered: it would replace the loop's own.
+    fn tick_due(&self, cx: &mut Context<'_>) -> bool {
+        let mut tick = lock(&self.tick);
+        let sleep = tick.get_or_insert_with(|| Box::pin(tokio::time::sleep(TICK)));
+        let now = tokio::time::Instant::now();
+        if now >= sleep.deadline() {
+            sleep.as_mut().reset(now + TICK);
+            return true;
+        }
+        if !cx.waker().will_wake(Waker::noop()) {
+            let _ = sleep.as_mut().poll(cx);
+        }
+        false
+    }
+
+    /// Remembers the waiting task so that opening the path wakes it.
+    fn park(&self, cx: &Context<'_>) {
+        if !cx.waker().will_wake(Waker::noop()) {
+            lock(&self.kept).waker = Some(cx.waker().clone());
+        }
+        // Opened between our look and now: do not wait for the next datagram.
+        if self.io.has_path() && !lock(&self.kept).shelf.is_empty() {
+            cx.waker().wake_by_ref();
+        }
+    }
+
+    /// Receives with no path yet: DTLS goes on the shelf, anything else is returned.
+    fn poll_recv_shut(
+        &self,
+        cx: &mut Context<'_>,
+        bufs: &mut [IoSliceMut<'_>],
+        meta: &mut [RecvMeta],
+    ) -> Poll<io::Result<usize>> {
+        // One message at a time, so that a kept one never has to be cut out of a batch.
+        for _ in 0..HOLDS_PER_POLL {
+            match self.inner.poll_recv(cx, &mut bufs[..1], &mut meta[..1]) {
+                Poll::Ready(Ok(n)) if n > 0 => {
+                    let len = meta[0].len.min(bufs[0].len());
+                    if !is_dtls(&bufs[0][..len], meta[0].stride) {
+                        return Poll::Ready(Ok(n));
+                    }
+                    lock(&self.kept).shelf.keep(&bufs[0][..len], meta[0]);
+                    // Opened while we read: hand it (or an older one) over now.
+                    if self.io.has_path() && lock(&self.kept).shelf.deliver(&mut bufs[0], &mut meta[0]) {
+                        return Poll::Ready(Ok(1));
+                    }
+                }
+                Poll::Pending => {
+                    self.park(cx);
+                    return Poll::Pending;
+                }
+                other => return other,
+            }
+        }
+        cx.waker().wake_by_ref();
+        Poll::Pending
+    }
+}
+
+impl AsyncUdpSocket for LinkSocket {
+    fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.inner.local_addr()
+    }
+
+    fn poll_send(&self, cx: &mut Context<'_>, transmit: &Transmit<'_>) -> Poll<io::Result<usize>> {
+        self.inner.poll_send(cx, transmit)
+    }
+
+    fn poll_recv(
+        &self,
+        cx: &mut Context<'_>,
+        bufs: &mut [IoSliceMut<'_>],
+        meta: &mut [RecvMeta],
+    ) -> Poll<io::Result<usize>> {
+        if bufs.is_empty() || meta.is_empty() {
+            return self.inner.poll_recv(cx, bufs, meta);
+        }
+        let path = self.io.has_path();
+        if path && lock(&self.kept).shelf.deliver(&mut bufs[0], &mut meta[0]) {
+            return Poll::Ready(Ok(1));
+        }
+        if self.io.ticking() && self.tick_due(cx) {
+            let mut empty = RecvMeta::default();
+            empty.stride = 1;
+            meta[0] = empty;
+            return Poll::Ready(Ok(1));
+        }
+        if path { self.inner.poll_recv(cx, bufs, meta) } else { self.poll_recv_shut(cx, bufs, meta) }
+    }
+
+    fn max_gso_segments(&self) -> usize {
+        self.inner.max_gso_segments()
+    }
+
+    fn max_gro_segments(&self) -> usize {
+        self.inner.max_gro_segments()
+    }
+}
+
+/// A runtime that is `inner` in every way, except that the UDP sockets it makes are
+/// [`LinkSocket`]s of one connection. One per peer connection.
+#[derive(Debug)]
+pub struct LinkRuntime {
+    inner: Arc<dyn Runtime>,
+    io: Arc<LinkIo>,
+}
+
+impl LinkRuntime {
+    /// Wraps `inner`; the sockets it makes answer to `io`.
+    pub fn new(inner: Arc<dyn Runtime>, io: Arc<LinkIo>) -> Self {
+        Self { inner, io }
+    }
+}
+
+type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+impl Runtime for LinkRuntime {
+    fn spawn(&self, future: BoxFuture<'static, ()>) -> Box<dyn JoinHandle> {
+        self.inner.spawn(future)
+    }
+
+    fn spawn_reactor(&self, pool_size: usize, future: BoxFuture<'static, ()>) -> Box<dyn JoinHandle> {
+        self.inner.spawn_reactor(pool_size, future)
+    }
+
+    fn wrap_udp_socket(&self, socket: std::net::UdpSocket) -> io::Result<Arc<dyn AsyncUdpSocket>> {
+        let inner = self.inner.wrap_udp_socket(socket)?;
+        Ok(Arc::new(LinkSocket::new(inner, self.io.clone())))
+    }
+
+    fn wrap_tcp_listener(&self, listener: std::net::TcpListener) -> io::Result<Arc<dyn AsyncTcpListener>> {
+        self.inner.wrap_tcp_listener(listener)
+    }
+
+    fn connect_tcp<'a>(&'a self, remote: SocketAddr) -> BoxFuture<'a, io::Result<Arc<dyn AsyncTcpStream>>> {
+        self.inner.connect_tcp(remote)
+    }
+
+    fn resolve_host<'a>(&'a self, host: &'a str) -> BoxFuture<'a, io::Result<Vec<SocketAddr>>> {
+        self.inner.resolve_host(host)
+    }
+
+    fn now(&self) -> Instant {
+        self.inner.now()
+    }
+
+    fn sleep(&self, duration: Duration) -> BoxFuture<'static, ()> {
+        self.inner.sleep(duration)
+    }
+
+    fn interval(&self, period: Duration) -> Box<dyn AsyncInterval> {
+        self.inner.interval(period)
+    }
+
+    fn block_on(&self, future: Pin<Box<dyn Future<Output = ()> + '_>>) {
+        self.inner.block_on(future)
+    }
+
+    fn yield_now(&self) -> BoxFuture<'static, ()> {
+        self.inner.yield_now()
+    }
+
+    fn name(&self) -> &'static str {
+        self.inner.name()
+    }
+}
