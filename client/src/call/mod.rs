@@ -6,4 +6,5 @@ pub mod keyframe;
 pub mod link_io;
 pub mod peer;
 pub mod privacy;
+mod setup;
 pub mod state;

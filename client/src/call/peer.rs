@@ -5,17 +5,11 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use rtc::interceptor::{CongestionControlBuilder, Gcc, NackGeneratorBuilder, NackResponderBuilder, Registry, Slot};
+use rtc::interceptor::Slot;
 use rtc::media::Sample;
 use rtc::media_stream::MediaStreamTrack;
 use rtc::peer_connection::configuration::RTCIceTransportPolicy;
-use rtc::peer_connection::configuration::interceptor_registry::{
-    configure_rtcp_reports, configure_simulcast_extension_headers, configure_twcc,
-};
-use rtc::peer_connection::configuration::media_engine::{MIME_TYPE_H264, MIME_TYPE_OPUS, MediaEngine};
-use rtc::rtp_transceiver::rtp_sender::{
-    RTCPFeedback, RTCRtpCodec, RTCRtpCodecParameters, RTCRtpCodingParameters, RTCRtpEncodingParameters, RtpCodecKind,
-};
+use rtc::rtp_transceiver::rtp_sender::{RTCRtpCodec, RTCRtpCodingParameters, RTCRtpEncodingParameters, RtpCodecKind};
 use strangers_shared::IceServer;
 use tokio::sync::{broadcast, mpsc};
 use tokio::task::JoinHandle;
@@ -26,18 +20,17 @@ use webrtc::media_stream::track_remote::TrackRemote;
 use webrtc::peer_connection::{
     PeerConnection, PeerConnectionBuilder, PeerConnectionEventHandler, RTCConfigurationBuilder, RTCIceCandidateInit,
     RTCIceConnectionState, RTCIceGatheringState, RTCIceServer, RTCPeerConnectionIceEvent, RTCPeerConnectionState,
-    RTCSessionDescription, SettingEngineBuilder,
+    RTCSessionDescription,
 };
 use webrtc::rtp_transceiver::RtpSender;
 
 pub use super::error::CallError;
 use super::keyframe::{KeyframeRequests, ReportedLoss, is_keyframe_request};
 use super::link_io::{LinkIo, LinkRuntime};
-use super::privacy;
-use crate::media::ladder;
+use super::{privacy, setup};
 use crate::media::send::{EncodedSample, SendControl};
 
-fn rtc_err(e: impl std::fmt::Display) -> CallError {
+pub(super) fn rtc_err(e: impl std::fmt::Display) -> CallError {
     CallError::WebRtc(e.to_string())
 }
 
@@ -190,29 +183,6 @@ const GATHER_WAIT: Duration = Duration::from_millis(150);
 /// answer on most of the internet, since without one the host candidates must be shown after all.
 const HIDDEN_GATHER_WAIT: Duration = Duration::from_millis(400);
 
-const H264_FMTP: &str = "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42e01f";
-
-fn h264_codec() -> RTCRtpCodec {
-    let fb = |typ: &str, parameter: &str| RTCPFeedback { typ: typ.into(), parameter: parameter.into() };
-    RTCRtpCodec {
-        mime_type: MIME_TYPE_H264.to_owned(),
-        clock_rate: 90_000,
-        channels: 0,
-        sdp_fmtp_line: H264_FMTP.to_owned(),
-        rtcp_feedback: vec![fb("nack", ""), fb("nack", "pli"), fb("ccm", "fir")],
-    }
-}
-
-fn opus_codec() -> RTCRtpCodec {
-    RTCRtpCodec {
-        mime_type: MIME_TYPE_OPUS.to_owned(),
-        clock_rate: 48_000,
-        channels: 2,
-        sdp_fmtp_line: "minptime=10;useinbandfec=1".to_owned(),
-        rtcp_feedback: vec![],
-    }
-}
-
 fn local_track(kind: RtpCodecKind, codec: RTCRtpCodec) -> Result<Arc<TrackLocalStaticSample>, CallError> {
     let encoding = RTCRtpEncodingParameters {
         rtp_coding_parameters: RTCRtpCodingParameters { ssrc: Some(rand::random::<u32>()), ..Default::default() },
@@ -227,44 +197,6 @@ fn local_track(kind: RtpCodecKind, codec: RTCRtpCodec) -> Result<Arc<TrackLocalS
     TrackLocalStaticSample::new(Instant::now(), track).map(Arc::new).map_err(rtc_err)
 }
 
-/// How often the receiver asks again for one lost packet. webrtc-rs's default is without limit,
-/// every 100 ms, for the last 512 packets: on a congested link the retransmissions are lost
-/// too, the requests multiply, and the retransmission flood (thousands of packets a second
-/// were measured on a 300 kbit/s link) keeps the link congested for good. Two requests, 100 ms
-/// apart, cover random loss; our receiver gives up on a hole after 200 ms anyway.
-const NACKS_PER_PACKET: u16 = 2;
-
-/// Packets the NACK generator watches and the responder keeps for retransmission (about a
-/// second of video at the top step). With webrtc-rs's 512 and 1024, a second of overload on a
-/// link that fell from 2 Mbit/s to 300 kbit/s left seconds of retransmissions queued behind it
-/// (the round trip stayed at 700 ms for 5 s after the sender had cut its rate to a third).
-const NACK_WINDOW: u16 = 128;
-
-/// The interceptor chain: NACK/RTX with bounded retries, RTCP reports, and send-side congestion
-/// control: GCC over transport-wide feedback (as browsers do) estimates what the path carries,
-/// and the encoders follow the estimate (see [`crate::media::ladder`]).
-///
-/// Without webrtc-rs's pacer (`configure_congestion_control` adds one): on a 300 kbit/s link
-/// its queue grew without end while the encoders sent well under the estimate (glass-to-glass
-/// 6 s, then 16 s, audio mostly missing), where the same call without it ran at 10-20 ms. The
-/// encoders' own rate control is the pacing; keyframe bursts wait in the bottleneck's queue.
-fn interceptors(media: &mut MediaEngine) -> Result<Registry, CallError> {
-    let registry =
-        Registry::new().with(Slot::NackResponder, NackResponderBuilder::new().with_size(NACK_WINDOW).build()).with(
-            Slot::NackGenerator,
-            NackGeneratorBuilder::new().with_size(NACK_WINDOW).with_max_nacks_per_packet(NACKS_PER_PACKET).build(),
-        );
-    configure_simulcast_extension_headers(media).map_err(rtc_err)?;
-    let registry = configure_rtcp_reports(registry);
-    let gcc = Gcc::new(
-        f64::from(ladder::INITIAL_ESTIMATE_BPS),
-        f64::from(ladder::MIN_ESTIMATE_BPS),
-        f64::from(ladder::MAX_ESTIMATE_BPS),
-    );
-    let registry = configure_twcc(registry, media).map_err(rtc_err)?;
-    Ok(registry.with(Slot::CongestionControl, CongestionControlBuilder::new(gcc).build()))
-}
-
 impl PeerLink {
     /// Create a peer connection with local tracks for the configured media.
     pub async fn new(
@@ -272,12 +204,8 @@ impl PeerLink {
         cfg: &LinkConfig,
         events: mpsc::UnboundedSender<(u64, LinkEvent)>,
     ) -> Result<Self, CallError> {
-        let mut media = MediaEngine::default();
-        let video_params = RTCRtpCodecParameters { rtp_codec: h264_codec(), payload_type: 102 };
-        let audio_params = RTCRtpCodecParameters { rtp_codec: opus_codec(), payload_type: 111 };
-        media.register_codec(video_params, RtpCodecKind::Video).map_err(rtc_err)?;
-        media.register_codec(audio_params, RtpCodecKind::Audio).map_err(rtc_err)?;
-        let registry = interceptors(&mut media)?;
+        let mut media = setup::media_engine()?;
+        let registry = setup::interceptors(&mut media)?;
         let loss = ReportedLoss::default();
         let registry = registry.with(Slot::from(14_000), KeyframeRequests::new(loss.clone()));
         let ice_servers = cfg
@@ -289,29 +217,7 @@ impl PeerLink {
                 credential: s.credential.clone().unwrap_or_default(),
             })
             .collect();
-        let settings = SettingEngineBuilder::new()
-            // Check candidate pairs every 20 ms instead of 200 ms: calls connect in tens of ms.
-            .with_ice_connection_attempts(Some(Duration::from_millis(20)), Some(50))
-            // Notice a vanished partner within seconds, not the default half minute.
-            .with_ice_timeouts(
-                Some(Duration::from_secs(3)),
-                Some(Duration::from_secs(6)),
-                // Keepalives every 200 ms rather than 500: webrtc-rs 0.21.1 sends what is queued
-                // for a TURN relay only when its loop next wakes. Until the connection is up our
-                // sockets wake it (`link_io`), but the first relayed media still waits for a
-                // wake-up: with 500 ms, relayed calls showed a picture later (median 555 against
-                // 479 ms, 10 each, same lab and day).
-                Some(Duration::from_millis(200)),
-            )
-            // How long the controlling side waits before nominating a pair through a NAT or a
-            // relay, in case a better one succeeds: the defaults (0.5 s, 1 s, 2 s) put half a
-            // second into every call between two home networks. Checks run every 20 ms, so a
-            // direct pair that works has succeeded well within 100 ms.
-            .with_srflx_acceptance_min_wait(Some(Duration::from_millis(100)))
-            .with_prflx_acceptance_min_wait(Some(Duration::from_millis(100)))
-            .with_relay_acceptance_min_wait(Some(Duration::from_millis(300)))
-            .with_multicast_dns_mode(rtc::ice::mdns::MulticastDnsMode::Disabled)
-            .build();
+        let settings = setup::ice_settings();
         let (gathering_tx, gathering) = tokio::sync::watch::channel(Gathering::default());
         let mut rtc_config = RTCConfigurationBuilder::new().with_ice_servers(ice_servers);
         if cfg.relay_only {
@@ -355,12 +261,12 @@ impl PeerLink {
             loss,
         };
         if cfg.video {
-            let track = local_track(RtpCodecKind::Video, h264_codec())?;
+            let track = local_track(RtpCodecKind::Video, setup::h264_codec())?;
             let sender = link.pc.add_track(track.clone() as Arc<dyn TrackLocal>).await.map_err(rtc_err)?;
             link.video = Some(LocalTrack { track, sender });
         }
         if cfg.audio {
-            let track = local_track(RtpCodecKind::Audio, opus_codec())?;
+            let track = local_track(RtpCodecKind::Audio, setup::opus_codec())?;
             let sender = link.pc.add_track(track.clone() as Arc<dyn TrackLocal>).await.map_err(rtc_err)?;
             link.audio = Some(LocalTrack { track, sender });
         }
