@@ -148,3 +148,40 @@ async fn an_unsettled_link_ticks_and_a_settled_one_does_not() {
     io.set_settled(false);
     assert_eq!(next(&socket, TICK * 20).await, Some(Vec::new()));
 }
+
+#[tokio::test]
+async fn ticking_again_wakes_a_receive_already_waiting() {
+    let io = quiet_io();
+    let (socket, _partner) = pair(&io);
+    let socket = Arc::new(socket);
+    // Settled for a while: any timer left from before has fired and is not re-armed.
+    assert_eq!(next(&socket, TICK * 4).await, None);
+    let waiting = {
+        let socket = socket.clone();
+        tokio::spawn(async move { next(&socket, Duration::from_secs(2)).await })
+    };
+    tokio::time::sleep(TICK * 4).await; // the receive is parked now
+    io.set_settled(false);
+    assert_eq!(waiting.await.expect("receive"), Some(Vec::new()), "a tick, without a new datagram");
+}
+
+#[tokio::test]
+async fn kept_dtls_comes_before_ticks_and_a_repeat_is_kept_once() {
+    let io = Arc::new(LinkIo::default()); // unsettled: ticking
+    let (socket, partner) = pair(&io);
+    let hello = datagram(CLIENT_HELLO, 1, 200);
+    partner.send(&hello).expect("send");
+    partner.send(&hello).expect("send"); // a retransmission of the same hello
+    partner.send(&datagram(STUN, 2, 40)).expect("send");
+    let mut got = next(&socket, Duration::from_secs(2)).await.expect("recv");
+    while got.is_empty() {
+        got = next(&socket, Duration::from_secs(2)).await.expect("recv");
+    }
+    assert_eq!(got, datagram(STUN, 2, 40));
+    assert_eq!((io.held(), socket.dropped()), (1, 1), "the repeat is not kept twice");
+    // Ticks keep coming while there is no path, and the hello stays kept.
+    assert_eq!(next(&socket, TICK * 20).await, Some(Vec::new()));
+    io.open_path();
+    assert_eq!(next(&socket, Duration::from_secs(2)).await, Some(hello), "before any tick");
+    assert_eq!(io.held(), 0);
+}

@@ -10,6 +10,9 @@
 //! So each of a link's sockets has a [`Shelf`] (see `link_io`): until our agent reports a path,
 //! a datagram in the DTLS range of RFC 7983's demultiplexing (first byte 20 to 63) is kept on it
 //! instead of passed on, and once there is a path the kept ones are delivered first.
+//! This covers direct paths (host, reflexive). Over a relay, DTLS arrives wrapped in TURN
+//! ChannelData or Data indications, which webrtc-rs unwraps itself, so an early hello that came
+//! through a relay is still dropped and retransmitted.
 //!
 //! A partner cannot use this to grow our memory: at most [`HELD_MAX`] datagrams and
 //! [`HELD_BYTES`] bytes are kept per socket, later ones are dropped (as webrtc-rs would have
@@ -43,9 +46,11 @@ pub struct Shelf {
 }
 
 impl Shelf {
-    /// Keeps a datagram, or drops it (and counts it) when the shelf is full.
+    /// Keeps a datagram, or drops it (and counts it) when the shelf is full or already holds the
+    /// same bytes (a retransmission: delivering both would only make DTLS answer twice).
     pub fn keep(&mut self, data: &[u8], meta: RecvMeta) {
-        if self.held.len() >= HELD_MAX || self.bytes + data.len() > HELD_BYTES {
+        let full = self.held.len() >= HELD_MAX || self.bytes + data.len() > HELD_BYTES;
+        if full || self.held.iter().any(|(kept, _)| kept == data) {
             self.dropped += 1;
             return;
         }
@@ -75,7 +80,7 @@ impl Shelf {
         self.held.is_empty()
     }
 
-    /// How many datagrams were dropped because the shelf was full.
+    /// How many datagrams were not kept: the shelf was full, or held the same bytes already.
     pub fn dropped(&self) -> u64 {
         self.dropped
     }

@@ -23,6 +23,8 @@ use std::io::{self, IoSliceMut};
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
+
+use futures_util::task::AtomicWaker;
 use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
@@ -41,11 +43,11 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
-/// What one socket keeps: its shelf, and the task to wake when the path opens.
+/// What one socket shares with its link: its shelf, and the task waiting on it.
 #[derive(Debug, Default)]
-struct Kept {
-    shelf: Shelf,
-    waker: Option<Waker>,
+struct Shared {
+    shelf: Mutex<Shelf>,
+    waiting: AtomicWaker,
 }
 
 /// One peer connection's I/O state, shared by its sockets and its event handler.
@@ -58,35 +60,33 @@ pub struct LinkIo {
 struct IoState {
     /// Our ICE agent has chosen a pair: DTLS may pass.
     path: bool,
-    /// Connected (or given up): no more ticks.
+    /// Connected (or given up): no ticks.
     settled: bool,
-    /// The shelves to empty when the path opens.
-    kept: Vec<Weak<Mutex<Kept>>>,
+    /// When the next tick is due, for whichever socket sees it first (one turn per tick, however
+    /// many sockets the connection has).
+    next_tick: Option<tokio::time::Instant>,
+    /// Every socket of the connection, to wake when the path opens or ticking resumes.
+    sockets: Vec<Weak<Shared>>,
 }
 
 impl LinkIo {
     /// Our ICE agent has a path: every socket delivers what it kept, then lets everything
     /// through. Idempotent.
     pub fn open_path(&self) {
-        let kept = {
+        let sockets = {
             let mut state = lock(&self.state);
             if state.path {
                 return;
             }
             state.path = true;
-            std::mem::take(&mut state.kept)
+            state.sockets.clone()
         };
-        for kept in kept.iter().filter_map(Weak::upgrade) {
-            let (waker, held) = {
-                let mut kept = lock(&kept);
-                (kept.waker.take(), kept.shelf.len())
-            };
+        for socket in sockets.iter().filter_map(Weak::upgrade) {
+            let held = lock(&socket.shelf).len();
             if held > 0 {
                 tracing::debug!(held, "ICE has a path: passing on DTLS datagrams that came before it");
             }
-            if let Some(waker) = waker {
-                waker.wake();
-            }
+            socket.waiting.wake();
         }
     }
 
@@ -96,9 +96,17 @@ impl LinkIo {
     }
 
     /// Settled (connected, failed or closed): the sockets stop ticking. Unsettled again (a lost
-    /// path being restored): they tick again.
+    /// path being restored): they tick again, starting now.
     pub fn set_settled(&self, settled: bool) {
-        lock(&self.state).settled = settled;
+        let resumed = {
+            let mut state = lock(&self.state);
+            let resumed = state.settled && !settled;
+            state.settled = settled;
+            resumed.then(|| state.sockets.clone())
+        };
+        for socket in resumed.iter().flatten().filter_map(Weak::upgrade) {
+            socket.waiting.wake();
+        }
     }
 
     /// Whether the sockets tick.
@@ -106,18 +114,33 @@ impl LinkIo {
         !lock(&self.state).settled
     }
 
-    /// Datagrams kept and waiting, over every socket, before there is a path (0 after).
+    /// Early DTLS datagrams kept and not yet delivered, over every socket.
     pub fn held(&self) -> usize {
         let state = lock(&self.state);
-        state.kept.iter().filter_map(Weak::upgrade).map(|k| lock(&k).shelf.len()).sum()
+        state.sockets.iter().filter_map(Weak::upgrade).map(|s| lock(&s.shelf).len()).sum()
     }
 
-    fn register(&self, kept: &Arc<Mutex<Kept>>) {
+    /// (path, settled): what a receive saw, to notice a change while it parks.
+    fn snapshot(&self) -> (bool, bool) {
+        let state = lock(&self.state);
+        (state.path, state.settled)
+    }
+
+    /// None when a tick is due at `now` (and the next one is set); otherwise when it will be.
+    fn take_tick(&self, now: tokio::time::Instant) -> Option<tokio::time::Instant> {
         let mut state = lock(&self.state);
-        if !state.path {
-            state.kept.retain(|k| k.strong_count() > 0);
-            state.kept.push(Arc::downgrade(kept));
+        let next = *state.next_tick.get_or_insert(now + TICK);
+        if now < next {
+            return Some(next);
         }
+        state.next_tick = Some(now + TICK);
+        None
+    }
+
+    fn register(&self, socket: &Arc<Shared>) {
+        let mut state = lock(&self.state);
+        state.sockets.retain(|s| s.strong_count() > 0);
+        state.sockets.push(Arc::downgrade(socket));
     }
 }
 
@@ -126,47 +149,51 @@ impl LinkIo {
 pub struct LinkSocket {
     inner: Arc<dyn AsyncUdpSocket>,
     io: Arc<LinkIo>,
-    kept: Arc<Mutex<Kept>>,
-    /// The next tick, made on first use (inside the runtime).
+    shared: Arc<Shared>,
+    /// This socket's timer for the link's next tick, made on first use (inside the runtime).
     tick: Mutex<Option<Pin<Box<tokio::time::Sleep>>>>,
 }
 
 impl LinkSocket {
     /// Wraps `inner` for the connection whose state is `io`.
     pub fn new(inner: Arc<dyn AsyncUdpSocket>, io: Arc<LinkIo>) -> Self {
-        let kept = Arc::new(Mutex::new(Kept::default()));
-        io.register(&kept);
-        Self { inner, io, kept, tick: Mutex::new(None) }
+        let shared = Arc::new(Shared::default());
+        io.register(&shared);
+        Self { inner, io, shared, tick: Mutex::new(None) }
     }
 
-    /// Datagrams this socket dropped because its shelf was full.
+    /// Datagrams this socket did not keep: its shelf was full, or it held the same bytes already.
     pub fn dropped(&self) -> u64 {
-        lock(&self.kept).shelf.dropped()
+        lock(&self.shared.shelf).dropped()
     }
 
-    /// Whether a tick is due now (and the next one is set); otherwise arms the wake-up. A
-    /// readiness probe's no-op waker is never registered: it would replace the loop's own.
+    /// Whether a tick is due now; otherwise arms this socket's timer for the next one.
+    ///
+    /// A readiness probe's no-op waker is not given to the timer. That check is best effort (a
+    /// no-op waker is not guaranteed to compare equal across crates); what makes it safe is the
+    /// driver, which after a burst of probes always polls a fresh receive with its own waker
+    /// before it sleeps.
     fn tick_due(&self, cx: &mut Context<'_>) -> bool {
+        let Some(next) = self.io.take_tick(tokio::time::Instant::now()) else { return true };
+        if cx.waker().will_wake(Waker::noop()) {
+            return false;
+        }
         let mut tick = lock(&self.tick);
-        let sleep = tick.get_or_insert_with(|| Box::pin(tokio::time::sleep(TICK)));
-        let now = tokio::time::Instant::now();
-        if now >= sleep.deadline() {
-            sleep.as_mut().reset(now + TICK);
-            return true;
+        let sleep = tick.get_or_insert_with(|| Box::pin(tokio::time::sleep_until(next)));
+        if sleep.deadline() != next {
+            sleep.as_mut().reset(next);
         }
-        if !cx.waker().will_wake(Waker::noop()) {
-            let _ = sleep.as_mut().poll(cx);
-        }
-        false
+        // A timer that fired between our look at the clock and now is a tick now.
+        sleep.as_mut().poll(cx).is_ready() && self.io.take_tick(tokio::time::Instant::now()).is_none()
     }
 
-    /// Remembers the waiting task so that opening the path wakes it.
-    fn park(&self, cx: &Context<'_>) {
+    /// Remembers the waiting task, for the path opening or ticking resuming. If either happened
+    /// since `seen` was taken, the wake may have been missed: wake now instead.
+    fn park(&self, cx: &Context<'_>, seen: (bool, bool)) {
         if !cx.waker().will_wake(Waker::noop()) {
-            lock(&self.kept).waker = Some(cx.waker().clone());
+            self.shared.waiting.register(cx.waker());
         }
-        // Opened between our look and now: do not wait for the next datagram.
-        if self.io.has_path() && !lock(&self.kept).shelf.is_empty() {
+        if self.io.snapshot() != seen {
             cx.waker().wake_by_ref();
         }
     }
@@ -186,15 +213,11 @@ impl LinkSocket {
                     if !is_dtls(&bufs[0][..len], meta[0].stride) {
                         return Poll::Ready(Ok(n));
                     }
-                    lock(&self.kept).shelf.keep(&bufs[0][..len], meta[0]);
+                    lock(&self.shared.shelf).keep(&bufs[0][..len], meta[0]);
                     // Opened while we read: hand it (or an older one) over now.
-                    if self.io.has_path() && lock(&self.kept).shelf.deliver(&mut bufs[0], &mut meta[0]) {
+                    if self.io.has_path() && lock(&self.shared.shelf).deliver(&mut bufs[0], &mut meta[0]) {
                         return Poll::Ready(Ok(1));
                     }
-                }
-                Poll::Pending => {
-                    self.park(cx);
-                    return Poll::Pending;
                 }
                 other => return other,
             }
@@ -222,17 +245,21 @@ impl AsyncUdpSocket for LinkSocket {
         if bufs.is_empty() || meta.is_empty() {
             return self.inner.poll_recv(cx, bufs, meta);
         }
-        let path = self.io.has_path();
-        if path && lock(&self.kept).shelf.deliver(&mut bufs[0], &mut meta[0]) {
+        let seen @ (path, settled) = self.io.snapshot();
+        if path && lock(&self.shared.shelf).deliver(&mut bufs[0], &mut meta[0]) {
             return Poll::Ready(Ok(1));
         }
-        if self.io.ticking() && self.tick_due(cx) {
+        if !settled && self.tick_due(cx) {
             let mut empty = RecvMeta::default();
             empty.stride = 1;
             meta[0] = empty;
             return Poll::Ready(Ok(1));
         }
-        if path { self.inner.poll_recv(cx, bufs, meta) } else { self.poll_recv_shut(cx, bufs, meta) }
+        let polled = if path { self.inner.poll_recv(cx, bufs, meta) } else { self.poll_recv_shut(cx, bufs, meta) };
+        if polled.is_pending() {
+            self.park(cx, seen);
+        }
+        polled
     }
 
     fn max_gso_segments(&self) -> usize {
