@@ -117,11 +117,22 @@ mod tests {
         assert_eq!((out.len, buf[0]), (10, 23));
         assert!(!shelf.deliver(&mut buf, &mut out) && shelf.is_empty());
         // Emptied, it holds a full load again.
-        for _ in 0..HELD_MAX {
-            shelf.keep(&[22; 2000], meta);
+        for i in 0..HELD_MAX {
+            let mut d = [22u8; 2000];
+            d[1] = i as u8;
+            shelf.keep(&d, meta);
         }
         assert_eq!((shelf.len(), shelf.dropped()), (HELD_MAX, 0));
         shelf.keep(&[22; 10], meta);
         assert_eq!(shelf.dropped(), 1);
+    }
+
+    #[test]
+    fn a_repeat_is_kept_once() {
+        let mut shelf = Shelf::default();
+        shelf.keep(&[22, 1, 2], RecvMeta::default());
+        shelf.keep(&[22, 1, 2], RecvMeta::default());
+        shelf.keep(&[22, 1, 3], RecvMeta::default());
+        assert_eq!((shelf.len(), shelf.dropped()), (2, 1));
     }
 }
