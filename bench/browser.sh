@@ -14,7 +14,9 @@
 #
 # BIN_DIR holds signal-server and harness (default ${CARGO_TARGET_DIR:-target}/debug; built with
 # cargo only if missing there). HARNESS_LOG sets the harness's RUST_LOG (default warn);
-# CHROME_LOG=1 copies Chromium's own output to stderr. Per-run logs stay in LOG_DIR.
+# CHROME_LOG=1 copies Chromium's own output to stderr. Per-run logs stay in LOG_DIR. SERVER_ARGS
+# adds flags to the signal server (e.g. "--turn turn:127.0.0.1:3478 --turn-secret S"), and
+# HARNESS_ARGS to the harness (e.g. --relay-only).
 # Installs Debian's chromium and, under bench/browser/, puppeteer-core when missing; never
 # downloads a browser of its own.
 #
@@ -36,7 +38,8 @@ fi
 LOG_DIR=${LOG_DIR:-$(mktemp -d -t browser-bench-XXXXXX)}
 mkdir -p "$LOG_DIR"
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-"$BIN_DIR/signal-server" --listen "127.0.0.1:$port" >"$LOG_DIR/signal-server.log" 2>&1 &
+# shellcheck disable=SC2086 # SERVER_ARGS is a list of flags (e.g. --turn URL --turn-secret S)
+"$BIN_DIR/signal-server" --listen "127.0.0.1:$port" ${SERVER_ARGS:-} >"$LOG_DIR/signal-server.log" 2>&1 &
 server=$!
 trap 'kill "$server" 2>/dev/null; wait "$server" 2>/dev/null || true' EXIT
 for _ in $(seq 100); do

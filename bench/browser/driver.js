@@ -68,7 +68,7 @@ async function until(what, pred, timeoutMs = 20_000, everyMs = 20) {
 // `JSON {...}` report line (or null).
 function startHarness(logFile) {
   const args = ['--scenario', 'basic', '--clients', '1', '--server', SERVER_URL, '--duration', SECS,
-    '--udp-bind', '127.0.0.1:0'];
+    '--udp-bind', '127.0.0.1:0', ...(process.env.HARNESS_ARGS || '').split(' ').filter(Boolean)];
   const env = { ...process.env, RUST_LOG: process.env.HARNESS_LOG || 'warn' };
   const child = spawn(HARNESS, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
   const err = fs.createWriteStream(logFile);
