@@ -217,7 +217,7 @@ impl PeerLink {
                 credential: s.credential.clone().unwrap_or_default(),
             })
             .collect();
-        let settings = setup::ice_settings();
+        let settings = setup::ice_settings(cfg.relay_only);
         let (gathering_tx, gathering) = tokio::sync::watch::channel(Gathering::default());
         let mut rtc_config = RTCConfigurationBuilder::new().with_ice_servers(ice_servers);
         if cfg.relay_only {

@@ -87,9 +87,19 @@ pub(super) fn interceptors(media: &mut MediaEngine) -> Result<Registry, CallErro
     Ok(registry.with(Slot::CongestionControl, CongestionControlBuilder::new(gcc).build()))
 }
 
+/// How long the controlling side waits before nominating a pair through a relay, in case a
+/// direct one succeeds.
+const RELAY_WAIT: Duration = Duration::from_millis(300);
+
+/// The same when we relay everything (`relay_only`): every pair we have goes through our relay,
+/// so there is nothing better to wait for; only long enough for the checks through it to
+/// succeed against the partner's reflexive address as well as its relay (one relay hop rather
+/// than two).
+const RELAY_ONLY_WAIT: Duration = Duration::from_millis(60);
+
 /// ICE tuned for calls between strangers: quick checks, quick nomination, a vanished partner
 /// noticed in seconds, no mDNS.
-pub(super) fn ice_settings() -> SettingEngine {
+pub(super) fn ice_settings(relay_only: bool) -> SettingEngine {
     SettingEngineBuilder::new()
         // Check candidate pairs every 20 ms instead of 200 ms: calls connect in tens of ms.
         .with_ice_connection_attempts(Some(Duration::from_millis(20)), Some(50))
@@ -110,7 +120,7 @@ pub(super) fn ice_settings() -> SettingEngine {
         // direct pair that works has succeeded well within 100 ms.
         .with_srflx_acceptance_min_wait(Some(Duration::from_millis(100)))
         .with_prflx_acceptance_min_wait(Some(Duration::from_millis(100)))
-        .with_relay_acceptance_min_wait(Some(Duration::from_millis(300)))
+        .with_relay_acceptance_min_wait(Some(if relay_only { RELAY_ONLY_WAIT } else { RELAY_WAIT }))
         .with_multicast_dns_mode(rtc::ice::mdns::MulticastDnsMode::Disabled)
         .build()
 }
