@@ -12,8 +12,9 @@
 //!   collects the core's writes, and the core's writes for a relayed pair go into that queue. So
 //!   every DTLS flight of a relayed call waited for the loop's next wake-up: the next ICE
 //!   keepalive or arriving packet, up to 200 ms a flight (BENCHMARKS, "Why a relayed call takes
-//!   1–3 s"). Until the connection is settled ([`LinkIo::set_settled`]), each socket wakes the
-//!   loop every [`TICK`] with an empty datagram: the driver splits a datagram of length 0 into no
+//!   1–3 s"). Until the connection is settled ([`LinkIo::set_settled`]), its sockets wake the
+//!   loop every [`TICK`] with an empty datagram (one per tick, from whichever socket is polled
+//!   first): the driver splits a datagram of length 0 into no
 //!   messages at all, but runs one more turn (writes, events, reads), which sends what was
 //!   queued. Once connected, media keeps the loop busy and the ticks stop; they come back while
 //!   the connection is disconnected, since an ICE restart over a relay queues the same way.
