@@ -153,7 +153,7 @@ impl Core {
             _ => (false, None),
         };
         if let Some((audio, video)) = media {
-            let frame = format!(r#"{{"type":"media_state","audio":{audio},"video":{video}}}"#);
+            let frame = encode(&ClientMsg::MediaState { audio, video });
             self.tell(Remote::RoomIn { home, from: to, room: room.clone(), frame });
         }
         if !known {
