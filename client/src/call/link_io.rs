@@ -23,6 +23,7 @@ use std::future::Future;
 use std::io::{self, IoSliceMut};
 use std::net::SocketAddr;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
 
 use futures_util::task::AtomicWaker;
@@ -48,21 +49,24 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 #[derive(Debug, Default)]
 struct Shared {
     shelf: Mutex<Shelf>,
+    /// The shelf was found empty with the path open: nothing will be kept on it again, so the
+    /// receive path (every packet of the call) no longer looks at it.
+    emptied: AtomicBool,
     waiting: AtomicWaker,
 }
 
 /// One peer connection's I/O state, shared by its sockets and its event handler.
 #[derive(Debug, Default)]
 pub struct LinkIo {
+    /// Our ICE agent has chosen a pair: DTLS may pass.
+    path: AtomicBool,
+    /// Connected (or given up): no ticks.
+    settled: AtomicBool,
     state: Mutex<IoState>,
 }
 
 #[derive(Debug, Default)]
 struct IoState {
-    /// Our ICE agent has chosen a pair: DTLS may pass.
-    path: bool,
-    /// Connected (or given up): no ticks.
-    settled: bool,
     /// When the next tick is due, for whichever socket sees it first (one turn per tick, however
     /// many sockets the connection has).
     next_tick: Option<tokio::time::Instant>,
@@ -74,14 +78,10 @@ impl LinkIo {
     /// Our ICE agent has a path: every socket delivers what it kept, then lets everything
     /// through. Idempotent.
     pub fn open_path(&self) {
-        let sockets = {
-            let mut state = lock(&self.state);
-            if state.path {
-                return;
-            }
-            state.path = true;
-            state.sockets.clone()
-        };
+        if self.path.swap(true, Ordering::SeqCst) {
+            return;
+        }
+        let sockets = lock(&self.state).sockets.clone();
         for socket in sockets.iter().filter_map(Weak::upgrade) {
             let held = lock(&socket.shelf).len();
             if held > 0 {
@@ -93,26 +93,22 @@ impl LinkIo {
 
     /// Whether our ICE agent has chosen a pair.
     pub fn has_path(&self) -> bool {
-        lock(&self.state).path
+        self.path.load(Ordering::SeqCst)
     }
 
     /// Settled (connected, failed or closed): the sockets stop ticking. Unsettled again (a lost
     /// path being restored): they tick again, starting now.
     pub fn set_settled(&self, settled: bool) {
-        let resumed = {
-            let mut state = lock(&self.state);
-            let resumed = state.settled && !settled;
-            state.settled = settled;
-            resumed.then(|| state.sockets.clone())
-        };
-        for socket in resumed.iter().flatten().filter_map(Weak::upgrade) {
-            socket.waiting.wake();
+        if self.settled.swap(settled, Ordering::SeqCst) && !settled {
+            for socket in lock(&self.state).sockets.clone().iter().filter_map(Weak::upgrade) {
+                socket.waiting.wake();
+            }
         }
     }
 
     /// Whether the sockets tick.
     pub fn ticking(&self) -> bool {
-        !lock(&self.state).settled
+        !self.settled.load(Ordering::SeqCst)
     }
 
     /// Early DTLS datagrams kept and not yet delivered, over every socket.
@@ -123,8 +119,7 @@ impl LinkIo {
 
     /// (path, settled): what a receive saw, to notice a change while it parks.
     fn snapshot(&self) -> (bool, bool) {
-        let state = lock(&self.state);
-        (state.path, state.settled)
+        (self.path.load(Ordering::SeqCst), self.settled.load(Ordering::SeqCst))
     }
 
     /// None when a tick is due at `now` (and the next one is set); otherwise when it will be.
@@ -166,6 +161,18 @@ impl LinkSocket {
     /// Datagrams this socket did not keep: its shelf was full, or it held the same bytes already.
     pub fn dropped(&self) -> u64 {
         lock(&self.shared.shelf).dropped()
+    }
+
+    /// Moves the oldest kept datagram into `buf` and `meta`, unless nothing is kept.
+    fn deliver_kept(&self, buf: &mut [u8], meta: &mut RecvMeta) -> bool {
+        if self.shared.emptied.load(Ordering::Relaxed) {
+            return false;
+        }
+        let delivered = lock(&self.shared.shelf).deliver(buf, meta);
+        if !delivered && self.io.has_path() {
+            self.shared.emptied.store(true, Ordering::Relaxed);
+        }
+        delivered
     }
 
     /// Whether a tick is due now; otherwise arms this socket's timer for the next one.
@@ -215,8 +222,9 @@ impl LinkSocket {
                         return Poll::Ready(Ok(n));
                     }
                     lock(&self.shared.shelf).keep(&bufs[0][..len], meta[0]);
+                    self.shared.emptied.store(false, Ordering::Relaxed);
                     // Opened while we read: hand it (or an older one) over now.
-                    if self.io.has_path() && lock(&self.shared.shelf).deliver(&mut bufs[0], &mut meta[0]) {
+                    if self.io.has_path() && self.deliver_kept(&mut bufs[0], &mut meta[0]) {
                         return Poll::Ready(Ok(1));
                     }
                 }
@@ -247,7 +255,7 @@ impl AsyncUdpSocket for LinkSocket {
             return self.inner.poll_recv(cx, bufs, meta);
         }
         let seen @ (path, settled) = self.io.snapshot();
-        if path && lock(&self.shared.shelf).deliver(&mut bufs[0], &mut meta[0]) {
+        if path && self.deliver_kept(&mut bufs[0], &mut meta[0]) {
             return Poll::Ready(Ok(1));
         }
         if !settled && self.tick_due(cx) {
